@@ -1,0 +1,352 @@
+/* api.c: the public API of include/tfmc.h over the frontend: contexts, loading, programs, eval. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend.h"
+#include "tfmc_config.h"
+
+struct TfmcProgram {
+    TfmcProgramKind kind;
+    const char *name;
+    RaspProgram *rasp;
+    const ModelDecl *model;
+};
+
+struct TfmcContext {
+    TfmcAllocator alloc;
+    jmp_buf oom;
+    Arena arena;
+    DiagList diags;
+    TfmcProgram **programs;
+    int nprograms, cap;
+};
+
+static void *default_realloc(void *ud, void *ptr, size_t size)
+{
+    (void)ud;
+    if (size == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return realloc(ptr, size);
+}
+
+const char *tfmc_version(void) { return TFMC_VERSION; }
+
+TfmcContext *tfmc_context_new(const TfmcAllocator *allocator)
+{
+    TfmcAllocator a = { default_realloc, NULL };
+    if (allocator) a = *allocator;
+    TfmcContext *ctx = a.realloc(a.ud, NULL, sizeof *ctx);
+    if (!ctx) return NULL;
+    memset(ctx, 0, sizeof *ctx);
+    ctx->alloc = a;
+    arena_init(&ctx->arena, &ctx->alloc, &ctx->oom);
+    ctx->diags.arena = &ctx->arena;
+    return ctx;
+}
+
+void tfmc_context_free(TfmcContext *ctx)
+{
+    if (!ctx) return;
+    arena_free(&ctx->arena);
+    ctx->alloc.realloc(ctx->alloc.ud, ctx, 0);
+}
+
+static TfmcStatus load(TfmcContext *ctx, SrcFile *file)
+{
+    int nerrors = 0;
+    Item *items = parse_file(&ctx->arena, file, &ctx->diags, &nerrors);
+    /* After syntax errors the tree has holes: checking it would mostly report their echoes. */
+    if (nerrors) return TFMC_ERR_COMPILE;
+    int before = ctx->diags.n;
+    SemaResult r = { 0 };
+    sema_check(&ctx->arena, file, items, &ctx->diags, &r);
+    for (int i = 0; i < r.nprograms; i++) {
+        TfmcProgram *p = ARENA_NEW(&ctx->arena, TfmcProgram);
+        p->kind = TFMC_PROGRAM_RASP;
+        p->name = r.programs[i]->name;
+        p->rasp = r.programs[i];
+        VEC_PUSH(&ctx->arena, ctx->programs, ctx->nprograms, ctx->cap, p);
+    }
+    for (int i = 0; i < r.nmodels; i++) {
+        TfmcProgram *p = ARENA_NEW(&ctx->arena, TfmcProgram);
+        p->kind = TFMC_PROGRAM_MODEL;
+        p->name = r.models[i]->name;
+        p->model = r.models[i];
+        VEC_PUSH(&ctx->arena, ctx->programs, ctx->nprograms, ctx->cap, p);
+    }
+    return ctx->diags.n > before ? TFMC_ERR_COMPILE : TFMC_OK;
+}
+
+TfmcStatus tfmc_load_string(TfmcContext *ctx, const char *name, const char *text, size_t len)
+{
+    if (setjmp(ctx->oom)) return TFMC_ERR_NOMEM;
+    SrcFile *f = ARENA_NEW(&ctx->arena, SrcFile);
+    f->path = arena_strdup(&ctx->arena, name ? name : "<string>");
+    f->text = arena_strndup(&ctx->arena, text, len);
+    f->len = len;
+    return load(ctx, f);
+}
+
+TfmcStatus tfmc_load_file(TfmcContext *ctx, const char *path)
+{
+    if (setjmp(ctx->oom)) return TFMC_ERR_NOMEM;
+    SrcLoc none = { 0, 0, 0, 0 };
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        SrcFile *f = ARENA_NEW(&ctx->arena, SrcFile);
+        f->path = arena_strdup(&ctx->arena, path);
+        diag_error(&ctx->diags, f, none, "cannot open the file: %s", strerror(errno));
+        return TFMC_ERR_IO;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 4096;
+            char *nb = ctx->alloc.realloc(ctx->alloc.ud, buf, ncap);
+            if (!nb) {
+                ctx->alloc.realloc(ctx->alloc.ud, buf, 0);
+                fclose(fp);
+                return TFMC_ERR_NOMEM;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t got = fread(buf + len, 1, cap - len, fp);
+        len += got;
+        if (got == 0) break;
+    }
+    bool failed = ferror(fp) != 0;
+    fclose(fp);
+    if (failed) {
+        ctx->alloc.realloc(ctx->alloc.ud, buf, 0);
+        SrcFile *f = ARENA_NEW(&ctx->arena, SrcFile);
+        f->path = arena_strdup(&ctx->arena, path);
+        diag_error(&ctx->diags, f, none, "cannot read the file (is it a directory?)");
+        return TFMC_ERR_IO;
+    }
+    SrcFile *f = ARENA_NEW(&ctx->arena, SrcFile);
+    f->path = arena_strdup(&ctx->arena, path);
+    f->text = arena_strndup(&ctx->arena, buf, len);
+    f->len = len;
+    ctx->alloc.realloc(ctx->alloc.ud, buf, 0);
+    return load(ctx, f);
+}
+
+size_t tfmc_diagnostic_count(const TfmcContext *ctx) { return (size_t)ctx->diags.n; }
+
+const TfmcDiagnostic *tfmc_diagnostic(const TfmcContext *ctx, size_t i)
+{
+    return i < (size_t)ctx->diags.n ? &ctx->diags.items[i] : NULL;
+}
+
+void tfmc_print_diagnostics(const TfmcContext *ctx, FILE *out) { diag_print(&ctx->diags, out); }
+
+void tfmc_report(TfmcContext *ctx, const char *fmt, ...)
+{
+    if (setjmp(ctx->oom)) return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    SrcLoc none = { 0, 0, 0, 0 };
+    diag_error(&ctx->diags, NULL, none, "%s", buf);
+}
+
+size_t tfmc_program_count(const TfmcContext *ctx) { return (size_t)ctx->nprograms; }
+
+const TfmcProgram *tfmc_program_at(const TfmcContext *ctx, size_t i)
+{
+    return i < (size_t)ctx->nprograms ? ctx->programs[i] : NULL;
+}
+
+TfmcStatus tfmc_find_program(TfmcContext *ctx, const char *name, const TfmcProgram **out)
+{
+    *out = NULL;
+    if (!name) {
+        if (ctx->nprograms == 1) {
+            *out = ctx->programs[0];
+            return TFMC_OK;
+        }
+        if (ctx->nprograms == 0) tfmc_report(ctx, "the file holds no program or model");
+        else tfmc_report(ctx, "the file holds %d programs and models; choose one with -p NAME", ctx->nprograms);
+        return TFMC_ERR_USAGE;
+    }
+    for (int i = 0; i < ctx->nprograms; i++)
+        if (strcmp(ctx->programs[i]->name, name) == 0) {
+            *out = ctx->programs[i];
+            return TFMC_OK;
+        }
+    char list[512];
+    int len = 0;
+    list[0] = '\0';
+    for (int i = 0; i < ctx->nprograms && len < (int)sizeof list - 64; i++)
+        len += snprintf(list + len, sizeof list - (size_t)len, "%s%s", i ? ", " : "", ctx->programs[i]->name);
+    tfmc_report(ctx, "no program or model named `%s`%s%s", name, ctx->nprograms ? "; the file holds " : "", list);
+    return TFMC_ERR_USAGE;
+}
+
+const char *tfmc_program_name(const TfmcProgram *p) { return p->name; }
+TfmcProgramKind tfmc_program_kind(const TfmcProgram *p) { return p->kind; }
+int tfmc_program_max_len(const TfmcProgram *p) { return p->rasp ? p->rasp->max_len : 0; }
+
+/* ------------------------------------------------------------ tokens */
+
+static TfmcStatus read_token(const RaspProgram *rp, const char *word, size_t wlen, TfmcValue *out, char *err,
+                             size_t errcap)
+{
+    bool numeric = rp->vocab.n > 0 && rp->vocab.v[0].kind != TFMC_STR;
+    char tmp[256];
+    if (wlen >= sizeof tmp) {
+        snprintf(err, errcap, "token `%.40s...` is too long", word);
+        return TFMC_ERR_INPUT;
+    }
+    memcpy(tmp, word, wlen);
+    tmp[wlen] = '\0';
+    Value v = { 0 };
+    if (numeric) {
+        char *end;
+        errno = 0;
+        long long i = strtoll(tmp, &end, 10);
+        if (*end == '\0' && errno == 0) {
+            v = value_int(i);
+        } else {
+            double d = strtod(tmp, &end);
+            if (*end != '\0' || end == tmp) {
+                snprintf(err, errcap, "token `%s` is not a number, and the vocabulary holds numbers", tmp);
+                return TFMC_ERR_INPUT;
+            }
+            v = value_float(d);
+        }
+    } else {
+        v.kind = TFMC_STR;
+        v.u.s = tmp;
+    }
+    int at = valueset_index(&rp->vocab, v);
+    if (at < 0) {
+        snprintf(err, errcap, "unknown token `%s`: it is not in the vocabulary of `%s`", tmp, rp->name);
+        return TFMC_ERR_INPUT;
+    }
+    *out = rp->vocab.v[at]; /* the vocabulary's own value: interned strings, exact kinds */
+    return TFMC_OK;
+}
+
+static TfmcStatus check_length(const TfmcProgram *p, size_t n, char *err, size_t errcap)
+{
+    if (n == 0) {
+        snprintf(err, errcap, "empty input: a sequence needs at least one token");
+        return TFMC_ERR_INPUT;
+    }
+    if (n > (size_t)p->rasp->max_len) {
+        snprintf(err, errcap, "the sequence has %zu tokens, more than max_len %d of `%s`", n, p->rasp->max_len,
+                 p->name);
+        return TFMC_ERR_INPUT;
+    }
+    return TFMC_OK;
+}
+
+TfmcStatus tfmc_parse_tokens(const TfmcProgram *p, const char *line, TfmcValue *tokens, size_t cap, size_t *n,
+                             char *err, size_t errcap)
+{
+    *n = 0;
+    if (!p->rasp) {
+        snprintf(err, errcap, "`%s` is a model, not a RASP program", p->name);
+        return TFMC_ERR_USAGE;
+    }
+    const char *s = line;
+    size_t count = 0;
+    for (;;) {
+        while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n' || *s == '\v' || *s == '\f') s++;
+        if (!*s) break;
+        const char *w = s;
+        while (*s && !(*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n' || *s == '\v' || *s == '\f')) s++;
+        if (count < cap) {
+            TfmcStatus st = read_token(p->rasp, w, (size_t)(s - w), &tokens[count], err, errcap);
+            if (st != TFMC_OK) return st;
+        }
+        count++;
+    }
+    TfmcStatus st = check_length(p, count, err, errcap);
+    if (st != TFMC_OK) return st;
+    if (count > cap) {
+        snprintf(err, errcap, "too many tokens");
+        return TFMC_ERR_INPUT;
+    }
+    *n = count;
+    return TFMC_OK;
+}
+
+TfmcStatus tfmc_parse_words(const TfmcProgram *p, char *const *words, size_t count, TfmcValue *tokens, size_t cap,
+                            char *err, size_t errcap)
+{
+    if (!p->rasp) {
+        snprintf(err, errcap, "`%s` is a model, not a RASP program", p->name);
+        return TFMC_ERR_USAGE;
+    }
+    TfmcStatus st = check_length(p, count, err, errcap);
+    if (st != TFMC_OK) return st;
+    if (count > cap) {
+        snprintf(err, errcap, "too many tokens");
+        return TFMC_ERR_INPUT;
+    }
+    for (size_t i = 0; i < count; i++) {
+        st = read_token(p->rasp, words[i], strlen(words[i]), &tokens[i], err, errcap);
+        if (st != TFMC_OK) return st;
+    }
+    return TFMC_OK;
+}
+
+/* ------------------------------------------------------------- eval */
+
+static TfmcStatus run(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n, TfmcValue *out,
+                      FILE *trace)
+{
+    if (!p->rasp) {
+        tfmc_report(ctx, "`%s` is a model; eval runs RASP programs (use `tfmc run`)", p->name);
+        return TFMC_ERR_USAGE;
+    }
+    if (n == 0 || n > (size_t)p->rasp->max_len) {
+        tfmc_report(ctx, "input length %zu is outside 1..%d", n, p->rasp->max_len);
+        return TFMC_ERR_INPUT;
+    }
+    Arena scratch;
+    jmp_buf oom;
+    arena_init(&scratch, &ctx->alloc, &oom);
+    if (setjmp(oom)) {
+        arena_free(&scratch);
+        return TFMC_ERR_NOMEM;
+    }
+    RaspTrace t;
+    interp_run(p->rasp, tokens, (int)n, &scratch, &t);
+    if (out) memcpy(out, t.sop[p->rasp->output->id], sizeof(Value) * n);
+    if (trace) interp_trace_print(p->rasp, &t, trace);
+    arena_free(&scratch);
+    return TFMC_OK;
+}
+
+TfmcStatus tfmc_eval(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n, TfmcValue *out)
+{
+    return run(ctx, p, tokens, n, out, NULL);
+}
+
+TfmcStatus tfmc_eval_trace(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n, FILE *out)
+{
+    return run(ctx, p, tokens, n, NULL, out);
+}
+
+int tfmc_format_value(TfmcValue v, char *buf, size_t cap) { return value_format(v, buf, cap); }
+
+void tfmc_print_values(FILE *out, const TfmcValue *v, size_t n)
+{
+    char buf[128];
+    for (size_t i = 0; i < n; i++) {
+        value_format(v[i], buf, sizeof buf);
+        fprintf(out, "%s%s", i ? " " : "", buf);
+    }
+    fputc('\n', out);
+}

@@ -1,0 +1,98 @@
+/* arena.c: bump allocation in blocks, freed all at once (one arena per context). */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend.h"
+
+struct ArenaBlock {
+    ArenaBlock *next;
+    size_t used, cap;
+    _Alignas(max_align_t) unsigned char data[];
+};
+
+enum { ARENA_BLOCK_BYTES = 64 * 1024 };
+
+void arena_init(Arena *a, const TfmcAllocator *alloc, jmp_buf *on_oom)
+{
+    a->alloc = alloc;
+    a->on_oom = on_oom;
+    a->head = NULL;
+}
+
+void *arena_alloc(Arena *a, size_t size)
+{
+    size_t align = _Alignof(max_align_t);
+    size = (size + align - 1) & ~(align - 1);
+    if (size == 0) size = align;
+    ArenaBlock *b = a->head;
+    if (!b || b->cap - b->used < size) {
+        size_t cap = size > ARENA_BLOCK_BYTES ? size : ARENA_BLOCK_BYTES;
+        b = a->alloc->realloc(a->alloc->ud, NULL, sizeof(ArenaBlock) + cap);
+        if (!b) longjmp(*a->on_oom, 1);
+        b->used = 0;
+        b->cap = cap;
+        /* A big one-off block goes behind the current one so its free space is kept. */
+        if (a->head && cap > ARENA_BLOCK_BYTES) {
+            b->next = a->head->next;
+            a->head->next = b;
+        } else {
+            b->next = a->head;
+            a->head = b;
+        }
+    }
+    void *p = b->data + b->used;
+    b->used += size;
+    return p;
+}
+
+void *arena_zalloc(Arena *a, size_t size)
+{
+    void *p = arena_alloc(a, size);
+    memset(p, 0, size);
+    return p;
+}
+
+char *arena_strndup(Arena *a, const char *s, size_t n)
+{
+    char *p = arena_alloc(a, n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *arena_strdup(Arena *a, const char *s) { return arena_strndup(a, s, strlen(s)); }
+
+char *arena_printf(Arena *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *p = arena_alloc(a, (size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+void *arena_grow(Arena *a, void *ptr, int *cap, int need, size_t size)
+{
+    int ncap = *cap ? *cap * 2 : 8;
+    while (ncap < need) ncap *= 2;
+    void *p = arena_alloc(a, (size_t)ncap * size);
+    if (ptr) memcpy(p, ptr, (size_t)*cap * size);
+    *cap = ncap;
+    return p;
+}
+
+void arena_free(Arena *a)
+{
+    ArenaBlock *b = a->head;
+    while (b) {
+        ArenaBlock *next = b->next;
+        a->alloc->realloc(a->alloc->ud, b, 0);
+        b = next;
+    }
+    a->head = NULL;
+}

@@ -1,0 +1,161 @@
+/* diag.c: collecting diagnostics and printing them caret-style under the source line. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend.h"
+
+static char *vformat(Arena *a, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    char *p = arena_alloc(a, (size_t)n + 1);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    return p;
+}
+
+void diag_error(DiagList *d, const SrcFile *f, SrcLoc loc, const char *fmt, ...)
+{
+    TfmcDiagnostic item = {0};
+    item.file = f ? f->path : NULL;
+    item.line = loc.first_line;
+    item.column = loc.first_column;
+    item.end_line = loc.last_line;
+    item.end_column = loc.last_column;
+    va_list ap;
+    va_start(ap, fmt);
+    item.message = vformat(d->arena, fmt, ap);
+    va_end(ap);
+    /* A def expanded at several call sites reports its own errors once. */
+    for (int i = 0; i < d->n; i++) {
+        const TfmcDiagnostic *o = &d->items[i];
+        if (o->line == item.line && o->column == item.column && d->files[i] == f &&
+            strcmp(o->message, item.message) == 0) {
+            d->dropped = true;
+            return;
+        }
+    }
+    d->dropped = false;
+    int cap = d->cap;
+    VEC_PUSH(d->arena, d->items, d->n, d->cap, item);
+    if (cap != d->cap) {
+        const SrcFile **files = ARENA_ARRAY(d->arena, const SrcFile *, d->cap);
+        if (d->files) memcpy(files, d->files, sizeof(*files) * (size_t)(d->n - 1));
+        d->files = files;
+    }
+    d->files[d->n - 1] = f;
+}
+
+void diag_hint(DiagList *d, const char *fmt, ...)
+{
+    if (d->n == 0 || d->dropped) return;
+    va_list ap;
+    va_start(ap, fmt);
+    d->items[d->n - 1].hint = vformat(d->arena, fmt, ap);
+    va_end(ap);
+}
+
+/* The text of line `line` (1-based) of f, and its length. */
+static const char *source_line(const SrcFile *f, int line, size_t *len)
+{
+    const char *p = f->text, *end = f->text + f->len;
+    for (int l = 1; l < line && p < end; l++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) return NULL;
+        p = nl + 1;
+    }
+    if (p > end || (p == end && line > 1 && p[-1] == '\n')) return NULL;
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    *len = (size_t)((nl ? nl : end) - p);
+    if (*len > 0 && p[*len - 1] == '\r') (*len)--;
+    return p;
+}
+
+static void print_one(const TfmcDiagnostic *dg, const SrcFile *f, FILE *out)
+{
+    if (dg->file && dg->line > 0)
+        fprintf(out, "%s:%d:%d: error: %s\n", dg->file, dg->line, dg->column, dg->message);
+    else if (dg->file)
+        fprintf(out, "%s: error: %s\n", dg->file, dg->message);
+    else
+        fprintf(out, "error: %s\n", dg->message);
+    size_t len;
+    const char *text = (f && dg->line > 0) ? source_line(f, dg->line, &len) : NULL;
+    if (text) {
+        fprintf(out, "%.*s\n", (int)len, text);
+        /* Copy tabs so the caret lines up whatever the tab width. */
+        int col = dg->column < 1 ? 1 : dg->column;
+        for (int i = 0; i < col - 1; i++)
+            fputc((size_t)i < len && text[i] == '\t' ? '\t' : ' ', out);
+        fputc('^', out);
+        if (dg->end_line == dg->line && dg->end_column > dg->column) {
+            int last = dg->end_column;
+            if ((size_t)last > len) last = (int)len;
+            for (int i = dg->column; i < last; i++) fputc('~', out);
+        }
+        fputc('\n', out);
+    }
+    if (dg->hint) fprintf(out, "note: %s\n", dg->hint);
+}
+
+void diag_print(const DiagList *d, FILE *out)
+{
+    /* Source order within a file; insertion order otherwise (stable insertion sort). */
+    int n = d->n;
+    int *order = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    if (!order) {
+        for (int i = 0; i < n; i++) print_one(&d->items[i], d->files[i], out);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        int j = i;
+        const TfmcDiagnostic *x = &d->items[i];
+        while (j > 0) {
+            const TfmcDiagnostic *y = &d->items[order[j - 1]];
+            bool same = x->file && y->file && strcmp(x->file, y->file) == 0;
+            if (!same || x->line == 0 || y->line == 0) break;
+            if (y->line < x->line || (y->line == x->line && y->column <= x->column)) break;
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    for (int i = 0; i < n; i++) print_one(&d->items[order[i]], d->files[order[i]], out);
+    free(order);
+}
+
+static int edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64) return 1000;
+    int prev[65], cur[65];
+    for (size_t j = 0; j <= lb; j++) prev[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            int del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, sizeof(int) * (lb + 1));
+    }
+    return prev[lb];
+}
+
+const char *diag_suggest(const char *name, const char *const *cands, int n)
+{
+    const char *best = NULL;
+    int best_d = 1000;
+    int limit = (int)strlen(name) / 3 + 1;
+    for (int i = 0; i < n; i++) {
+        if (!cands[i] || strcmp(cands[i], name) == 0) continue;
+        int dist = edit_distance(name, cands[i]);
+        if (dist < best_d) {
+            best_d = dist;
+            best = cands[i];
+        }
+    }
+    return best_d <= limit ? best : NULL;
+}

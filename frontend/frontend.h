@@ -1,0 +1,297 @@
+/* frontend.h: the .tfm frontend's types: arena, diagnostics, AST, values, the checked RASP graph. */
+#ifndef TFMC_FRONTEND_H
+#define TFMC_FRONTEND_H
+
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tfmc.h"
+
+/* ---------------------------------------------------------------- arena */
+
+/* Bump allocation from blocks freed all at once. Allocation failure jumps to
+ * the context's recovery point (the API entry), so callers never check NULL. */
+typedef struct ArenaBlock ArenaBlock;
+typedef struct Arena {
+    const TfmcAllocator *alloc;
+    jmp_buf *on_oom;
+    ArenaBlock *head;
+} Arena;
+
+void arena_init(Arena *a, const TfmcAllocator *alloc, jmp_buf *on_oom);
+void *arena_alloc(Arena *a, size_t size);
+void *arena_zalloc(Arena *a, size_t size);
+char *arena_strndup(Arena *a, const char *s, size_t n);
+char *arena_strdup(Arena *a, const char *s);
+char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Grow an array of `*cap` elements of `size` bytes to hold at least `need` elements. */
+void *arena_grow(Arena *a, void *ptr, int *cap, int need, size_t size);
+void arena_free(Arena *a);
+
+#define ARENA_NEW(a, T) ((T *)arena_zalloc((a), sizeof(T)))
+#define ARENA_ARRAY(a, T, n) ((T *)arena_zalloc((a), sizeof(T) * (size_t)(n)))
+/* Append x to the array field v (with count n and capacity cap) of an arena-held vector. */
+#define VEC_PUSH(a, v, n, cap, x)                                                     \
+    do {                                                                              \
+        if ((n) >= (cap)) (v) = arena_grow((a), (v), &(cap), (n) + 1, sizeof(*(v))); \
+        (v)[(n)++] = (x);                                                             \
+    } while (0)
+
+/* ---------------------------------------------------------- diagnostics */
+
+typedef struct SrcFile {
+    const char *path;
+    const char *text;
+    size_t len;
+} SrcFile;
+
+/* A source range; columns are 1-based, last_column inclusive. Bison's YYLTYPE. */
+typedef struct SrcLoc {
+    int first_line, first_column, last_line, last_column;
+} SrcLoc;
+
+typedef struct DiagList {
+    Arena *arena;
+    TfmcDiagnostic *items;
+    const SrcFile **files; /* parallel to items: where to find the source line */
+    int n, cap;
+    bool dropped; /* the last error repeated an earlier one and was not added */
+} DiagList;
+
+void diag_error(DiagList *d, const SrcFile *f, SrcLoc loc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Attach a hint to the most recent error. */
+void diag_hint(DiagList *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_print(const DiagList *d, FILE *out);
+/* The closest name to `name` among `cands` (edit distance), or NULL when none is close. */
+const char *diag_suggest(const char *name, const char *const *cands, int n);
+
+/* ------------------------------------------------------------------ AST */
+
+typedef enum AstKind {
+    AST_INT,      /* ival */
+    AST_FLOAT,    /* fval */
+    AST_STRING,   /* str */
+    AST_BOOL,     /* ival 0/1 */
+    AST_NAME,     /* str */
+    AST_PARAM,    /* a lambda parameter after sema: ival = its index, str = its name */
+    AST_CALL,     /* str(args) */
+    AST_UNARY,    /* op a */
+    AST_BINARY,   /* a op b */
+    AST_COND,     /* a ? b : c */
+    AST_LAMBDA,   /* params -> a */
+    AST_CMP_OP    /* a bare comparison operator as an argument: select(k, q, <) */
+} AstKind;
+
+typedef enum AstOp {
+    OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD,
+    OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE,
+    OP_AND, OP_OR, OP_NEG, OP_NOT,
+    OP_TRUE, OP_FALSE /* the constant comparisons of select */
+} AstOp;
+
+typedef struct Ast Ast;
+struct Ast {
+    AstKind kind;
+    SrcLoc loc;
+    AstOp op;
+    int64_t ival;
+    double fval;
+    const char *str;
+    Ast *a, *b, *c;
+    Ast **args;
+    int nargs;
+    const char **params; /* lambda parameter names */
+    SrcLoc *param_locs;
+    int nparams;
+};
+
+typedef enum StmtKind {
+    STMT_ASSIGN, /* name = expr; */
+    STMT_RETURN, /* return expr; */
+    STMT_HEADER  /* name [value]; : vocab, max_len, causal */
+} StmtKind;
+
+typedef struct SetItem {
+    SrcLoc loc;
+    TfmcValue lo;   /* a literal, or the start of a range */
+    int64_t hi;     /* the end of a range (inclusive) when is_range */
+    bool is_range;
+} SetItem;
+
+typedef struct Stmt Stmt;
+struct Stmt {
+    StmtKind kind;
+    SrcLoc loc, name_loc;
+    const char *name;
+    Ast *expr;
+    /* header value */
+    enum { HV_NONE, HV_INT, HV_SET } hv_kind;
+    int64_t hv_int;
+    SrcLoc hv_loc;
+    SetItem *set;
+    int nset;
+    Stmt *next;
+};
+
+/* Model declarations: `name option, option;` where an option is a sequence of
+ * atoms (`heads 4`, `position rope(base 10000)`, `"f.safetensors" as gpt2`). */
+typedef struct MOpt MOpt;
+typedef struct MAtom {
+    enum { MA_NAME, MA_INT, MA_FLOAT, MA_STRING, MA_BOOL, MA_CALL } kind;
+    SrcLoc loc;
+    const char *str;
+    int64_t ival;
+    double fval;
+    MOpt *args; /* MA_CALL */
+} MAtom;
+struct MOpt {
+    SrcLoc loc;
+    MAtom *atoms;
+    int natoms;
+    MOpt *next;
+};
+typedef struct MStmt MStmt;
+struct MStmt {
+    SrcLoc loc, name_loc;
+    const char *name;
+    MOpt *opts;
+    MStmt *body; /* block x N { body } */
+    bool is_block;
+    MStmt *next;
+};
+
+typedef enum ItemKind { ITEM_DEF, ITEM_RASP, ITEM_MODEL } ItemKind;
+typedef struct Item Item;
+struct Item {
+    ItemKind kind;
+    SrcLoc loc, name_loc;
+    const char *name;
+    const char **params; /* def */
+    SrcLoc *param_locs;
+    int nparams;
+    Stmt *body;   /* def, rasp */
+    MStmt *mbody; /* model */
+    Item *next;
+};
+
+/* Parse one file; syntax errors go to diags. Returns the items that parsed. */
+Item *parse_file(Arena *arena, const SrcFile *file, DiagList *diags, int *nerrors);
+
+Ast *ast_new(Arena *a, AstKind kind, SrcLoc loc);
+const char *ast_op_text(AstOp op);
+/* Print an expression back as source text (for messages and the trace). */
+void ast_format(const Ast *e, char *buf, size_t cap);
+
+/* --------------------------------------------------------------- values */
+
+typedef TfmcValue Value;
+
+typedef struct ValueSet {
+    Value *v; /* sorted by value_cmp, no two equal */
+    int n;
+} ValueSet;
+
+bool value_is_number(Value v); /* bool, int or float */
+double value_number(Value v);
+/* Python equality: numbers (bools included) compare by value, strings by text. */
+bool value_eq(Value a, Value b);
+/* A total order for value sets: undefined, then numbers, then strings. */
+int value_cmp(Value a, Value b);
+int value_format(Value v, char *buf, size_t cap);
+Value value_int(int64_t i);
+Value value_float(double f);
+Value value_bool(bool b);
+
+/* Sort and deduplicate vals[0..n) in place; returns the new count. */
+int valueset_normalise(Value *vals, int n);
+bool valueset_contains(const ValueSet *s, Value v);
+int valueset_index(const ValueSet *s, Value v);
+
+typedef enum ScalarStatus { SCALAR_OK, SCALAR_ARITH, SCALAR_TYPE } ScalarStatus;
+/* Evaluate a checked lambda body with its parameters bound. SCALAR_ARITH: an
+ * arithmetic error (division by zero); SCALAR_TYPE: a type error, explained in msg. */
+ScalarStatus scalar_eval(const Ast *e, const Value *params, Value *out, char *msg, size_t cap);
+
+/* ----------------------------------------------------------- RASP graph */
+
+typedef enum RaspOp {
+    RN_TOKENS, RN_INDICES, RN_LENGTH,
+    RN_FULL,           /* a constant sequence: fill */
+    RN_MAP,            /* fn(in[0]) */
+    RN_SEQMAP,         /* fn(in[0], in[1]) */
+    RN_AGGREGATE,      /* in[0] = selector, in[1] = SOp */
+    RN_SELECTOR_WIDTH, /* in[0] = selector */
+    RN_SELECT,         /* keys in[0], queries in[1]; cmp or fn(k, q) */
+    RN_SEL_AND, RN_SEL_OR, RN_SEL_NOT
+} RaspOp;
+
+typedef enum Encoding { ENC_CATEGORICAL, ENC_NUMERICAL } Encoding;
+
+typedef struct RaspNode RaspNode;
+struct RaspNode {
+    RaspOp op;
+    int id;             /* index in the program's node list (topological order) */
+    const char *label;  /* the SOp's name: its assignment or an automatic map_3 */
+    bool named;         /* label came from an assignment */
+    SrcLoc loc;
+    bool is_selector;
+    Encoding enc;
+    RaspNode *in[2];
+    const Ast *fn;      /* map, sequence map, select with a lambda: the body */
+    AstOp cmp;          /* select with a built-in comparison (fn == NULL) */
+    Value fill;         /* RN_FULL */
+    bool mean;          /* aggregate: numerical mean (else the one selected value) */
+    ValueSet vs;        /* SOps: every value it can take (undefined excluded) */
+};
+
+typedef struct RaspProgram {
+    const char *name;
+    SrcLoc loc;
+    const SrcFile *file;
+    ValueSet vocab;
+    int max_len;
+    bool causal;
+    RaspNode **nodes;
+    int nnodes, cap;
+    RaspNode *output;
+} RaspProgram;
+
+/* The limit on any value set's size, and on the pairs a two-SOp map enumerates. */
+#define RASP_MAX_VALUES 4096
+#define RASP_MAX_PAIRS (1 << 20)
+
+typedef struct ModelDecl {
+    const char *name;
+    SrcLoc loc;
+    const Item *item;
+} ModelDecl;
+
+/* Check every item; returns checked programs through the callback-free lists. */
+typedef struct SemaResult {
+    RaspProgram **programs;
+    int nprograms, cap_programs;
+    ModelDecl **models;
+    int nmodels, cap_models;
+} SemaResult;
+
+void sema_check(Arena *arena, const SrcFile *file, Item *items, DiagList *diags, SemaResult *out);
+
+/* --------------------------------------------------------- interpreter */
+
+/* The values of every node of a program on one input. */
+typedef struct RaspTrace {
+    int n;
+    Value **sop;    /* sop[node id][position], NULL for selectors */
+    bool **sel;     /* sel[node id][query * n + key], NULL for SOps */
+} RaspTrace;
+
+/* Evaluate the whole program on tokens[0..n), n <= max_len; memory from scratch. */
+void interp_run(const RaspProgram *p, const Value *tokens, int n, Arena *scratch, RaspTrace *t);
+/* Evaluate on input-independent nodes only, at length n (for causality proofs in sema). */
+void interp_trace_print(const RaspProgram *p, const RaspTrace *t, FILE *out);
+
+#endif

@@ -1,0 +1,121 @@
+/* tfmc.h: the public API of libtfmc, the Transformer Model Compiler.
+ *
+ * Everything the `tfmc` command does goes through these functions: load a .tfm
+ * file or string (parse + check), pick a program in it, evaluate it on token
+ * sequences with the reference interpreter, read the diagnostics. The library
+ * never exits or aborts; every call that can fail returns a TfmcStatus and
+ * leaves its diagnostics in the context.
+ */
+#ifndef TFMC_H
+#define TFMC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum TfmcStatus {
+    TFMC_OK = 0,
+    TFMC_ERR_COMPILE,  /* the source has errors; see the diagnostics */
+    TFMC_ERR_INPUT,    /* a bad input sequence (unknown token, too long, empty) */
+    TFMC_ERR_IO,       /* a file could not be read or written */
+    TFMC_ERR_USAGE,    /* a bad argument to an API call (e.g. no such program) */
+    TFMC_ERR_NOMEM     /* the allocator failed */
+} TfmcStatus;
+
+/* All memory the library takes comes from this function, Lua style:
+ * realloc(ud, ptr, size) with size 0 frees ptr and returns NULL. */
+typedef struct TfmcAllocator {
+    void *(*realloc)(void *ud, void *ptr, size_t size);
+    void *ud;
+} TfmcAllocator;
+
+/* A scalar value of a RASP sequence. */
+typedef enum TfmcValueKind {
+    TFMC_UNDEF = 0, /* undefined (printed as `_`) */
+    TFMC_BOOL,
+    TFMC_INT,
+    TFMC_FLOAT,
+    TFMC_STR
+} TfmcValueKind;
+
+typedef struct TfmcValue {
+    TfmcValueKind kind;
+    union {
+        bool b;
+        int64_t i;
+        double f;
+        const char *s; /* owned by the context (interned) */
+    } u;
+} TfmcValue;
+
+typedef struct TfmcContext TfmcContext;
+typedef struct TfmcProgram TfmcProgram;
+
+typedef enum TfmcProgramKind { TFMC_PROGRAM_RASP, TFMC_PROGRAM_MODEL } TfmcProgramKind;
+
+/* One diagnostic: FILE:LINE:COL: error: MESSAGE, with an optional hint. */
+typedef struct TfmcDiagnostic {
+    const char *file;
+    int line, column;         /* 1-based; 0 when the error has no place */
+    int end_line, end_column; /* the last character of the range, inclusive */
+    const char *message;
+    const char *hint;         /* NULL or a suggestion */
+} TfmcDiagnostic;
+
+const char *tfmc_version(void);
+
+/* A context owns everything loaded into it; NULL allocator = the C library. */
+TfmcContext *tfmc_context_new(const TfmcAllocator *allocator);
+void tfmc_context_free(TfmcContext *ctx);
+
+/* Parse and check a .tfm file (or a string named `name` in diagnostics). All
+ * independent errors are collected; the status is TFMC_ERR_COMPILE if any. */
+TfmcStatus tfmc_load_file(TfmcContext *ctx, const char *path);
+TfmcStatus tfmc_load_string(TfmcContext *ctx, const char *name, const char *text, size_t len);
+
+size_t tfmc_diagnostic_count(const TfmcContext *ctx);
+const TfmcDiagnostic *tfmc_diagnostic(const TfmcContext *ctx, size_t i);
+/* Print every diagnostic caret-style: the location line, the source line, a caret. */
+void tfmc_print_diagnostics(const TfmcContext *ctx, FILE *out);
+/* Add a diagnostic with no source place (used by clients for their own errors). */
+void tfmc_report(TfmcContext *ctx, const char *fmt, ...);
+
+/* The programs and models of everything loaded, in source order. */
+size_t tfmc_program_count(const TfmcContext *ctx);
+const TfmcProgram *tfmc_program_at(const TfmcContext *ctx, size_t i);
+/* Find NAME, or with NAME == NULL the only program of the file. Reports an error otherwise. */
+TfmcStatus tfmc_find_program(TfmcContext *ctx, const char *name, const TfmcProgram **out);
+
+const char *tfmc_program_name(const TfmcProgram *p);
+TfmcProgramKind tfmc_program_kind(const TfmcProgram *p);
+int tfmc_program_max_len(const TfmcProgram *p);
+
+/* Read a line of whitespace-separated tokens into values of the program's
+ * vocabulary. On a bad line writes a message (without a newline) to err. */
+TfmcStatus tfmc_parse_tokens(const TfmcProgram *p, const char *line, TfmcValue *tokens,
+                             size_t cap, size_t *n, char *err, size_t errcap);
+/* Same, from already split words (the command line). */
+TfmcStatus tfmc_parse_words(const TfmcProgram *p, char *const *words, size_t count,
+                            TfmcValue *tokens, size_t cap, char *err, size_t errcap);
+
+/* Run a RASP program in the reference interpreter: out[i] for each of the n positions. */
+TfmcStatus tfmc_eval(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n,
+                     TfmcValue *out);
+/* Print every named SOp (and selector) of the program on this input, aligned in columns. */
+TfmcStatus tfmc_eval_trace(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens,
+                           size_t n, FILE *out);
+
+/* Format one value as the command line prints it (`_` for undefined, %.9g floats). */
+int tfmc_format_value(TfmcValue v, char *buf, size_t cap);
+/* Write n values separated by single spaces, then a newline. */
+void tfmc_print_values(FILE *out, const TfmcValue *v, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

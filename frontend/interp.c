@@ -169,10 +169,11 @@ void interp_trace_print(const RaspProgram *p, const RaspTrace *t, FILE *out)
         const RaspNode *n = p->nodes[k];
         if (!shown(p, n)) continue;
         const char *kind = n->is_selector ? "sel" : n->enc == ENC_NUMERICAL ? "num" : "cat";
-        fprintf(out, "%-*s %s |", name_w, n->label, kind);
+        fprintf(out, "%-*s %s |", name_w, n->named ? n->label : "output", kind);
         for (int i = 0; i < t->n && i < 1024; i++) {
             cell(t, n, i, buf);
-            fprintf(out, " %-*s", width[i], buf);
+            /* no padding after the last column */
+            fprintf(out, " %-*s", i + 1 < t->n ? width[i] : 0, buf);
         }
         fputc('\n', out);
     }

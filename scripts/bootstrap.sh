@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian 12 machine for tfmc: install the build dependencies that are missing
+# (apt-get), configure the build in build/ and compile. Safe to run again: it only does what is left.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(gcc clang flex bison meson ninja-build pkg-config libcunit1-dev python3 valgrind)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "bootstrap: installing ${missing[*]}" >&2
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+[ -f build/build.ninja ] || meson setup build --buildtype=debugoptimized >/dev/null
+ninja -C build >/dev/null

@@ -3,6 +3,7 @@
  * 2 wrong usage. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tfmc.h"
 #include "tfmc_config.h"
@@ -16,6 +17,11 @@ static const char usage_main[] =
     "\n"
     "commands:\n"
     "  eval FILE [-p NAME] [--trace] [TOKEN...]  run a RASP program in the reference interpreter\n"
+    "  run FILE [-p NAME] [TOKEN...]             compile to a transformer and run it in-process\n"
+    "  verify FILE [-p NAME] [--len N]           check the transformer against the interpreter\n"
+    "  FILE -o OUT.c [-p NAME] [--main]          compile to portable C (see `tfmc help compile`)\n"
+    "  FILE --emit=model|graph|weights           print the model or graph IR, export weights\n"
+    "  config --cflags --libs                    flags for building generated C\n"
     "  check FILE                                parse and check a file, report every error\n"
     "  help [COMMAND]                            show help for a command\n"
     "\n"
@@ -41,6 +47,40 @@ static const char usage_eval[] =
     "With TOKENs the input is that one sequence; with none, each line of standard input is one\n"
     "sequence. A bad line (unknown token, too long, empty) gives an empty output line, one error\n"
     "line on standard error naming the input line, and exit status 1 at the end.\n";
+
+static const char usage_run[] =
+    "usage: tfmc run FILE [-p NAME] [--] [TOKEN...]\n"
+    "\n"
+    "Compile the RASP program NAME of FILE to a transformer (Tracr's construction) and run the\n"
+    "transformer in-process. Input and output exactly as `tfmc eval`.\n";
+
+static const char usage_verify[] =
+    "usage: tfmc verify FILE [-p NAME] [--len N] [--samples K] [--seed S]\n"
+    "\n"
+    "Check that the compiled transformer equals the reference interpreter on every input sequence\n"
+    "of length 1..N (default: max_len), or on K random ones (default 20000) when there are more.\n"
+    "Categorical outputs must be equal, numerical ones within 1e-4 x max(1, |value|). Prints the\n"
+    "first counterexample with the interpreter's trace; exit status 1 when there is one.\n";
+
+static const char usage_compile[] =
+    "usage: tfmc FILE -o OUT.c [-p NAME] [--main] [--backend=c] [--weights=separate]\n"
+    "       tfmc FILE --emit=model|graph [-o OUT]\n"
+    "       tfmc FILE --emit=weights -o OUT.safetensors\n"
+    "\n"
+    "Compile program NAME of FILE (optional when FILE holds one) to a transformer and write:\n"
+    "  (default)        portable C99: NAME_init, NAME_forward, NAME_encode, weights as hex floats\n"
+    "  --main           add a main() with the same input/output as `tfmc eval`\n"
+    "  --weights=separate  put the weights in a second file, OUT_weights.c\n"
+    "  --emit=model     the model IR as text (every residual dimension named)\n"
+    "  --emit=graph     the graph IR as text\n"
+    "  --emit=weights   the weights as .safetensors, with metadata naming the residual dimensions\n"
+    "Build the C: cc OUT.c $(tfmc config --cflags --libs) -o prog\n";
+
+static const char usage_config[] =
+    "usage: tfmc config [--cflags] [--libs]\n"
+    "\n"
+    "Print the compiler and linker flags that generated C needs (the runtime's header and library),\n"
+    "for the build tree when tfmc runs from it, else for the installed prefix.\n";
 
 static const char usage_check[] =
     "usage: tfmc check FILE\n"
@@ -96,18 +136,26 @@ static int cmd_check(int argc, char **argv)
     return 0;
 }
 
-/* Evaluate one sequence and print its line (and the trace); returns false on a bad input. */
-static bool eval_one(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n, bool trace)
+/* Evaluate one sequence (interpreter or compiled transformer) and print its line. */
+static bool eval_one(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n, bool trace,
+                     bool compiled)
 {
     TfmcValue out[MAX_TOKENS];
-    if (tfmc_eval(ctx, p, tokens, n, out) != TFMC_OK) return false;
+    TfmcStatus st = compiled ? tfmc_run(ctx, p, tokens, n, out) : tfmc_eval(ctx, p, tokens, n, out);
+    if (st != TFMC_OK) {
+        fputc('\n', stdout);
+        tfmc_print_diagnostics(ctx, stderr);
+        return false;
+    }
     if (trace) tfmc_eval_trace(ctx, p, tokens, n, stdout);
     tfmc_print_values(stdout, out, n);
     return true;
 }
 
-static int cmd_eval(int argc, char **argv)
+/* `eval` and `run`: the same command line and I/O, the interpreter or the transformer. */
+static int cmd_sequences(int argc, char **argv, bool compiled)
 {
+    const char *cmdname = compiled ? "run" : "eval";
     const char *file = NULL, *name = NULL;
     bool trace = false;
     char **words = malloc(sizeof(char *) * (size_t)(argc + 1));
@@ -122,22 +170,24 @@ static int cmd_eval(int argc, char **argv)
         if (option && !strcmp(a, "--")) {
             options_done = true;
         } else if (option && (!strcmp(a, "-h") || !strcmp(a, "--help"))) {
-            fputs(usage_eval, stdout);
+            fputs(compiled ? usage_run : usage_eval, stdout);
             free(words);
             return 0;
         } else if (option && (!strcmp(a, "-p") || !strcmp(a, "--program"))) {
             if (i + 1 >= argc) {
                 free(words);
-                return usage_error("eval: `%s` needs a program name", a);
+                fprintf(stderr, "tfmc: %s: `%s` needs a program name (see `tfmc --help`)\n", cmdname, a);
+                return EXIT_USAGE;
             }
             name = argv[++i];
         } else if (option && !strncmp(a, "--program=", 10)) {
             name = a + 10;
-        } else if (option && !strcmp(a, "--trace")) {
+        } else if (option && !strcmp(a, "--trace") && !compiled) {
             trace = true;
         } else if (option) {
             free(words);
-            return usage_error("eval: unknown option `%s`", a);
+            fprintf(stderr, "tfmc: %s: unknown option `%s` (see `tfmc %s --help`)\n", cmdname, a, cmdname);
+            return EXIT_USAGE;
         } else if (!file) {
             file = a;
         } else {
@@ -146,7 +196,8 @@ static int cmd_eval(int argc, char **argv)
     }
     if (!file) {
         free(words);
-        return usage_error("eval: no FILE given%s", "");
+        fprintf(stderr, "tfmc: %s: no FILE given (see `tfmc %s --help`)\n", cmdname, cmdname);
+        return EXIT_USAGE;
     }
     TfmcContext *ctx = load(file, &status);
     if (!ctx) {
@@ -160,11 +211,17 @@ static int cmd_eval(int argc, char **argv)
         free(words);
         return EXIT_USAGE;
     }
-    if (tfmc_program_kind(p) != TFMC_PROGRAM_RASP) {
+    if (tfmc_program_kind(p) != TFMC_PROGRAM_RASP && !compiled) {
         fprintf(stderr, "tfmc: eval: `%s` is a model declaration; eval runs RASP programs\n", tfmc_program_name(p));
         tfmc_context_free(ctx);
         free(words);
         return EXIT_USAGE;
+    }
+    if (compiled && tfmc_compile(ctx, p) != TFMC_OK) {
+        tfmc_print_diagnostics(ctx, stderr);
+        tfmc_context_free(ctx);
+        free(words);
+        return EXIT_INPUT;
     }
     TfmcValue tokens[MAX_TOKENS];
     char err[512];
@@ -174,7 +231,7 @@ static int cmd_eval(int argc, char **argv)
             fprintf(stderr, "tfmc: input: %s\n", err);
             status = EXIT_INPUT;
         } else {
-            eval_one(ctx, p, tokens, nwords, trace);
+            if (!eval_one(ctx, p, tokens, nwords, trace, compiled)) status = EXIT_INPUT;
         }
     } else {
         char *line = NULL;
@@ -195,13 +252,182 @@ static int cmd_eval(int argc, char **argv)
                 status = EXIT_INPUT;
                 continue;
             }
-            eval_one(ctx, p, tokens, n, trace);
+            if (!eval_one(ctx, p, tokens, n, trace, compiled)) status = EXIT_INPUT;
+            fflush(stdout);
         }
         free(line);
     }
     tfmc_context_free(ctx);
     free(words);
     return status;
+}
+
+/* `tfmc verify FILE [-p NAME] [--len N] [--samples K] [--seed S]` */
+static int cmd_verify(int argc, char **argv)
+{
+    const char *file = NULL, *name = NULL;
+    TfmcVerifyOptions o = { 0, 0, 0 };
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_value = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage_verify, stdout);
+            return 0;
+        } else if (!strcmp(a, "-p") || !strcmp(a, "--program")) {
+            if (!has_value) return usage_error("verify: `%s` needs a program name", a);
+            name = argv[++i];
+        } else if (!strcmp(a, "--len") || !strcmp(a, "--samples") || !strcmp(a, "--seed")) {
+            char *end;
+            if (!has_value) return usage_error("verify: `%s` needs a number", a);
+            long long v = strtoll(argv[++i], &end, 10);
+            if (*end || v < 1) return usage_error("verify: `%s` needs a positive integer", a);
+            if (!strcmp(a, "--len")) o.max_len = (int)(v > 4096 ? 4096 : v);
+            else if (!strcmp(a, "--samples")) o.samples = (long)v;
+            else o.seed = (uint64_t)v;
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("verify: unknown option `%s`", a);
+        } else if (!file) {
+            file = a;
+        } else {
+            return usage_error("verify: unexpected argument `%s`", a);
+        }
+    }
+    if (!file) return usage_error("verify: no FILE given%s", "");
+    int status = 0;
+    TfmcContext *ctx = load(file, &status);
+    if (!ctx) return status;
+    const TfmcProgram *p;
+    TfmcVerifyResult r;
+    TfmcStatus st = tfmc_find_program(ctx, name, &p);
+    if (st == TFMC_OK) st = tfmc_verify(ctx, p, &o, &r, stdout);
+    if (st != TFMC_OK) {
+        tfmc_print_diagnostics(ctx, stderr);
+        tfmc_context_free(ctx);
+        return st == TFMC_ERR_USAGE ? EXIT_USAGE : EXIT_INPUT;
+    }
+    if (r.equal)
+        printf("verified `%s`: the transformer equals the interpreter on %ld input%s (%s)\n", tfmc_program_name(p),
+               r.checked, r.checked == 1 ? "" : "s", r.exhaustive ? "every sequence up to the length" : "random sample");
+    else
+        printf("`%s`: the transformer differs from the interpreter (after %ld equal inputs)\n", tfmc_program_name(p),
+               r.checked);
+    tfmc_context_free(ctx);
+    return r.equal ? 0 : EXIT_INPUT;
+}
+
+/* `tfmc FILE -o OUT [-p NAME] [--main] [--backend=c] [--emit=c|model|graph|weights] [--weights=separate]` */
+static int cmd_compile(int argc, char **argv)
+{
+    const char *file = NULL, *name = NULL, *out = NULL, *emit = "c", *weights = "inline";
+    bool with_main = false;
+    char options[1024] = "";
+    size_t olen = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] == '-' && strcmp(a, "-") != 0 && olen < sizeof options - 256)
+            olen += (size_t)snprintf(options + olen, sizeof options - olen, "%s%s", olen ? " " : "", a);
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage_compile, stdout);
+            return 0;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "-p") || !strcmp(a, "--program")) {
+            if (i + 1 >= argc) return usage_error("`%s` needs a value", a);
+            if (!strcmp(a, "-o")) out = argv[++i];
+            else name = argv[++i];
+        } else if (!strcmp(a, "--main")) {
+            with_main = true;
+        } else if (!strncmp(a, "--emit=", 7)) {
+            emit = a + 7;
+            if (strcmp(emit, "c") && strcmp(emit, "model") && strcmp(emit, "graph") && strcmp(emit, "weights"))
+                return usage_error("unknown --emit kind `%s` (c, model, graph or weights)", emit);
+        } else if (!strncmp(a, "--backend=", 10)) {
+            if (strcmp(a + 10, "c") != 0)
+                return usage_error("backend `%s` is not available in this build (available: c)", a + 10);
+        } else if (!strncmp(a, "--weights=", 10)) {
+            weights = a + 10;
+            if (strcmp(weights, "inline") && strcmp(weights, "separate"))
+                return usage_error("unknown --weights mode `%s` (inline or separate)", weights);
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("unknown option `%s`", a);
+        } else if (!file) {
+            file = a;
+        } else {
+            return usage_error("unexpected argument `%s`", a);
+        }
+    }
+    if (!file) return usage_error("no FILE given%s", "");
+    bool binary = !strcmp(emit, "weights");
+    if (!out && (binary || !strcmp(emit, "c"))) return usage_error("`--emit=%s` needs an output file: -o OUT", emit);
+    int status = 0;
+    TfmcContext *ctx = load(file, &status);
+    if (!ctx) return status;
+    const TfmcProgram *p;
+    TfmcStatus st = tfmc_find_program(ctx, name, &p);
+    if (st == TFMC_OK) st = tfmc_compile(ctx, p);
+    if (st == TFMC_OK && binary) st = tfmc_write_safetensors(ctx, p, out);
+    if (st == TFMC_OK && !binary) {
+        FILE *f = out && strcmp(out, "-") ? fopen(out, "w") : stdout;
+        FILE *wf = NULL;
+        char wpath[4096];
+        if (!f) {
+            fprintf(stderr, "tfmc: cannot write `%s`\n", out);
+            tfmc_context_free(ctx);
+            return EXIT_INPUT;
+        }
+        if (!strcmp(emit, "c") && !strcmp(weights, "separate")) {
+            size_t len = strlen(out);
+            snprintf(wpath, sizeof wpath, "%.*s_weights.c", (int)(len > 2 && !strcmp(out + len - 2, ".c") ? len - 2 : len), out);
+            wf = fopen(wpath, "w");
+            if (!wf) {
+                fprintf(stderr, "tfmc: cannot write `%s`\n", wpath);
+                if (f != stdout) fclose(f);
+                tfmc_context_free(ctx);
+                return EXIT_INPUT;
+            }
+        }
+        if (!strcmp(emit, "c")) {
+            TfmcCOptions co = { with_main, options, wf, wf ? wpath : NULL };
+            st = tfmc_emit_c(ctx, p, &co, f);
+        } else {
+            st = tfmc_emit(ctx, p, !strcmp(emit, "model") ? TFMC_EMIT_MODEL : TFMC_EMIT_GRAPH, f);
+        }
+        if (wf && fclose(wf) != 0) st = TFMC_ERR_IO;
+        if (f != stdout && fclose(f) != 0) st = TFMC_ERR_IO;
+        if (st == TFMC_ERR_IO) fprintf(stderr, "tfmc: cannot write `%s`\n", out);
+    }
+    if (st != TFMC_OK) tfmc_print_diagnostics(ctx, stderr);
+    tfmc_context_free(ctx);
+    return st == TFMC_OK ? 0 : st == TFMC_ERR_USAGE ? EXIT_USAGE : EXIT_INPUT;
+}
+
+/* The flags a generated file needs: from the build tree when tfmc runs from it, else the prefix. */
+static int cmd_config(int argc, char **argv)
+{
+    bool cflags = false, libs = false;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--cflags")) cflags = true;
+        else if (!strcmp(argv[i], "--libs")) libs = true;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage_config, stdout);
+            return 0;
+        } else return usage_error("config: unknown option `%s`", argv[i]);
+    }
+    if (!cflags && !libs) return usage_error("config: say --cflags, --libs or both%s", "");
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[len > 0 ? len : 0] = '\0';
+    const char *root = TFMC_BUILD_ROOT;
+    bool in_build = len > 0 && strncmp(self, root, strlen(root)) == 0 && self[strlen(root)] == '/';
+    if (cflags) {
+        if (in_build) printf("-I%s/runtime", TFMC_SOURCE_ROOT);
+        else printf("-I%s", TFMC_INCLUDEDIR);
+    }
+    if (libs) {
+        if (cflags) putchar(' ');
+        if (in_build) printf("%s/runtime/libtfmcrt.a -lm", TFMC_BUILD_ROOT);
+        else printf("-L%s -ltfmcrt -lm", TFMC_LIBDIR);
+    }
+    putchar('\n');
+    return 0;
 }
 
 static int cmd_help(int argc, char **argv)
@@ -211,7 +437,11 @@ static int cmd_help(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[0], "eval")) fputs(usage_eval, stdout);
+    else if (!strcmp(argv[0], "run")) fputs(usage_run, stdout);
+    else if (!strcmp(argv[0], "verify")) fputs(usage_verify, stdout);
     else if (!strcmp(argv[0], "check")) fputs(usage_check, stdout);
+    else if (!strcmp(argv[0], "config")) fputs(usage_config, stdout);
+    else if (!strcmp(argv[0], "compile")) fputs(usage_compile, stdout);
     else return usage_error("help: unknown command `%s`", argv[0]);
     return 0;
 }
@@ -231,17 +461,15 @@ int main(int argc, char **argv)
         printf("tfmc %s\n", tfmc_version());
         return 0;
     }
-    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "eval")) return cmd_sequences(argc - 2, argv + 2, false);
+    if (!strcmp(cmd, "run")) return cmd_sequences(argc - 2, argv + 2, true);
+    if (!strcmp(cmd, "verify")) return cmd_verify(argc - 2, argv + 2);
     if (!strcmp(cmd, "check")) return cmd_check(argc - 2, argv + 2);
+    if (!strcmp(cmd, "config")) return cmd_config(argc - 2, argv + 2);
     if (!strcmp(cmd, "help")) return cmd_help(argc - 2, argv + 2);
-    if (cmd[0] == '-') return usage_error("unknown option `%s`", cmd);
-    if (!strcmp(cmd, "run") || !strcmp(cmd, "config") || !strcmp(cmd, "verify")) {
-        fprintf(stderr, "tfmc: `%s` is not available in this version yet (see `tfmc --help`)\n", cmd);
-        return EXIT_USAGE;
-    }
-    if (strchr(cmd, '.') || strchr(cmd, '/')) {
-        fprintf(stderr, "tfmc: compiling to C (`tfmc FILE -o OUT.c`) is not available in this version yet\n");
-        return EXIT_USAGE;
-    }
+    if (!strcmp(cmd, "compile")) return cmd_compile(argc - 2, argv + 2);
+    if (cmd[0] == '-') return cmd_compile(argc - 1, argv + 1); /* options before FILE */
+    /* `tfmc FILE ...` compiles, when FILE is not a command name */
+    if (strchr(cmd, '.') || strchr(cmd, '/') || access(cmd, F_OK) == 0) return cmd_compile(argc - 1, argv + 1);
     return usage_error("unknown command `%s`", cmd);
 }

@@ -46,6 +46,7 @@ typedef struct SrcFile {
     const char *path;
     const char *text;
     size_t len;
+    uint64_t hash; /* FNV-1a of the text, recorded in generated code */
 } SrcFile;
 
 /* A source range; columns are 1-based, last_column inclusive. Bison's YYLTYPE. */
@@ -291,7 +292,9 @@ typedef struct RaspTrace {
 
 /* Evaluate the whole program on tokens[0..n), n <= max_len; memory from scratch. */
 void interp_run(const RaspProgram *p, const Value *tokens, int n, Arena *scratch, RaspTrace *t);
-/* Evaluate on input-independent nodes only, at length n (for causality proofs in sema). */
+/* Does select node n select this key for this query? (undefined values never match) */
+bool interp_select_pair(const RaspNode *n, Value key, Value query);
+/* Print every named node's values, aligned in columns (the --trace view). */
 void interp_trace_print(const RaspProgram *p, const RaspTrace *t, FILE *out);
 
 #endif

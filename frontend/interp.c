@@ -4,7 +4,7 @@
 
 #include "frontend.h"
 
-static bool select_pair(const RaspNode *n, Value key, Value query)
+bool interp_select_pair(const RaspNode *n, Value key, Value query)
 {
     if (key.kind == TFMC_UNDEF || query.kind == TFMC_UNDEF) return false;
     if (n->fn) {
@@ -94,7 +94,7 @@ void interp_run(const RaspProgram *p, const Value *tokens, int n, Arena *scratch
             break;
         case RN_SELECT:
             for (int q = 0; q < n; q++)
-                for (int j = 0; j < n; j++) m[q * n + j] = select_pair(node, a[j], b[q]);
+                for (int j = 0; j < n; j++) m[q * n + j] = interp_select_pair(node, a[j], b[q]);
             break;
         case RN_SEL_AND:
         case RN_SEL_OR: {

@@ -497,12 +497,17 @@ static RaspNode *elementwise(Sema *s, Ast *body, RaspNode **ins, int nins, SrcLo
                 inner[k] = param_ast(s, at, in->in[k]->label, loc);
             }
             int later = 0;
+            bool numerical = false;
+            for (int t = 0; t < nt; t++) numerical |= trial[t]->enc == ENC_NUMERICAL;
             for (int j = i + 1; j < nins; j++) {
                 bool seen = false;
                 for (int t = 0; t < nt; t++) seen |= trial[t] == ins[j];
                 later += !seen;
+                numerical |= ins[j]->enc == ENC_NUMERICAL;
             }
-            if (nt + later <= 2) {
+            /* A two-SOp map compiles as a table over categorical inputs: never fuse a numerical
+             * SOp into one (keep the discretising map of it on its own). */
+            if (nt + later <= 2 && !(nt + later == 2 && numerical)) {
                 memcpy(leaves, trial, sizeof(RaspNode *) * (size_t)nt);
                 nleaves = nt;
                 subst[i] = substitute(s, in->fn, inner);

@@ -115,6 +115,59 @@ int tfmc_format_value(TfmcValue v, char *buf, size_t cap);
 /* Write n values separated by single spaces, then a newline. */
 void tfmc_print_values(FILE *out, const TfmcValue *v, size_t n);
 
+/* ------------------------------------------------- compiling to transformers */
+
+typedef struct TfmcModelInfo {
+    int residual;       /* residual stream width */
+    int layers;         /* attention + MLP pairs, as Tracr counts them */
+    int blocks;         /* non-empty attention or MLP blocks */
+    int heads;
+    long params;        /* every weight, zeros included */
+    long nonzeros;
+    size_t arena_bytes; /* what the generated code's arena needs */
+} TfmcModelInfo;
+
+/* Compile program p to a transformer (RASP programs: Tracr's construction). The result is kept
+ * on the program; later calls return at once. Errors go to the diagnostics. */
+TfmcStatus tfmc_compile(TfmcContext *ctx, const TfmcProgram *p);
+TfmcStatus tfmc_model_info(TfmcContext *ctx, const TfmcProgram *p, TfmcModelInfo *info);
+
+/* Run the compiled transformer in-process; the same output convention as tfmc_eval. */
+TfmcStatus tfmc_run(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n, TfmcValue *out);
+
+typedef enum TfmcEmitKind { TFMC_EMIT_MODEL, TFMC_EMIT_GRAPH } TfmcEmitKind;
+/* Print the model IR or the graph IR as text. */
+TfmcStatus tfmc_emit(TfmcContext *ctx, const TfmcProgram *p, TfmcEmitKind kind, FILE *out);
+
+typedef struct TfmcCOptions {
+    bool main;                /* add a main() with the command line's I/O */
+    const char *options;      /* recorded in the header comment */
+    FILE *weights;            /* NULL: weights in the same file; else in this second file */
+    const char *weights_name;
+} TfmcCOptions;
+/* Write the portable C99 code of the compiled program. */
+TfmcStatus tfmc_emit_c(TfmcContext *ctx, const TfmcProgram *p, const TfmcCOptions *opts, FILE *out);
+
+/* Write the compiled weights as a .safetensors file, with metadata naming every residual
+ * dimension, the vocabulary and the output decoding. */
+TfmcStatus tfmc_write_safetensors(TfmcContext *ctx, const TfmcProgram *p, const char *path);
+
+typedef struct TfmcVerifyOptions {
+    int max_len;    /* check every sequence of length 1..max_len (0: the program's max_len) */
+    long samples;   /* when there are more than this many, check this many random ones */
+    uint64_t seed;
+} TfmcVerifyOptions;
+typedef struct TfmcVerifyResult {
+    long checked;
+    bool exhaustive;
+    bool equal;     /* no counterexample */
+} TfmcVerifyResult;
+/* Compare the compiled transformer with the reference interpreter; the first counterexample,
+ * with its trace, is written to report. Categorical outputs must be equal, numerical ones
+ * within 1e-4 x max(1, |value|). */
+TfmcStatus tfmc_verify(TfmcContext *ctx, const TfmcProgram *p, const TfmcVerifyOptions *opts,
+                       TfmcVerifyResult *result, FILE *report);
+
 #ifdef __cplusplus
 }
 #endif

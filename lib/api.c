@@ -4,24 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frontend.h"
+#include "lib.h"
 #include "tfmc_config.h"
-
-struct TfmcProgram {
-    TfmcProgramKind kind;
-    const char *name;
-    RaspProgram *rasp;
-    const ModelDecl *model;
-};
-
-struct TfmcContext {
-    TfmcAllocator alloc;
-    jmp_buf oom;
-    Arena arena;
-    DiagList diags;
-    TfmcProgram **programs;
-    int nprograms, cap;
-};
 
 static void *default_realloc(void *ud, void *ptr, size_t size)
 {
@@ -55,6 +39,13 @@ void tfmc_context_free(TfmcContext *ctx)
     ctx->alloc.realloc(ctx->alloc.ud, ctx, 0);
 }
 
+static uint64_t fnv1a(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
 static TfmcStatus load(TfmcContext *ctx, SrcFile *file)
 {
     int nerrors = 0;
@@ -69,6 +60,7 @@ static TfmcStatus load(TfmcContext *ctx, SrcFile *file)
         p->kind = TFMC_PROGRAM_RASP;
         p->name = r.programs[i]->name;
         p->rasp = r.programs[i];
+        p->file = file;
         VEC_PUSH(&ctx->arena, ctx->programs, ctx->nprograms, ctx->cap, p);
     }
     for (int i = 0; i < r.nmodels; i++) {
@@ -76,6 +68,7 @@ static TfmcStatus load(TfmcContext *ctx, SrcFile *file)
         p->kind = TFMC_PROGRAM_MODEL;
         p->name = r.models[i]->name;
         p->model = r.models[i];
+        p->file = file;
         VEC_PUSH(&ctx->arena, ctx->programs, ctx->nprograms, ctx->cap, p);
     }
     return ctx->diags.n > before ? TFMC_ERR_COMPILE : TFMC_OK;
@@ -88,6 +81,7 @@ TfmcStatus tfmc_load_string(TfmcContext *ctx, const char *name, const char *text
     f->path = arena_strdup(&ctx->arena, name ? name : "<string>");
     f->text = arena_strndup(&ctx->arena, text, len);
     f->len = len;
+    f->hash = fnv1a(text, len);
     return load(ctx, f);
 }
 
@@ -133,6 +127,7 @@ TfmcStatus tfmc_load_file(TfmcContext *ctx, const char *path)
     f->path = arena_strdup(&ctx->arena, path);
     f->text = arena_strndup(&ctx->arena, buf, len);
     f->len = len;
+    f->hash = fnv1a(buf, len);
     ctx->alloc.realloc(ctx->alloc.ud, buf, 0);
     return load(ctx, f);
 }

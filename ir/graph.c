@@ -1,0 +1,179 @@
+/* graph.c: the graph IR: lowering from the model IR, a printer, and the interpreter (on the
+ * runtime's kernels, the same ones generated code calls). */
+#include <math.h>
+#include <string.h>
+
+#include "ir.h"
+#include "tfmcrt.h"
+
+static int tensor(Arena *a, Graph *g, int cols, bool square, const char *name)
+{
+    GraphTensor t = { cols, square, name, 0 };
+    VEC_PUSH(a, g->tensors, g->ntensors, g->cap_tensors, t);
+    return g->ntensors - 1;
+}
+
+static int op(Arena *a, Graph *g, GraphOpKind kind, int out, int in0, int in1, const char *comment)
+{
+    GraphOp o = { 0 };
+    o.kind = kind;
+    o.out = out;
+    o.in[0] = in0;
+    o.in[1] = in1;
+    o.comment = comment;
+    VEC_PUSH(a, g->ops, g->nops, g->cap_ops, o);
+    return g->nops - 1;
+}
+
+static int linear(Arena *a, Graph *g, int in, const float *w, const float *b, int rows, int cols, const char *name)
+{
+    int t = tensor(a, g, rows, false, name);
+    int k = op(a, g, G_LINEAR, t, in, -1, name);
+    g->ops[k].w = w;
+    g->ops[k].b = b;
+    g->ops[k].rows = rows;
+    g->ops[k].cols = cols;
+    return t;
+}
+
+Graph *graph_from_model(Arena *a, const Model *m)
+{
+    Graph *g = ARENA_NEW(a, Graph);
+    g->model = m;
+    int d = m->dim;
+    int x = tensor(a, g, d, false, "x0");
+    op(a, g, G_EMBED, x, -1, -1, "token and position embeddings");
+    for (int bi = 0; bi < m->nblocks; bi++) {
+        const ModelBlock *b = &m->blocks[bi];
+        int delta = -1;
+        if (b->kind == BLOCK_MLP) {
+            int h = linear(a, g, x, b->w1, b->b1, b->hidden, d, arena_printf(a, "b%d.hidden", bi));
+            int act = tensor(a, g, b->hidden, false, arena_printf(a, "b%d.act", bi));
+            int k = op(a, g, G_ACT, act, h, -1, "activation");
+            g->ops[k].act = b->act;
+            delta = linear(a, g, act, b->w2, b->b2, d, b->hidden, arena_printf(a, "b%d.mlp_out", bi));
+        } else {
+            for (int hi = 0; hi < b->nheads; hi++) {
+                const ModelHead *h = &b->heads[hi];
+                const char *p = arena_printf(a, "b%d.h%d", bi, hi);
+                int q = linear(a, g, x, h->wq, NULL, h->dk, d, arena_printf(a, "%s.q", p));
+                int k = linear(a, g, x, h->wk, NULL, h->dk, d, arena_printf(a, "%s.k", p));
+                int v = linear(a, g, x, h->wv, NULL, h->dv, d, arena_printf(a, "%s.v", p));
+                int s = tensor(a, g, 0, true, arena_printf(a, "%s.scores", p));
+                int so = op(a, g, G_SCORES, s, q, k, h->label);
+                g->ops[so].scale = b->scale;
+                g->ops[so].causal = b->causal;
+                g->ops[so].rows = h->dk;
+                int pr = tensor(a, g, 0, true, arena_printf(a, "%s.probs", p));
+                int sm = op(a, g, G_SOFTMAX, pr, s, -1, "softmax");
+                g->ops[sm].causal = b->causal;
+                int mix = tensor(a, g, h->dv, false, arena_printf(a, "%s.mix", p));
+                int mo = op(a, g, G_MIX, mix, pr, v, "weighted sum of values");
+                g->ops[mo].rows = h->dv;
+                int o = linear(a, g, mix, h->wo, NULL, d, h->dv, arena_printf(a, "%s.out", p));
+                if (delta < 0) {
+                    delta = o;
+                } else {
+                    int sum = tensor(a, g, d, false, arena_printf(a, "%s.sum", p));
+                    op(a, g, G_ADD, sum, delta, o, "sum of heads");
+                    delta = sum;
+                }
+            }
+        }
+        int nx = tensor(a, g, d, false, arena_printf(a, "x%d", bi + 1));
+        op(a, g, G_ADD, nx, x, delta, "residual");
+        x = nx;
+    }
+    g->residual = x;
+    /* The memory plan: every tensor its own region, for the largest n (passes will share them). */
+    size_t at = 0;
+    size_t n = (size_t)m->positions;
+    for (int i = 0; i < g->ntensors; i++) {
+        g->tensors[i].offset = at;
+        at += g->tensors[i].square ? n * n : n * (size_t)g->tensors[i].cols;
+    }
+    g->arena_floats = at;
+    return g;
+}
+
+static const char *op_name(GraphOpKind k)
+{
+    switch (k) {
+    case G_EMBED: return "embed";
+    case G_LINEAR: return "linear";
+    case G_ACT: return "act";
+    case G_ADD: return "add";
+    case G_SCORES: return "scores";
+    case G_SOFTMAX: return "softmax";
+    case G_MIX: return "mix";
+    case G_DECODE: return "decode";
+    }
+    return "?";
+}
+
+void graph_print(const Graph *g, FILE *out)
+{
+    fprintf(out, "graph %s: %d ops, %d tensors, arena %zu floats (n <= %d)\n", g->model->name, g->nops,
+            g->ntensors, g->arena_floats, g->model->positions);
+    for (int i = 0; i < g->nops; i++) {
+        const GraphOp *o = &g->ops[i];
+        const GraphTensor *t = &g->tensors[o->out];
+        if (t->square) fprintf(out, "  %%%-14s [n][n] = %s", t->name, op_name(o->kind));
+        else fprintf(out, "  %%%-14s [n][%d] = %s", t->name, t->cols, op_name(o->kind));
+        for (int k = 0; k < 2; k++)
+            if (o->in[k] >= 0) fprintf(out, " %%%s", g->tensors[o->in[k]].name);
+        if (o->kind == G_LINEAR) fprintf(out, " W[%d][%d]%s", o->rows, o->cols, o->b ? " +b" : "");
+        if (o->kind == G_SCORES) fprintf(out, " scale %g%s", o->scale, o->causal ? " causal" : "");
+        if (o->kind == G_SOFTMAX && o->causal) fprintf(out, " causal");
+        if (o->comment && o->kind != G_LINEAR) fprintf(out, "    # %s", o->comment);
+        fputc('\n', out);
+    }
+}
+
+void graph_run(const Graph *g, const int *ids, int n, float *scratch, float *resid)
+{
+    const Model *m = g->model;
+    size_t un = (size_t)n;
+    for (int i = 0; i < g->nops; i++) {
+        const GraphOp *o = &g->ops[i];
+        const GraphTensor *t = &g->tensors[o->out];
+        float *out = scratch + t->offset;
+        const float *a = o->in[0] >= 0 ? scratch + g->tensors[o->in[0]].offset : NULL;
+        const float *b = o->in[1] >= 0 ? scratch + g->tensors[o->in[1]].offset : NULL;
+        switch (o->kind) {
+        case G_EMBED:
+            for (int p = 0; p < n; p++)
+                tfmcrt_add(out + (size_t)p * m->dim, m->tok_emb + (size_t)ids[p] * m->dim,
+                           m->pos_emb + (size_t)p * m->dim, (size_t)m->dim);
+            break;
+        case G_LINEAR: tfmcrt_linear(out, a, un, o->w, o->b, (size_t)o->rows, (size_t)o->cols); break;
+        case G_ACT:
+            if (out != a) memcpy(out, a, sizeof(float) * un * (size_t)t->cols);
+            tfmcrt_relu(out, un * (size_t)t->cols);
+            break;
+        case G_ADD: tfmcrt_add(out, a, b, un * (size_t)t->cols); break;
+        case G_SCORES: tfmcrt_scores(out, a, b, un, (size_t)o->rows, o->scale, o->causal); break;
+        case G_SOFTMAX:
+            if (out != a) memcpy(out, a, sizeof(float) * un * un);
+            tfmcrt_softmax_rows(out, un, o->causal);
+            break;
+        case G_MIX: tfmcrt_mix(out, a, b, un, (size_t)o->rows); break;
+        case G_DECODE: break;
+        }
+    }
+    memcpy(resid, scratch + g->tensors[g->residual].offset, sizeof(float) * un * (size_t)m->dim);
+}
+
+Value model_decode(const Model *m, const float *row)
+{
+    if (m->out_kind == OUT_NUMERICAL) return value_float(row[m->out_dim]);
+    int best = -1;
+    float bv = 0.5f;
+    for (int i = 0; i < m->nout; i++)
+        if (row[m->out_dims[i]] >= bv) {
+            bv = row[m->out_dims[i]];
+            best = i;
+        }
+    Value undef = { 0 };
+    return best < 0 ? undef : m->out_values[best];
+}

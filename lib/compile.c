@@ -1,0 +1,414 @@
+/* compile.c: the public API for compiled programs: lowering to the model IR and graph IR, running
+ * the transformer, verifying it against the interpreter, emitting text, C and safetensors. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib.h"
+
+static TfmcProgram *mutable(const TfmcProgram *p) { return (TfmcProgram *)p; }
+
+TfmcStatus tfmc_compile(TfmcContext *ctx, const TfmcProgram *cp)
+{
+    TfmcProgram *p = mutable(cp);
+    if (p->graph) return TFMC_OK;
+    if (setjmp(ctx->oom)) return TFMC_ERR_NOMEM;
+    if (!p->rasp) {
+        tfmc_report(ctx, "`%s` is a model declaration; compiling model declarations is not available yet", p->name);
+        return TFMC_ERR_USAGE;
+    }
+    Model *m = rasp_lower(&ctx->arena, p->rasp, &ctx->diags);
+    if (!m) return TFMC_ERR_COMPILE;
+    char err[256];
+    if (!model_verify(m, err, sizeof err)) {
+        tfmc_report(ctx, "internal error: the compiled model is malformed: %s", err);
+        return TFMC_ERR_COMPILE;
+    }
+    p->compiled = m;
+    p->graph = graph_from_model(&ctx->arena, m);
+    return TFMC_OK;
+}
+
+TfmcStatus tfmc_model_info(TfmcContext *ctx, const TfmcProgram *p, TfmcModelInfo *info)
+{
+    TfmcStatus st = tfmc_compile(ctx, p);
+    if (st != TFMC_OK) return st;
+    ModelStats s;
+    model_stats(p->compiled, &s);
+    info->residual = p->compiled->dim;
+    info->layers = s.layers;
+    info->blocks = s.blocks;
+    info->heads = s.heads;
+    info->params = s.params;
+    info->nonzeros = s.nonzeros;
+    info->arena_bytes = p->graph->arena_floats * sizeof(float);
+    return TFMC_OK;
+}
+
+/* Token values to ids, BOS first. */
+static void token_ids(const Model *m, const TfmcValue *tokens, size_t n, int *ids)
+{
+    ValueSet vocab = { (Value *)m->vocab, m->nvocab };
+    ids[0] = m->bos_id;
+    for (size_t i = 0; i < n; i++) ids[i + 1] = valueset_index(&vocab, tokens[i]);
+}
+
+/* Run the graph on one input; scratch holds arena_floats + positions * dim floats. */
+static bool run_graph(const TfmcProgram *p, const TfmcValue *tokens, size_t n, float *scratch, TfmcValue *out)
+{
+    const Model *m = p->compiled;
+    int ids[4096 + 1];
+    if (n == 0 || n > (size_t)m->max_len) return false;
+    token_ids(m, tokens, n, ids);
+    for (size_t i = 1; i <= n; i++)
+        if (ids[i] < 0) return false;
+    float *resid = scratch + p->graph->arena_floats;
+    graph_run(p->graph, ids, (int)n + 1, scratch, resid);
+    for (size_t i = 0; i < n; i++) out[i] = model_decode(m, resid + (i + 1) * (size_t)m->dim);
+    return true;
+}
+
+static float *scratch_new(TfmcContext *ctx, const TfmcProgram *p)
+{
+    size_t floats = p->graph->arena_floats + (size_t)p->compiled->positions * p->compiled->dim;
+    return ctx->alloc.realloc(ctx->alloc.ud, NULL, floats * sizeof(float));
+}
+
+TfmcStatus tfmc_run(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n, TfmcValue *out)
+{
+    TfmcStatus st = tfmc_compile(ctx, p);
+    if (st != TFMC_OK) return st;
+    float *scratch = scratch_new(ctx, p);
+    if (!scratch) return TFMC_ERR_NOMEM;
+    bool ok = run_graph(p, tokens, n, scratch, out);
+    ctx->alloc.realloc(ctx->alloc.ud, scratch, 0);
+    if (!ok) {
+        tfmc_report(ctx, "bad input for `%s`: length %zu or a token outside the vocabulary", p->name, n);
+        return TFMC_ERR_INPUT;
+    }
+    return TFMC_OK;
+}
+
+TfmcStatus tfmc_emit(TfmcContext *ctx, const TfmcProgram *p, TfmcEmitKind kind, FILE *out)
+{
+    TfmcStatus st = tfmc_compile(ctx, p);
+    if (st != TFMC_OK) return st;
+    if (kind == TFMC_EMIT_MODEL) model_print(p->compiled, out);
+    else graph_print(p->graph, out);
+    return TFMC_OK;
+}
+
+TfmcStatus tfmc_emit_c(TfmcContext *ctx, const TfmcProgram *p, const TfmcCOptions *opts, FILE *out)
+{
+    TfmcStatus st = tfmc_compile(ctx, p);
+    if (st != TFMC_OK) return st;
+    CgenOptions o = { 0 };
+    o.prefix = p->name;
+    o.source_path = p->file ? p->file->path : NULL;
+    o.source_hash = p->file ? p->file->hash : 0;
+    o.options = opts ? opts->options : NULL;
+    o.main = opts && opts->main;
+    o.weights = opts ? opts->weights : NULL;
+    o.weights_name = opts ? opts->weights_name : NULL;
+    cgen_emit(p->graph, &o, out);
+    return ferror(out) ? TFMC_ERR_IO : TFMC_OK;
+}
+
+/* ------------------------------------------------------------- verify */
+
+static bool same(const Model *m, Value want, Value got)
+{
+    if (m->out_kind == OUT_CATEGORICAL) {
+        if (want.kind == TFMC_UNDEF || got.kind == TFMC_UNDEF) return want.kind == got.kind;
+        return value_eq(want, got);
+    }
+    if (want.kind == TFMC_UNDEF || !value_is_number(want)) return false;
+    double a = value_number(want), b = value_number(got);
+    return fabs(a - b) <= 1e-4 * (fabs(a) > 1 ? fabs(a) : 1);
+}
+
+static uint64_t next_random(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+static void report_counterexample(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n,
+                                  const TfmcValue *want, const TfmcValue *got, FILE *report)
+{
+    fprintf(report, "counterexample for `%s`:\n  input:       ", p->name);
+    tfmc_print_values(report, tokens, n);
+    fprintf(report, "  interpreter: ");
+    tfmc_print_values(report, want, n);
+    fprintf(report, "  transformer: ");
+    tfmc_print_values(report, got, n);
+    fprintf(report, "trace of the interpreter:\n");
+    tfmc_eval_trace(ctx, p, tokens, n, report);
+}
+
+TfmcStatus tfmc_verify(TfmcContext *ctx, const TfmcProgram *p, const TfmcVerifyOptions *opts, TfmcVerifyResult *result,
+                       FILE *report)
+{
+    memset(result, 0, sizeof *result);
+    TfmcStatus st = tfmc_compile(ctx, p);
+    if (st != TFMC_OK) return st;
+    const Model *m = p->compiled;
+    int len = opts && opts->max_len > 0 ? opts->max_len : m->max_len;
+    if (len > m->max_len) {
+        tfmc_report(ctx, "--len %d is more than max_len %d of `%s`", len, m->max_len, p->name);
+        return TFMC_ERR_USAGE;
+    }
+    long samples = opts && opts->samples > 0 ? opts->samples : 20000;
+    uint64_t seed = opts && opts->seed ? opts->seed : 0x9E3779B97F4A7C15ull;
+    /* how many sequences of length 1..len there are, saturating */
+    double total = 0, pow = 1;
+    for (int l = 1; l <= len; l++) {
+        pow *= m->nvocab;
+        total += pow;
+    }
+    result->exhaustive = total <= (double)samples;
+    long count = result->exhaustive ? (long)total : samples;
+    float *scratch = scratch_new(ctx, p);
+    TfmcValue *tokens = malloc(sizeof(TfmcValue) * (size_t)len * 3);
+    int *digits = calloc((size_t)len + 1, sizeof(int));
+    if (!scratch || !tokens || !digits) {
+        ctx->alloc.realloc(ctx->alloc.ud, scratch, 0);
+        free(tokens);
+        free(digits);
+        return TFMC_ERR_NOMEM;
+    }
+    TfmcValue *want = tokens + len, *got = tokens + 2 * len;
+    int cur_len = 1;
+    result->equal = true;
+    for (long k = 0; k < count; k++) {
+        size_t n;
+        if (result->exhaustive) {
+            /* odometer over digits[0..cur_len) */
+            if (k > 0) {
+                int i = 0;
+                while (i < cur_len && ++digits[i] == m->nvocab) digits[i++] = 0;
+                if (i == cur_len) {
+                    cur_len++;
+                    memset(digits, 0, sizeof(int) * (size_t)cur_len);
+                }
+            }
+            n = (size_t)cur_len;
+            for (size_t i = 0; i < n; i++) tokens[i] = m->vocab[digits[i]];
+        } else {
+            n = 1 + (size_t)(next_random(&seed) % (uint64_t)len);
+            for (size_t i = 0; i < n; i++) tokens[i] = m->vocab[next_random(&seed) % (uint64_t)m->nvocab];
+        }
+        if (tfmc_eval(ctx, p, tokens, n, want) != TFMC_OK || !run_graph(p, tokens, n, scratch, got)) {
+            result->equal = false;
+            break;
+        }
+        result->checked++;
+        bool ok = true;
+        for (size_t i = 0; i < n && ok; i++) ok = same(m, want[i], got[i]);
+        if (!ok) {
+            result->equal = false;
+            if (report) report_counterexample(ctx, p, tokens, n, want, got, report);
+            break;
+        }
+    }
+    ctx->alloc.realloc(ctx->alloc.ud, scratch, 0);
+    free(tokens);
+    free(digits);
+    return TFMC_OK;
+}
+
+/* -------------------------------------------------------- safetensors */
+
+typedef struct Tensor {
+    const char *name;
+    const float *data;
+    size_t rows, cols;
+} Tensor;
+
+static void json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
+        else if (c < 32) fprintf(out, "\\u%04x", c);
+        else fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+/* A JSON document written into a string (metadata values are strings in safetensors). */
+static char *json_in_string(void (*write)(FILE *, const Model *), const Model *m)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    write(f, m);
+    fclose(f);
+    return buf;
+}
+
+static void write_labels(FILE *f, const Model *m)
+{
+    fputc('[', f);
+    for (int i = 0; i < m->dim; i++) {
+        if (i) fputc(',', f);
+        json_string(f, m->dim_labels[i]);
+    }
+    fputc(']', f);
+}
+
+static void write_vocab(FILE *f, const Model *m)
+{
+    char buf[128];
+    fputc('[', f);
+    for (int i = 0; i < m->nvocab; i++) {
+        value_format(m->vocab[i], buf, sizeof buf);
+        if (i) fputc(',', f);
+        json_string(f, buf);
+    }
+    fputc(']', f);
+}
+
+static void write_output(FILE *f, const Model *m)
+{
+    char buf[128];
+    if (m->out_kind == OUT_NUMERICAL) {
+        fprintf(f, "{\"kind\":\"numerical\",\"dim\":%d}", m->out_dim);
+        return;
+    }
+    fprintf(f, "{\"kind\":\"categorical\",\"dims\":[");
+    for (int i = 0; i < m->nout; i++) fprintf(f, "%s%d", i ? "," : "", m->out_dims[i]);
+    fprintf(f, "],\"values\":[");
+    for (int i = 0; i < m->nout; i++) {
+        value_format(m->out_values[i], buf, sizeof buf);
+        if (i) fputc(',', f);
+        json_string(f, buf);
+    }
+    fprintf(f, "]}");
+}
+
+static void write_blocks(FILE *f, const Model *m)
+{
+    fputc('[', f);
+    for (int i = 0; i < m->nblocks; i++) {
+        const ModelBlock *b = &m->blocks[i];
+        if (i) fputc(',', f);
+        if (b->kind == BLOCK_ATTENTION)
+            fprintf(f, "{\"kind\":\"attention\",\"heads\":%d,\"causal\":%s,\"scale\":%.9g}", b->nheads,
+                    b->causal ? "true" : "false", (double)b->scale);
+        else
+            fprintf(f, "{\"kind\":\"mlp\",\"hidden\":%d,\"act\":\"relu\"}", b->hidden);
+    }
+    fputc(']', f);
+}
+
+TfmcStatus tfmc_write_safetensors(TfmcContext *ctx, const TfmcProgram *p, const char *path)
+{
+    TfmcStatus st = tfmc_compile(ctx, p);
+    if (st != TFMC_OK) return st;
+    const Model *m = p->compiled;
+    size_t d = (size_t)m->dim;
+    Tensor *ts = NULL;
+    int nt = 0, cap = 0;
+    Tensor t0 = { "tok_emb", m->tok_emb, (size_t)m->vocab_size, d };
+    Tensor t1 = { "pos_emb", m->pos_emb, (size_t)m->positions, d };
+    VEC_PUSH(&ctx->arena, ts, nt, cap, t0);
+    VEC_PUSH(&ctx->arena, ts, nt, cap, t1);
+    for (int i = 0; i < m->nblocks; i++) {
+        const ModelBlock *b = &m->blocks[i];
+        if (b->kind == BLOCK_ATTENTION) {
+            for (int h = 0; h < b->nheads; h++) {
+                const ModelHead *hd = &b->heads[h];
+                static const char *const names[] = { "wq", "wk", "wv", "wo" };
+                const float *data[] = { hd->wq, hd->wk, hd->wv, hd->wo };
+                size_t rows[] = { (size_t)hd->dk, (size_t)hd->dk, (size_t)hd->dv, d };
+                size_t cols[] = { d, d, d, (size_t)hd->dv };
+                for (int k = 0; k < 4; k++) {
+                    Tensor t = { arena_printf(&ctx->arena, "blocks.%d.heads.%d.%s", i, h, names[k]), data[k], rows[k], cols[k] };
+                    VEC_PUSH(&ctx->arena, ts, nt, cap, t);
+                }
+            }
+        } else {
+            Tensor a = { arena_printf(&ctx->arena, "blocks.%d.mlp.w1", i), b->w1, (size_t)b->hidden, d };
+            Tensor bb = { arena_printf(&ctx->arena, "blocks.%d.mlp.b1", i), b->b1, 1, (size_t)b->hidden };
+            Tensor c = { arena_printf(&ctx->arena, "blocks.%d.mlp.w2", i), b->w2, d, (size_t)b->hidden };
+            Tensor e = { arena_printf(&ctx->arena, "blocks.%d.mlp.b2", i), b->b2, 1, d };
+            VEC_PUSH(&ctx->arena, ts, nt, cap, a);
+            VEC_PUSH(&ctx->arena, ts, nt, cap, bb);
+            VEC_PUSH(&ctx->arena, ts, nt, cap, c);
+            VEC_PUSH(&ctx->arena, ts, nt, cap, e);
+        }
+    }
+    char *labels = json_in_string(write_labels, m), *vocab = json_in_string(write_vocab, m);
+    char *output = json_in_string(write_output, m), *blocks = json_in_string(write_blocks, m);
+    char *header = NULL;
+    size_t hlen = 0;
+    FILE *h = open_memstream(&header, &hlen);
+    if (!labels || !vocab || !output || !blocks || !h) {
+        free(labels); free(vocab); free(output); free(blocks);
+        if (h) fclose(h);
+        free(header);
+        return TFMC_ERR_NOMEM;
+    }
+    fprintf(h, "{\"__metadata__\":{\"format\":\"tfmc\",\"program\":");
+    json_string(h, m->name);
+    fprintf(h, ",\"residual_labels\":");
+    json_string(h, labels);
+    fprintf(h, ",\"vocab\":");
+    json_string(h, vocab);
+    fprintf(h, ",\"bos_id\":\"%d\",\"output\":", m->bos_id);
+    json_string(h, output);
+    fprintf(h, ",\"blocks\":");
+    json_string(h, blocks);
+    fprintf(h, "}");
+    size_t offset = 0;
+    for (int i = 0; i < nt; i++) {
+        size_t bytes = ts[i].rows * ts[i].cols * sizeof(float);
+        fprintf(h, ",");
+        json_string(h, ts[i].name);
+        if (ts[i].rows == 1 && strstr(ts[i].name, ".b"))
+            fprintf(h, ":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]}", ts[i].cols, offset, offset + bytes);
+        else
+            fprintf(h, ":{\"dtype\":\"F32\",\"shape\":[%zu,%zu],\"data_offsets\":[%zu,%zu]}", ts[i].rows, ts[i].cols, offset,
+                    offset + bytes);
+        offset += bytes;
+    }
+    fprintf(h, "}");
+    fclose(h);
+    free(labels); free(vocab); free(output); free(blocks);
+    /* pad the header with spaces to a multiple of 8 bytes */
+    size_t padded = (hlen + 7) & ~(size_t)7;
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        free(header);
+        tfmc_report(ctx, "cannot write `%s`", path);
+        return TFMC_ERR_IO;
+    }
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    fwrite(len8, 1, 8, f);
+    fwrite(header, 1, hlen, f);
+    for (size_t i = hlen; i < padded; i++) fputc(' ', f);
+    free(header);
+    for (int i = 0; i < nt; i++) {
+        /* little-endian f32, as safetensors requires */
+        for (size_t k = 0; k < ts[i].rows * ts[i].cols; k++) {
+            uint32_t bits;
+            memcpy(&bits, &ts[i].data[k], 4);
+            unsigned char b4[4] = { (unsigned char)bits, (unsigned char)(bits >> 8), (unsigned char)(bits >> 16),
+                                    (unsigned char)(bits >> 24) };
+            fwrite(b4, 1, 4, f);
+        }
+    }
+    bool bad = ferror(f) != 0;
+    if (fclose(f) != 0 || bad) {
+        tfmc_report(ctx, "cannot write `%s`", path);
+        return TFMC_ERR_IO;
+    }
+    return TFMC_OK;
+}

@@ -112,6 +112,9 @@ static void emit_header(Cgen *c)
     fprintf(c->out, "#define %s_ARENA_FLOATS %zu\n", up, c->g->arena_floats);
     fprintf(c->out, "#define %s_ARENA_BYTES (%s_ARENA_FLOATS * sizeof(float))\n\n", up, up);
     fprintf(c->out, "typedef struct %s_ctx {\n    float *arena;\n} %s_ctx;\n\n", P, P);
+    fprintf(c->out, "/* What %s_forward writes per position: %s. */\ntypedef %s %s_out_t;\n\n", P,
+            m->out_kind == OUT_CATEGORICAL ? "an output value id, -1 when undefined" : "the numerical output",
+            m->out_kind == OUT_CATEGORICAL ? "int" : "float", P);
 }
 
 static void emit_tables(Cgen *c)
@@ -187,9 +190,8 @@ static void emit_forward(Cgen *c)
     if (cat) fprintf(c->out, " * out[i] is an output value id (see %s_value_name), -1 when undefined.\n", P);
     else fprintf(c->out, " * out[i] is the numerical output.\n");
     fprintf(c->out, " * Returns 0, or -1 for a bad length, -2 for a bad token id. */\n");
-    const char *otype = cat ? "int" : "float";
-    fprintf(c->out, "int %s_forward(%s_ctx *ctx, const int *tokens, int n, %s *out);\n", P, P, otype);
-    fprintf(c->out, "int %s_forward(%s_ctx *ctx, const int *tokens, int n, %s *out)\n{\n", P, P, otype);
+    fprintf(c->out, "int %s_forward(%s_ctx *ctx, const int *tokens, int n, %s_out_t *out);\n", P, P, P);
+    fprintf(c->out, "int %s_forward(%s_ctx *ctx, const int *tokens, int n, %s_out_t *out)\n{\n", P, P, P);
     fprintf(c->out, "    int ids[%s_POSITIONS];\n    size_t np, p;\n    int i;\n", up);
     /* tensors at their planned offsets */
     for (int t = 0; t < g->ntensors; t++)

@@ -152,12 +152,120 @@ static bool eval_one(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *to
     return true;
 }
 
+/* Split a line into words in place; returns the count (at most cap are stored). */
+static size_t split_words(char *line, char **words, size_t cap)
+{
+    size_t n = 0;
+    char *s = line;
+    for (;;) {
+        while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n' || *s == '\v' || *s == '\f') s++;
+        if (!*s) break;
+        if (n < cap) words[n] = s;
+        n++;
+        while (*s && !(*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n' || *s == '\v' || *s == '\f')) s++;
+        if (*s) *s++ = '\0';
+    }
+    return n;
+}
+
+/* One input sequence of a model: argmax ids per position, the last logits, or K generated ids. */
+static bool model_line(TfmcSession *s, int vocab, int max_len, char **words, size_t n, bool logits, long generate,
+                       char *err, size_t errcap)
+{
+    int ids[MAX_TOKENS];
+    if (n == 0) {
+        snprintf(err, errcap, "empty input: a sequence needs at least one token");
+        return false;
+    }
+    if (n > (size_t)max_len || (generate > 0 && n + (size_t)generate > (size_t)max_len)) {
+        if (generate > 0)
+            snprintf(err, errcap, "%zu tokens plus %ld generated is more than max_len %d", n, generate, max_len);
+        else snprintf(err, errcap, "the sequence has %zu tokens, more than max_len %d", n, max_len);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *end;
+        long v = strtol(words[i], &end, 10);
+        if (*end || end == words[i] || v < 0 || v >= vocab) {
+            snprintf(err, errcap, "token `%s` is not a token id in 0..%d", words[i], vocab - 1);
+            return false;
+        }
+        ids[i] = (int)v;
+    }
+    float *out = malloc(sizeof(float) * n * (size_t)vocab);
+    if (!out) {
+        snprintf(err, errcap, "out of memory");
+        return false;
+    }
+    tfmc_session_reset(s);
+    bool ok = tfmc_session_prefill(s, ids, n, out) == TFMC_OK;
+    const float *last = out + (n - 1) * (size_t)vocab;
+    if (!ok) {
+        snprintf(err, errcap, "the model could not run this sequence");
+    } else if (logits) {
+        for (int v = 0; v < vocab; v++) printf("%s%.9g", v ? " " : "", (double)last[v]);
+        putchar('\n');
+    } else if (generate > 0) {
+        int next = tfmc_argmax(last, (size_t)vocab);
+        for (long k = 0; k < generate && ok; k++) {
+            printf("%s%d", k ? " " : "", next);
+            if (k + 1 < generate) {
+                ok = tfmc_session_decode(s, next, out) == TFMC_OK;
+                next = tfmc_argmax(out, (size_t)vocab);
+            }
+        }
+        putchar('\n');
+    } else {
+        for (size_t i = 0; i < n; i++) printf("%s%d", i ? " " : "", tfmc_argmax(out + i * (size_t)vocab, (size_t)vocab));
+        putchar('\n');
+    }
+    free(out);
+    return ok;
+}
+
+static int run_model(TfmcContext *ctx, const TfmcProgram *p, char **words, size_t nwords, bool logits, long generate)
+{
+    TfmcSession *s;
+    if (tfmc_session_new(ctx, p, &s) != TFMC_OK) {
+        tfmc_print_diagnostics(ctx, stderr);
+        return EXIT_INPUT;
+    }
+    int vocab = tfmc_model_vocab(p), max_len = tfmc_program_max_len(p), status = 0;
+    char err[256];
+    if (nwords > 0) {
+        if (!model_line(s, vocab, max_len, words, nwords, logits, generate, err, sizeof err)) {
+            fputc('\n', stdout);
+            fprintf(stderr, "tfmc: input: %s\n", err);
+            status = EXIT_INPUT;
+        }
+    } else {
+        char *line = NULL, *w[MAX_TOKENS];
+        size_t cap = 0;
+        for (long lineno = 1; getline(&line, &cap, stdin) >= 0; lineno++) {
+            size_t n = split_words(line, w, MAX_TOKENS);
+            if (n > MAX_TOKENS) n = MAX_TOKENS + 1; /* too long either way */
+            if (!model_line(s, vocab, max_len, w, n > MAX_TOKENS ? MAX_TOKENS : n, logits, generate, err, sizeof err) ||
+                n > MAX_TOKENS) {
+                fputc('\n', stdout);
+                fflush(stdout);
+                fprintf(stderr, "tfmc: input line %ld: %s\n", lineno, err);
+                status = EXIT_INPUT;
+            }
+            fflush(stdout);
+        }
+        free(line);
+    }
+    tfmc_session_free(s);
+    return status;
+}
+
 /* `eval` and `run`: the same command line and I/O, the interpreter or the transformer. */
 static int cmd_sequences(int argc, char **argv, bool compiled)
 {
     const char *cmdname = compiled ? "run" : "eval";
     const char *file = NULL, *name = NULL;
-    bool trace = false;
+    bool trace = false, logits = false;
+    long generate = -1;
     char **words = malloc(sizeof(char *) * (size_t)(argc + 1));
     size_t nwords = 0;
     bool options_done = false;
@@ -182,6 +290,17 @@ static int cmd_sequences(int argc, char **argv, bool compiled)
             name = argv[++i];
         } else if (option && !strncmp(a, "--program=", 10)) {
             name = a + 10;
+        } else if (option && compiled && !strcmp(a, "--logits")) {
+            logits = true;
+        } else if (option && compiled && !strcmp(a, "--generate")) {
+            char *end;
+            generate = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : -1;
+            if (i + 1 >= argc || *end || generate < 1) {
+                free(words);
+                fprintf(stderr, "tfmc: run: `--generate` needs a positive number of tokens\n");
+                return EXIT_USAGE;
+            }
+            i++;
         } else if (option && !strcmp(a, "--trace") && !compiled) {
             trace = true;
         } else if (option) {
@@ -222,6 +341,18 @@ static int cmd_sequences(int argc, char **argv, bool compiled)
         tfmc_context_free(ctx);
         free(words);
         return EXIT_INPUT;
+    }
+    if (tfmc_program_kind(p) == TFMC_PROGRAM_MODEL) {
+        status = run_model(ctx, p, words, nwords, logits, generate);
+        tfmc_context_free(ctx);
+        free(words);
+        return status;
+    }
+    if (logits || generate > 0) {
+        fprintf(stderr, "tfmc: run: --logits and --generate are for models; `%s` is a RASP program\n", tfmc_program_name(p));
+        tfmc_context_free(ctx);
+        free(words);
+        return EXIT_USAGE;
     }
     TfmcValue tokens[MAX_TOKENS];
     char err[512];

@@ -168,6 +168,22 @@ typedef struct TfmcVerifyResult {
 TfmcStatus tfmc_verify(TfmcContext *ctx, const TfmcProgram *p, const TfmcVerifyOptions *opts,
                        TfmcVerifyResult *result, FILE *report);
 
+/* ------------------------------------------------------ declared models */
+
+/* A running model: its KV caches and position, for prefill then decode. */
+typedef struct TfmcSession TfmcSession;
+
+int tfmc_model_vocab(const TfmcProgram *p); /* token ids are 0..vocab-1 */
+TfmcStatus tfmc_session_new(TfmcContext *ctx, const TfmcProgram *p, TfmcSession **out);
+void tfmc_session_free(TfmcSession *s);
+void tfmc_session_reset(TfmcSession *s);
+/* Feed n tokens at the next positions; logits (when not NULL) receives [n][vocab]. */
+TfmcStatus tfmc_session_prefill(TfmcSession *s, const int *ids, size_t n, float *logits);
+/* Feed one token; logits receives [vocab]. */
+TfmcStatus tfmc_session_decode(TfmcSession *s, int id, float *logits);
+/* The index of the largest value (the first of equal ones). */
+int tfmc_argmax(const float *v, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,35 +6,60 @@
 #include "ir.h"
 #include "tfmcrt.h"
 
-static int tensor(Arena *a, Graph *g, int cols, bool square, const char *name)
+int graph_add_tensor(Arena *a, Graph *g, int cols, bool square, const char *name)
 {
-    GraphTensor t = { cols, square, name, 0 };
+    GraphTensor t = { cols, square, false, name, 0 };
     VEC_PUSH(a, g->tensors, g->ntensors, g->cap_tensors, t);
     return g->ntensors - 1;
 }
 
-static int op(Arena *a, Graph *g, GraphOpKind kind, int out, int in0, int in1, const char *comment)
+int graph_add_op(Arena *a, Graph *g, GraphOpKind kind, int out, int in0, int in1, const char *comment)
 {
     GraphOp o = { 0 };
     o.kind = kind;
     o.out = out;
     o.in[0] = in0;
     o.in[1] = in1;
+    o.cache[0] = o.cache[1] = -1;
     o.comment = comment;
     VEC_PUSH(a, g->ops, g->nops, g->cap_ops, o);
     return g->nops - 1;
 }
 
-static int linear(Arena *a, Graph *g, int in, const float *w, const float *b, int rows, int cols, const char *name)
+int graph_add_linear(Arena *a, Graph *g, int in, const float *w, const float *b, int rows, int cols, const char *name)
 {
-    int t = tensor(a, g, rows, false, name);
-    int k = op(a, g, G_LINEAR, t, in, -1, name);
+    int t = graph_add_tensor(a, g, rows, false, name);
+    int k = graph_add_op(a, g, G_LINEAR, t, in, -1, name);
     g->ops[k].w = w;
     g->ops[k].b = b;
     g->ops[k].rows = rows;
     g->ops[k].cols = cols;
     return t;
 }
+
+/* The memory plan: every tensor its own region, sized for the largest n; then the kernels'
+ * scratch. (A liveness-based plan belongs to the passes.) */
+void graph_plan(Graph *g)
+{
+    const Model *m = g->model;
+    size_t at = 0, n = (size_t)m->positions;
+    for (int i = 0; i < g->ntensors; i++) {
+        g->tensors[i].offset = at;
+        at += g->tensors[i].square ? n * n : n * (size_t)g->tensors[i].cols;
+    }
+    g->scratch = at;
+    size_t scratch = n + (size_t)m->dim;
+    for (int i = 0; i < m->nblocks; i++)
+        if (m->blocks[i].kind == BLOCK_MOE) {
+            size_t need = 3 * (size_t)m->blocks[i].ffn.hidden + (size_t)m->blocks[i].experts + (size_t)m->dim;
+            if (need > scratch) scratch = need;
+        }
+    g->arena_floats = at + scratch;
+}
+
+#define tensor graph_add_tensor
+#define op graph_add_op
+#define linear graph_add_linear
 
 Graph *graph_from_model(Arena *a, const Model *m)
 {
@@ -84,15 +109,8 @@ Graph *graph_from_model(Arena *a, const Model *m)
         op(a, g, G_ADD, nx, x, delta, "residual");
         x = nx;
     }
-    g->residual = x;
-    /* The memory plan: every tensor its own region, for the largest n (passes will share them). */
-    size_t at = 0;
-    size_t n = (size_t)m->positions;
-    for (int i = 0; i < g->ntensors; i++) {
-        g->tensors[i].offset = at;
-        at += g->tensors[i].square ? n * n : n * (size_t)g->tensors[i].cols;
-    }
-    g->arena_floats = at;
+    g->output = x;
+    graph_plan(g);
     return g;
 }
 
@@ -106,7 +124,12 @@ static const char *op_name(GraphOpKind k)
     case G_SCORES: return "scores";
     case G_SOFTMAX: return "softmax";
     case G_MIX: return "mix";
-    case G_DECODE: return "decode";
+    case G_NORM: return "norm";
+    case G_GLU: return "glu";
+    case G_ROPE: return "rope";
+    case G_KV_STORE: return "kv_store";
+    case G_ATTEND: return "attend";
+    case G_MOE: return "moe";
     }
     return "?";
 }
@@ -119,49 +142,108 @@ void graph_print(const Graph *g, FILE *out)
         const GraphOp *o = &g->ops[i];
         const GraphTensor *t = &g->tensors[o->out];
         if (t->square) fprintf(out, "  %%%-14s [n][n] = %s", t->name, op_name(o->kind));
+        else if (t->cache) fprintf(out, "  %%%-14s [max_len][%d] = %s", t->name, t->cols, op_name(o->kind));
         else fprintf(out, "  %%%-14s [n][%d] = %s", t->name, t->cols, op_name(o->kind));
         for (int k = 0; k < 2; k++)
             if (o->in[k] >= 0) fprintf(out, " %%%s", g->tensors[o->in[k]].name);
         if (o->kind == G_LINEAR) fprintf(out, " W[%d][%d]%s", o->rows, o->cols, o->b ? " +b" : "");
         if (o->kind == G_SCORES) fprintf(out, " scale %g%s", o->scale, o->causal ? " causal" : "");
         if (o->kind == G_SOFTMAX && o->causal) fprintf(out, " causal");
+        if (o->cache[0] >= 0) fprintf(out, " cache %%%s %%%s", g->tensors[o->cache[0]].name, g->tensors[o->cache[1]].name);
         if (o->comment && o->kind != G_LINEAR) fprintf(out, "    # %s", o->comment);
         fputc('\n', out);
     }
 }
 
-void graph_run(const Graph *g, const int *ids, int n, float *scratch, float *resid)
+static int rt_act(Activation a)
+{
+    switch (a) {
+    case ACT_RELU: return TFMCRT_RELU;
+    case ACT_GELU: return TFMCRT_GELU;
+    case ACT_GELU_TANH: return TFMCRT_GELU_TANH;
+    case ACT_SILU: return TFMCRT_SILU;
+    case ACT_SWIGLU: return TFMCRT_SWIGLU;
+    case ACT_GEGLU: return TFMCRT_GEGLU;
+    }
+    return TFMCRT_RELU;
+}
+
+static void rt_attention(const ModelBlock *b, TfmcrtAttention *a)
+{
+    a->heads = b->mha_heads;
+    a->kv_heads = b->kv_heads;
+    a->head_dim = b->head_dim;
+    a->score = b->score == SCORE_SOFTMAX ? TFMCRT_SOFTMAX : b->score == SCORE_SOFTMAX1 ? TFMCRT_SOFTMAX1
+             : b->score == SCORE_LINEAR ? TFMCRT_LINEAR : TFMCRT_HARD;
+    a->causal = b->causal;
+    a->window = b->window;
+    a->alibi = b->pos == POS_ALIBI;
+    a->scale = b->scale;
+}
+
+void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena)
 {
     const Model *m = g->model;
     size_t un = (size_t)n;
+    float *scratch = arena + g->scratch;
     for (int i = 0; i < g->nops; i++) {
         const GraphOp *o = &g->ops[i];
         const GraphTensor *t = &g->tensors[o->out];
-        float *out = scratch + t->offset;
-        const float *a = o->in[0] >= 0 ? scratch + g->tensors[o->in[0]].offset : NULL;
-        const float *b = o->in[1] >= 0 ? scratch + g->tensors[o->in[1]].offset : NULL;
+        float *out = arena + t->offset;
+        const float *a = o->in[0] >= 0 ? arena + g->tensors[o->in[0]].offset : NULL;
+        const float *b = o->in[1] >= 0 ? arena + g->tensors[o->in[1]].offset : NULL;
+        size_t count = un * (size_t)t->cols;
         switch (o->kind) {
         case G_EMBED:
             for (int p = 0; p < n; p++)
                 tfmcrt_add(out + (size_t)p * m->dim, m->tok_emb + (size_t)ids[p] * m->dim,
-                           m->pos_emb + (size_t)p * m->dim, (size_t)m->dim);
+                           m->pos_emb + (size_t)(pos0 + p) * m->dim, (size_t)m->dim);
             break;
         case G_LINEAR: tfmcrt_linear(out, a, un, o->w, o->b, (size_t)o->rows, (size_t)o->cols); break;
         case G_ACT:
-            if (out != a) memcpy(out, a, sizeof(float) * un * (size_t)t->cols);
-            tfmcrt_relu(out, un * (size_t)t->cols);
+            if (out != a) memcpy(out, a, sizeof(float) * count);
+            tfmcrt_act(out, count, rt_act(o->act));
             break;
-        case G_ADD: tfmcrt_add(out, a, b, un * (size_t)t->cols); break;
+        case G_ADD: tfmcrt_add(out, a, b, count); break;
         case G_SCORES: tfmcrt_scores(out, a, b, un, (size_t)o->rows, o->scale, o->causal); break;
         case G_SOFTMAX:
             if (out != a) memcpy(out, a, sizeof(float) * un * un);
             tfmcrt_softmax_rows(out, un, o->causal);
             break;
         case G_MIX: tfmcrt_mix(out, a, b, un, (size_t)o->rows); break;
-        case G_DECODE: break;
+        case G_NORM:
+            tfmcrt_norm(out, a, un, (size_t)t->cols, (int)o->norm->kind, o->norm->eps, o->norm->alpha, o->norm->weight,
+                        o->norm->bias);
+            break;
+        case G_GLU: tfmcrt_glu(out, a, b, count, rt_act(o->act)); break;
+        case G_ROPE:
+            tfmcrt_rope(out, un, (size_t)o->heads, (size_t)o->block->head_dim, (size_t)pos0, o->block->rope_base);
+            break;
+        case G_KV_STORE:
+            tfmcrt_kv_store(arena + g->tensors[o->cache[0]].offset, arena + g->tensors[o->cache[1]].offset, a, b, un,
+                            (size_t)pos0, (size_t)g->tensors[o->cache[0]].cols);
+            break;
+        case G_ATTEND: {
+            TfmcrtAttention at;
+            rt_attention(o->block, &at);
+            tfmcrt_attend(out, a, arena + g->tensors[o->cache[0]].offset, arena + g->tensors[o->cache[1]].offset, un,
+                          (size_t)pos0, &at, scratch);
+            break;
+        }
+        case G_MOE: {
+            const ModelBlock *bl = o->block;
+            TfmcrtFfn ex[256];
+            for (int e = 0; e < bl->experts && e < 256; e++) {
+                const Ffn *f = &bl->expert[e];
+                TfmcrtFfn x = { f->up, f->b_up, f->gate, f->b_gate, f->down, f->b_down };
+                ex[e] = x;
+            }
+            tfmcrt_moe(out, a, un, (size_t)m->dim, bl->router, ex, bl->experts, bl->top, (size_t)bl->ffn.hidden,
+                       rt_act(bl->ffn.act), scratch);
+            break;
+        }
         }
     }
-    memcpy(resid, scratch + g->tensors[g->residual].offset, sizeof(float) * un * (size_t)m->dim);
 }
 
 Value model_decode(const Model *m, const float *row)

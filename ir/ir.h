@@ -10,7 +10,28 @@
 
 /* ------------------------------------------------------------ model IR */
 
-typedef enum Activation { ACT_RELU, ACT_GELU, ACT_GELU_TANH, ACT_SILU } Activation;
+typedef enum Activation { ACT_RELU, ACT_GELU, ACT_GELU_TANH, ACT_SILU, ACT_SWIGLU, ACT_GEGLU } Activation;
+typedef enum NormKind { NORM_NONE, NORM_LAYERNORM, NORM_RMSNORM, NORM_DYT } NormKind;
+typedef enum ScoreKind { SCORE_SOFTMAX, SCORE_SOFTMAX1, SCORE_LINEAR, SCORE_HARD } ScoreKind;
+typedef enum PosKind { POS_NONE, POS_LEARNED, POS_SINUSOIDAL, POS_ROPE, POS_ALIBI } PosKind;
+
+/* A normalisation: layernorm (x - mean) / sqrt(var + eps) * w + b, rmsnorm x / sqrt(mean(x^2) + eps) * w,
+ * dyt w * tanh(alpha x) + b (Zhu et al. 2025, "Transformers without Normalization"). */
+typedef struct Norm {
+    NormKind kind;
+    float eps, alpha;
+    float *weight, *bias; /* [dim]; bias NULL for rmsnorm */
+} Norm;
+
+/* A feed-forward network: down(act(up x + b_up)) + b_down, or for gated activations
+ * down(act(gate x + b_gate) * (up x + b_up)) + b_down. */
+typedef struct Ffn {
+    int hidden;
+    Activation act;
+    float *up, *b_up;     /* [hidden][dim], [hidden] */
+    float *gate, *b_gate; /* gated only */
+    float *down, *b_down; /* [dim][hidden], [dim] */
+} Ffn;
 
 /* One attention head: q = Wq x, k = Wk x, v = Wv x (rows of the matrices are head dimensions,
  * columns residual dimensions), out = Wo (softmax(scale * q.k) v). Heads of one block may have
@@ -23,7 +44,9 @@ typedef struct ModelHead {
     float *wo;      /* [dim][dv] */
 } ModelHead;
 
-typedef enum BlockKind { BLOCK_ATTENTION, BLOCK_MLP } BlockKind;
+/* RASP models use BLOCK_ATTENTION (heads of any size) and BLOCK_MLP; declared models use
+ * BLOCK_MHA (uniform heads, grouped K/V, positions, norms), BLOCK_FFN and BLOCK_MOE. */
+typedef enum BlockKind { BLOCK_ATTENTION, BLOCK_MLP, BLOCK_MHA, BLOCK_FFN, BLOCK_MOE } BlockKind;
 
 /* A residual block: x += attention(x) or x += mlp(x). */
 typedef struct ModelBlock {
@@ -41,9 +64,25 @@ typedef struct ModelBlock {
     const char **hidden_labels; /* what each hidden unit computes (RASP), may be NULL */
     const char **parts;         /* the RASP nodes this block computes */
     int nparts;
+    /* declared models: x += f(norm(x)) then x = post_norm(x); `parallel` attention shares the
+     * input of the next FFN/MoE: x += attn(norm(x)) + ffn(norm2(x)) */
+    Norm norm, post_norm;
+    bool parallel;
+    int mha_heads, kv_heads, head_dim, window; /* window 0: none */
+    ScoreKind score;
+    PosKind pos;          /* rope / alibi act inside attention */
+    float rope_base;
+    float *wq, *bq;       /* [heads * head_dim][dim] */
+    float *wk, *bk, *wv, *bv; /* [kv_heads * head_dim][dim] */
+    float *wo, *bo;       /* [dim][heads * head_dim] */
+    Ffn ffn;              /* BLOCK_FFN */
+    int experts, top;     /* BLOCK_MOE */
+    float *router;        /* [experts][dim] */
+    Ffn *expert;          /* [experts] */
+    int shared_with;      /* -1, or the block whose weights these are (block shared x N) */
 } ModelBlock;
 
-typedef enum OutputKind { OUT_CATEGORICAL, OUT_NUMERICAL } OutputKind;
+typedef enum OutputKind { OUT_CATEGORICAL, OUT_NUMERICAL, OUT_LOGITS } OutputKind;
 
 typedef struct Model {
     const char *name;
@@ -64,6 +103,12 @@ typedef struct Model {
     int *out_dims;
     Value *out_values;
     int out_dim;              /* numerical: the dimension read */
+    /* declared models: positions, final norm, logits = unembed . x */
+    bool declared;
+    PosKind pos;
+    Norm final_norm;
+    float *unembed;           /* [vocab_size][dim]; == tok_emb when tied */
+    bool tied;
     /* RASP vocabulary: token id i is vocab[i] */
     const Value *vocab;
     int nvocab;
@@ -81,6 +126,25 @@ typedef struct ModelStats {
 /* Compile a checked RASP program into a model, Tracr's way. NULL with a diagnostic on failure. */
 Model *rasp_lower(Arena *arena, const RaspProgram *p, DiagList *diags);
 
+/* Check a model declaration and build its model with its weights (a .safetensors file, or
+ * seeded random ones). NULL with diagnostics on failure. */
+Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, DiagList *diags);
+
+/* ------------------------------------------------------- safetensors */
+
+typedef struct SafeTensors SafeTensors;
+/* Open and validate a .safetensors file (memory-mapped). NULL with the problem in err. */
+SafeTensors *safetensors_open(const char *path, char *err, size_t cap);
+void safetensors_close(SafeTensors *st);
+bool safetensors_has(const SafeTensors *st, const char *name);
+/* Read tensor `name` of the given shape as f32 into out (converting f16/bf16); NaN/Inf rejected.
+ * shape[1] == 0 for a vector. */
+bool safetensors_read(SafeTensors *st, const char *name, int rows, int cols, float *out, char *err, size_t cap);
+/* The first tensor never read, or NULL. */
+const char *safetensors_unused(const SafeTensors *st, bool (*ignore)(const char *name));
+/* Shape of a tensor: rank and dims (up to 4); false when absent. */
+bool safetensors_shape(const SafeTensors *st, const char *name, int *rank, long *dims);
+
 void model_stats(const Model *m, ModelStats *s);
 /* Check shapes and finite weights; writes the first problem to err and returns false. */
 bool model_verify(const Model *m, char *err, size_t cap);
@@ -89,33 +153,44 @@ void model_print(const Model *m, FILE *out);
 /* ------------------------------------------------------------ graph IR */
 
 typedef enum GraphOpKind {
-    G_EMBED,   /* out[n][dim] = tok_emb[ids[i]] + pos_emb[i] */
-    G_LINEAR,  /* out[n][rows] = in[n][cols] . W^T (+ b) */
-    G_ACT,     /* out = act(in) */
-    G_ADD,     /* out = a + b */
-    G_SCORES,  /* out[n][n] = scale * q . k^T, masked (-inf) where not allowed */
-    G_SOFTMAX, /* out[n][n] = softmax over each row */
-    G_MIX,     /* out[n][dv] = p[n][n] . v[n][dv] */
-    G_DECODE   /* the program's output from the residual */
+    G_EMBED,    /* out[n][dim] = tok_emb[ids[i]] + pos_emb[pos0 + i] */
+    G_LINEAR,   /* out[n][rows] = in[n][cols] . W^T (+ b) */
+    G_ACT,      /* out = act(in) */
+    G_ADD,      /* out = a + b */
+    G_SCORES,   /* out[n][n] = scale * q . k^T, masked (-inf) where not allowed */
+    G_SOFTMAX,  /* out[n][n] = softmax over each row */
+    G_MIX,      /* out[n][dv] = p[n][n] . v[n][dv] */
+    G_NORM,     /* out = norm(in) */
+    G_GLU,      /* out = act(gate) * up */
+    G_ROPE,     /* in place: rotary positions on q or k */
+    G_KV_STORE, /* k and v rows into the block's caches at pos0 */
+    G_ATTEND,   /* out = attention of q over the caches */
+    G_MOE       /* out = mixture of experts */
 } GraphOpKind;
 
 typedef struct GraphOp {
     GraphOpKind kind;
     int out;            /* the tensor written */
     int in[2];          /* tensors read, -1 when unused */
+    int cache[2];       /* G_KV_STORE / G_ATTEND: the key and value caches */
     const float *w, *b; /* G_LINEAR weights (model-owned) */
     int rows, cols;     /* G_LINEAR shape of W */
     Activation act;
     float scale;
     bool causal;
+    const Norm *norm;         /* G_NORM */
+    const ModelBlock *block;  /* G_ROPE, G_ATTEND, G_MOE: the block's options */
+    int heads;                /* G_ROPE: heads in the tensor */
     const char *comment;
 } GraphOp;
 
-/* A tensor: [n][cols] per position, or [n][n] for scores (square). Lengths are dynamic (n), with
- * n <= positions; storage is planned for the largest n. */
+/* A tensor: [n][cols] per position, or [n][n] for scores (square); a cache holds every position
+ * [positions][cols] and lives across calls. Lengths are dynamic (n <= positions); storage is
+ * planned for the largest n. */
 typedef struct GraphTensor {
     int cols;
     bool square;
+    bool cache;
     const char *name;
     size_t offset; /* in floats, within the arena (memory plan) */
 } GraphTensor;
@@ -126,15 +201,25 @@ typedef struct Graph {
     int nops, cap_ops;
     GraphTensor *tensors;
     int ntensors, cap_tensors;
-    int residual;    /* the tensor holding the final residual stream */
+    int output;      /* RASP: the final residual; declared models: the logits */
+    size_t scratch;  /* offset of the kernels' scratch floats */
     size_t arena_floats;
 } Graph;
 
+int graph_add_tensor(Arena *a, Graph *g, int cols, bool square, const char *name);
+int graph_add_op(Arena *a, Graph *g, GraphOpKind kind, int out, int in0, int in1, const char *comment);
+int graph_add_linear(Arena *a, Graph *g, int in, const float *w, const float *b, int rows, int cols, const char *name);
+/* Give every tensor its place in the arena (and the kernels their scratch). */
+void graph_plan(Graph *g);
+
 Graph *graph_from_model(Arena *arena, const Model *m);
+/* The graph of a declared model (KV caches, norms, positions, MoE...). */
+Graph *graph_from_declared(Arena *arena, const Model *m);
 void graph_print(const Graph *g, FILE *out);
-/* Run the graph on token ids (BOS included when the model has one); resid receives the final
- * residual [n][dim]. scratch must hold g->arena_floats floats. */
-void graph_run(const Graph *g, const int *ids, int n, float *scratch, float *resid);
+/* Run the graph on token ids at positions pos0..pos0+n-1 (RASP: BOS included, pos0 0). The arena
+ * holds g->arena_floats floats; caches in it keep earlier positions. The output tensor is at
+ * arena + g->tensors[g->output].offset. */
+void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena);
 /* Decode position i of a residual: a categorical value (undefined when no dimension is >= 0.5),
  * or a number. */
 Value model_decode(const Model *m, const float *row);

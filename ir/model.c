@@ -12,8 +12,50 @@ static long count_nonzero(const float *w, size_t n)
     return k;
 }
 
+static size_t ffn_params(const Ffn *f, size_t d)
+{
+    size_t h = (size_t)f->hidden;
+    return 2 * h * d + (f->gate ? h * d : 0) + (f->b_up ? h + d + (f->gate ? h : 0) : 0);
+}
+
+static size_t norm_params(const Norm *n, size_t d) { return n->kind == NORM_NONE ? 0 : n->bias ? 2 * d : d; }
+
+/* Statistics of a declared model: every distinct weight once (shared blocks count once). */
+static void declared_stats(const Model *m, ModelStats *s)
+{
+    size_t d = (size_t)m->dim, p = (size_t)m->vocab_size * d;
+    if (m->pos == POS_LEARNED) p += (size_t)m->positions * d;
+    if (!m->tied) p += (size_t)m->vocab_size * d;
+    p += norm_params(&m->final_norm, d);
+    for (int i = 0; i < m->nblocks; i++) {
+        const ModelBlock *b = &m->blocks[i];
+        s->blocks++;
+        if (b->kind == BLOCK_MHA) {
+            s->heads += b->mha_heads;
+            s->layers++;
+        }
+        if (b->shared_with >= 0) continue;
+        p += norm_params(&b->norm, d) + norm_params(&b->post_norm, d);
+        if (b->kind == BLOCK_MHA) {
+            size_t q = (size_t)b->mha_heads * b->head_dim, kv = (size_t)b->kv_heads * b->head_dim;
+            p += 2 * q * d + 2 * kv * d + (b->bq ? q + 2 * kv + d : 0);
+        } else if (b->kind == BLOCK_FFN) {
+            p += ffn_params(&b->ffn, d);
+        } else {
+            p += (size_t)b->experts * d;
+            for (int e = 0; e < b->experts; e++) p += ffn_params(&b->expert[e], d);
+        }
+    }
+    s->params = s->nonzeros = (long)p;
+}
+
 void model_stats(const Model *m, ModelStats *s)
 {
+    if (m->declared) {
+        memset(s, 0, sizeof *s);
+        declared_stats(m, s);
+        return;
+    }
     memset(s, 0, sizeof *s);
     size_t d = (size_t)m->dim;
     s->params = (long)((size_t)m->vocab_size * d + (size_t)m->positions * d);
@@ -56,6 +98,7 @@ static bool finite_all(const float *w, size_t n)
 bool model_verify(const Model *m, char *err, size_t cap)
 {
     size_t d = (size_t)m->dim;
+    if (m->declared) return true; /* weights were checked as they were read (shapes, NaN, Inf) */
     if (m->dim <= 0 || m->vocab_size <= 0 || m->positions <= 0) {
         snprintf(err, cap, "model `%s` has an empty dimension", m->name);
         return false;
@@ -116,8 +159,51 @@ static void print_sparse(FILE *out, const char *name, const float *w, int rows, 
         }
 }
 
+static const char *norm_name(const Norm *n)
+{
+    switch (n->kind) {
+    case NORM_NONE: return "none";
+    case NORM_LAYERNORM: return "layernorm";
+    case NORM_RMSNORM: return "rmsnorm";
+    case NORM_DYT: return "dyt";
+    }
+    return "?";
+}
+
+static void declared_print(const Model *m, FILE *out)
+{
+    static const char *const pos[] = { "none", "learned", "sinusoidal", "rope", "alibi" };
+    static const char *const score[] = { "softmax", "softmax1", "linear", "hard" };
+    static const char *const act[] = { "relu", "gelu", "gelu_tanh", "silu", "swiglu", "geglu" };
+    ModelStats s;
+    model_stats(m, &s);
+    fprintf(out, "model %s (declared)\n  vocab %d, max_len %d, dim %d, positions %s, %d blocks, %ld parameters\n", m->name,
+            m->vocab_size, m->max_len, m->dim, pos[m->pos], m->nblocks, s.params);
+    for (int i = 0; i < m->nblocks; i++) {
+        const ModelBlock *b = &m->blocks[i];
+        fprintf(out, "  block %d: ", i);
+        if (b->kind == BLOCK_MHA)
+            fprintf(out, "attention heads %d, kv_heads %d, head_dim %d%s, window %d, score %s%s%s", b->mha_heads,
+                    b->kv_heads, b->head_dim, b->causal ? ", causal" : "", b->window, score[b->score],
+                    b->bq ? ", bias" : "", b->parallel ? ", parallel" : "");
+        else if (b->kind == BLOCK_FFN)
+            fprintf(out, "mlp hidden %d, act %s%s", b->ffn.hidden, act[b->ffn.act], b->ffn.b_up ? ", bias" : "");
+        else
+            fprintf(out, "moe experts %d, top %d, hidden %d, act %s", b->experts, b->top, b->ffn.hidden, act[b->ffn.act]);
+        fprintf(out, ", norm %s", norm_name(&b->norm));
+        if (b->post_norm.kind != NORM_NONE) fprintf(out, ", post_norm %s", norm_name(&b->post_norm));
+        if (b->shared_with >= 0) fprintf(out, " (weights of block %d)", b->shared_with);
+        fputc('\n', out);
+    }
+    fprintf(out, "  final norm %s, unembed %s\n", norm_name(&m->final_norm), m->tied ? "tied" : "separate");
+}
+
 void model_print(const Model *m, FILE *out)
 {
+    if (m->declared) {
+        declared_print(m, out);
+        return;
+    }
     ModelStats s;
     model_stats(m, &s);
     fprintf(out, "model %s\n", m->name);

@@ -188,7 +188,10 @@ TfmcStatus tfmc_find_program(TfmcContext *ctx, const char *name, const TfmcProgr
 
 const char *tfmc_program_name(const TfmcProgram *p) { return p->name; }
 TfmcProgramKind tfmc_program_kind(const TfmcProgram *p) { return p->kind; }
-int tfmc_program_max_len(const TfmcProgram *p) { return p->rasp ? p->rasp->max_len : 0; }
+int tfmc_program_max_len(const TfmcProgram *p)
+{
+    return p->rasp ? p->rasp->max_len : p->compiled ? p->compiled->max_len : 0;
+}
 
 /* ------------------------------------------------------------ tokens */
 

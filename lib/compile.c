@@ -13,11 +13,8 @@ TfmcStatus tfmc_compile(TfmcContext *ctx, const TfmcProgram *cp)
     TfmcProgram *p = mutable(cp);
     if (p->graph) return TFMC_OK;
     if (setjmp(ctx->oom)) return TFMC_ERR_NOMEM;
-    if (!p->rasp) {
-        tfmc_report(ctx, "`%s` is a model declaration; compiling model declarations is not available yet", p->name);
-        return TFMC_ERR_USAGE;
-    }
-    Model *m = rasp_lower(&ctx->arena, p->rasp, &ctx->diags);
+    Model *m = p->rasp ? rasp_lower(&ctx->arena, p->rasp, &ctx->diags)
+                       : model_declare(&ctx->arena, p->model, p->file, &ctx->diags);
     if (!m) return TFMC_ERR_COMPILE;
     char err[256];
     if (!model_verify(m, err, sizeof err)) {
@@ -25,7 +22,7 @@ TfmcStatus tfmc_compile(TfmcContext *ctx, const TfmcProgram *cp)
         return TFMC_ERR_COMPILE;
     }
     p->compiled = m;
-    p->graph = graph_from_model(&ctx->arena, m);
+    p->graph = m->declared ? graph_from_declared(&ctx->arena, m) : graph_from_model(&ctx->arena, m);
     return TFMC_OK;
 }
 
@@ -62,22 +59,25 @@ static bool run_graph(const TfmcProgram *p, const TfmcValue *tokens, size_t n, f
     token_ids(m, tokens, n, ids);
     for (size_t i = 1; i <= n; i++)
         if (ids[i] < 0) return false;
-    float *resid = scratch + p->graph->arena_floats;
-    graph_run(p->graph, ids, (int)n + 1, scratch, resid);
+    graph_run(p->graph, ids, (int)n + 1, 0, scratch);
+    const float *resid = scratch + p->graph->tensors[p->graph->output].offset;
     for (size_t i = 0; i < n; i++) out[i] = model_decode(m, resid + (i + 1) * (size_t)m->dim);
     return true;
 }
 
 static float *scratch_new(TfmcContext *ctx, const TfmcProgram *p)
 {
-    size_t floats = p->graph->arena_floats + (size_t)p->compiled->positions * p->compiled->dim;
-    return ctx->alloc.realloc(ctx->alloc.ud, NULL, floats * sizeof(float));
+    return ctx->alloc.realloc(ctx->alloc.ud, NULL, p->graph->arena_floats * sizeof(float));
 }
 
 TfmcStatus tfmc_run(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n, TfmcValue *out)
 {
     TfmcStatus st = tfmc_compile(ctx, p);
     if (st != TFMC_OK) return st;
+    if (!p->rasp) {
+        tfmc_report(ctx, "`%s` is a model: run it with a session (tfmc_session_new)", p->name);
+        return TFMC_ERR_USAGE;
+    }
     float *scratch = scratch_new(ctx, p);
     if (!scratch) return TFMC_ERR_NOMEM;
     bool ok = run_graph(p, tokens, n, scratch, out);
@@ -411,4 +411,93 @@ TfmcStatus tfmc_write_safetensors(TfmcContext *ctx, const TfmcProgram *p, const 
         return TFMC_ERR_IO;
     }
     return TFMC_OK;
+}
+
+/* ------------------------------------------------------------ sessions */
+
+struct TfmcSession {
+    TfmcContext *ctx;
+    const TfmcProgram *p;
+    float *arena;
+    int len;
+    int *history;   /* every token so far: models with bidirectional attention recompute */
+    bool cached;    /* every attention is causal: the KV caches hold what later steps need */
+};
+
+int tfmc_model_vocab(const TfmcProgram *p) { return p->compiled ? p->compiled->vocab_size : 0; }
+
+TfmcStatus tfmc_session_new(TfmcContext *ctx, const TfmcProgram *p, TfmcSession **out)
+{
+    *out = NULL;
+    TfmcStatus st = tfmc_compile(ctx, p);
+    if (st != TFMC_OK) return st;
+    if (!p->compiled->declared) {
+        tfmc_report(ctx, "`%s` is a RASP program: use tfmc_run", p->name);
+        return TFMC_ERR_USAGE;
+    }
+    TfmcSession *s = calloc(1, sizeof *s);
+    if (!s) return TFMC_ERR_NOMEM;
+    s->ctx = ctx;
+    s->p = p;
+    s->arena = calloc(p->graph->arena_floats, sizeof(float));
+    s->history = calloc((size_t)p->compiled->max_len, sizeof(int));
+    if (!s->arena || !s->history) {
+        tfmc_session_free(s);
+        return TFMC_ERR_NOMEM;
+    }
+    s->cached = true;
+    for (int i = 0; i < p->compiled->nblocks; i++)
+        if (p->compiled->blocks[i].kind == BLOCK_MHA && !p->compiled->blocks[i].causal) s->cached = false;
+    *out = s;
+    return TFMC_OK;
+}
+
+void tfmc_session_free(TfmcSession *s)
+{
+    if (!s) return;
+    free(s->arena);
+    free(s->history);
+    free(s);
+}
+
+void tfmc_session_reset(TfmcSession *s) { s->len = 0; }
+
+TfmcStatus tfmc_session_prefill(TfmcSession *s, const int *ids, size_t n, float *logits)
+{
+    const Model *m = s->p->compiled;
+    const Graph *g = s->p->graph;
+    if (n == 0 || (size_t)s->len + n > (size_t)m->max_len) {
+        tfmc_report(s->ctx, "%zu tokens after %d: more than max_len %d of `%s`", n, s->len, m->max_len, m->name);
+        return TFMC_ERR_INPUT;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= m->vocab_size) {
+            tfmc_report(s->ctx, "token id %d is outside 0..%d", ids[i], m->vocab_size - 1);
+            return TFMC_ERR_INPUT;
+        }
+    memcpy(s->history + s->len, ids, n * sizeof(int));
+    size_t first = 0; /* the row of the output that belongs to ids[0] */
+    if (s->cached) {
+        graph_run(g, ids, (int)n, s->len, s->arena);
+    } else {
+        /* bidirectional attention: every position sees the new tokens, so recompute all */
+        graph_run(g, s->history, s->len + (int)n, 0, s->arena);
+        first = (size_t)s->len;
+    }
+    s->len += (int)n;
+    if (logits) {
+        const float *out = s->arena + g->tensors[g->output].offset;
+        memcpy(logits, out + first * (size_t)m->vocab_size, n * (size_t)m->vocab_size * sizeof(float));
+    }
+    return TFMC_OK;
+}
+
+TfmcStatus tfmc_session_decode(TfmcSession *s, int id, float *logits) { return tfmc_session_prefill(s, &id, 1, logits); }
+
+int tfmc_argmax(const float *v, size_t n)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return (int)best;
 }

@@ -39,6 +39,58 @@ void tfmcrt_mix(float *out, const float *p, const float *v, size_t n, size_t dv)
 /* x[n] = softmax(x[n]) in place, max-subtracted for stability. */
 void tfmcrt_softmax(float *x, size_t n);
 
+/* ----------------------------------------------------- declared models */
+
+enum { TFMCRT_NORM_NONE, TFMCRT_LAYERNORM, TFMCRT_RMSNORM, TFMCRT_DYT };
+enum { TFMCRT_RELU, TFMCRT_GELU, TFMCRT_GELU_TANH, TFMCRT_SILU, TFMCRT_SWIGLU, TFMCRT_GEGLU };
+enum { TFMCRT_SOFTMAX, TFMCRT_SOFTMAX1, TFMCRT_LINEAR, TFMCRT_HARD };
+
+/* out[n][d] = norm(in[n][d]): layernorm (x - mean) / sqrt(var + eps) * w + b (biased variance),
+ * rmsnorm x / sqrt(mean(x^2) + eps) * w, dyt w * tanh(alpha x) + b (eps unused). */
+void tfmcrt_norm(float *out, const float *in, size_t n, size_t d, int kind, float eps, float alpha,
+                 const float *w, const float *b);
+
+/* x[count] = act(x) in place: relu, gelu (erf form), gelu_tanh, silu. */
+void tfmcrt_act(float *x, size_t count, int act);
+
+/* out[count] = act(gate) * up: swiglu (silu) or geglu (gelu, erf form). */
+void tfmcrt_glu(float *out, const float *gate, const float *up, size_t count, int act);
+
+/* Rotary positions (rotate-half convention, as Hugging Face Llama) on x[n][heads * hd] for
+ * positions pos0..pos0+n-1: pairs (j, j + hd/2) turn by (pos) * base^(-2j/hd). */
+void tfmcrt_rope(float *x, size_t n, size_t heads, size_t hd, size_t pos0, float base);
+
+/* Store rows k[n][kvd] and v[n][kvd] at positions pos0.. of the caches [max_len][kvd]. */
+void tfmcrt_kv_store(float *kcache, float *vcache, const float *k, const float *v, size_t n, size_t pos0,
+                     size_t kvd);
+
+typedef struct TfmcrtAttention {
+    int heads, kv_heads, head_dim;
+    int score;   /* TFMCRT_SOFTMAX ... */
+    int causal;  /* query at position t sees keys j <= t (else every cached key) */
+    int window;  /* > 0: and only j > t - window */
+    int alibi;   /* add -m_h (t - j), m_h = 2^(-8 (h + 1) / heads) */
+    float scale; /* scores are scale * q.k (linear attention: unscaled feature maps) */
+} TfmcrtAttention;
+
+/* out[n][heads * hd] for queries q[n][heads * hd] at positions pos0.., against the caches holding
+ * positions 0..pos0+n-1; scratch holds pos0 + n floats. Grouped K/V: head h reads kv head
+ * h / (heads / kv_heads). */
+void tfmcrt_attend(float *out, const float *q, const float *kcache, const float *vcache, size_t n, size_t pos0,
+                   const TfmcrtAttention *a, float *scratch);
+
+/* One feed-forward network, for mixture-of-experts. */
+typedef struct TfmcrtFfn {
+    const float *up, *b_up;     /* [hidden][d] */
+    const float *gate, *b_gate; /* gated activations only */
+    const float *down, *b_down; /* [d][hidden] */
+} TfmcrtFfn;
+
+/* out[n][d] = sum over the top experts of softmax(top router logits) * expert(in); the top k
+ * logits of router[experts][d] . x (ties: the lower index). scratch holds 3 * hidden + experts + d floats. */
+void tfmcrt_moe(float *out, const float *in, size_t n, size_t d, const float *router, const TfmcrtFfn *experts,
+                int nexperts, int top, size_t hidden, int act, float *scratch);
+
 #ifdef __cplusplus
 }
 #endif

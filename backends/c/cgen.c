@@ -247,10 +247,10 @@ static void emit_forward(Cgen *c)
             fprintf(c->out, "    tfmcrt_softmax_rows(%s, np, %d);\n", out, op->causal ? 1 : 0);
             break;
         case G_MIX: fprintf(c->out, "    tfmcrt_mix(%s, %s, %s, np, %d);\n", out, a, bname, op->rows); break;
-        case G_DECODE: break;
+        case G_NORM: case G_GLU: case G_ROPE: case G_KV_STORE: case G_ATTEND: case G_MOE: break;
         }
     }
-    const char *res = ident(g->tensors[g->residual].name, id, sizeof id);
+    const char *res = ident(g->tensors[g->output].name, id, sizeof id);
     fprintf(c->out, "\n    /* decode positions 1..n (position 0 is BOS) */\n");
     fprintf(c->out, "    for (i = 0; i < n; i++) {\n        const float *row = %s + (size_t)(i + 1) * %d;\n", res, m->dim);
     if (cat) {

@@ -1,0 +1,908 @@
+/* model_decl.c: model declarations (spec section 2) into the model IR: check every statement and
+ * option, expand `block [shared] x N`, then fill the weights from a .safetensors file (our naming
+ * scheme, or Hugging Face GPT-2 / Llama checkpoints unchanged) or from a seeded generator. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir.h"
+
+typedef enum Scheme { SCHEME_TFMC, SCHEME_GPT2, SCHEME_LLAMA } Scheme;
+
+typedef struct Decl {
+    Arena *a;
+    const SrcFile *file;
+    DiagList *diags;
+    int errors;
+    const ModelDecl *decl;
+    Model *m;
+    int vocab, max_len, dim;
+    SrcLoc vocab_loc, dim_loc;
+    const char *weights;
+    SrcLoc weights_loc;
+    Scheme scheme;
+    bool has_init;
+    uint64_t seed;
+    bool tied;
+    int layers; /* distinct layers (weights), for names */
+    int *layer_of; /* per model block: its distinct layer index */
+    int cap_layer_of;
+} Decl;
+
+#define ERR(D, loc, ...) ((D)->errors++, diag_error((D)->diags, (D)->file, (loc), __VA_ARGS__))
+
+/* ------------------------------------------------------------ options */
+
+static const char *opt_name(const MOpt *o) { return o->atoms[0].kind == MA_NAME ? o->atoms[0].str : NULL; }
+
+static const MAtom *opt_value(Decl *D, const char *stmt, const MOpt *o)
+{
+    if (o->natoms < 2) {
+        ERR(D, o->loc, "`%s`: option `%s` needs a value", stmt, opt_name(o));
+        return NULL;
+    }
+    if (o->natoms > 2) {
+        ERR(D, o->atoms[2].loc, "`%s`: option `%s` takes one value", stmt, opt_name(o));
+        return NULL;
+    }
+    return &o->atoms[1];
+}
+
+static bool atom_int(Decl *D, const char *stmt, const char *opt, const MAtom *v, long lo, long *out)
+{
+    if (!v) return false;
+    if (v->kind != MA_INT || v->ival < lo) {
+        ERR(D, v->loc, "`%s`: `%s` takes an integer of at least %ld", stmt, opt, lo);
+        return false;
+    }
+    *out = (long)v->ival;
+    return true;
+}
+
+static bool atom_number(Decl *D, const char *stmt, const char *opt, const MAtom *v, double *out)
+{
+    if (!v) return false;
+    if (v->kind != MA_INT && v->kind != MA_FLOAT) {
+        ERR(D, v->loc, "`%s`: `%s` takes a number", stmt, opt);
+        return false;
+    }
+    *out = v->fval;
+    return true;
+}
+
+static bool atom_bool(Decl *D, const char *stmt, const char *opt, const MAtom *v, bool *out)
+{
+    if (!v) return false;
+    if (v->kind != MA_BOOL) {
+        ERR(D, v->loc, "`%s`: `%s` takes true or false", stmt, opt);
+        return false;
+    }
+    *out = v->ival != 0;
+    return true;
+}
+
+static void unknown_option(Decl *D, const char *stmt, const MOpt *o, const char *const *known, int n)
+{
+    const char *name = opt_name(o);
+    if (!name) {
+        ERR(D, o->loc, "`%s`: an option starts with its name", stmt);
+        return;
+    }
+    ERR(D, o->loc, "`%s` has no option `%s`", stmt, name);
+    const char *sug = diag_suggest(name, known, n);
+    if (sug) diag_hint(D->diags, "did you mean `%s`?", sug);
+}
+
+/* NORM: layernorm(eps E) | rmsnorm(eps E) | dyt(alpha A) | none. */
+static bool parse_norm(Decl *D, const char *stmt, const MAtom *v, Norm *n)
+{
+    if (!v) return false;
+    memset(n, 0, sizeof *n);
+    const char *kind = v->str;
+    if (v->kind != MA_NAME && v->kind != MA_CALL) kind = NULL;
+    if (kind && !strcmp(kind, "none") && v->kind == MA_NAME) return true;
+    if (!kind || (strcmp(kind, "layernorm") && strcmp(kind, "rmsnorm") && strcmp(kind, "dyt"))) {
+        ERR(D, v->loc, "`%s`: a norm is layernorm(eps E), rmsnorm(eps E), dyt(alpha A) or none", stmt);
+        return false;
+    }
+    n->kind = !strcmp(kind, "layernorm") ? NORM_LAYERNORM : !strcmp(kind, "rmsnorm") ? NORM_RMSNORM : NORM_DYT;
+    n->eps = 1e-5f;
+    n->alpha = 0.5f;
+    for (const MOpt *o = v->kind == MA_CALL ? v->args : NULL; o; o = o->next) {
+        const char *name = opt_name(o);
+        const char *want = n->kind == NORM_DYT ? "alpha" : "eps";
+        double x;
+        if (!name || strcmp(name, want)) {
+            ERR(D, o->loc, "`%s` takes `%s`, not `%s`", kind, want, name ? name : "?");
+            return false;
+        }
+        if (!atom_number(D, kind, want, opt_value(D, kind, o), &x)) return false;
+        if (n->kind == NORM_DYT) n->alpha = (float)x;
+        else if (x <= 0) {
+            ERR(D, o->loc, "`%s`: eps must be positive", kind);
+            return false;
+        } else n->eps = (float)x;
+    }
+    return true;
+}
+
+static bool parse_act(Decl *D, const MAtom *v, Activation *act)
+{
+    static const char *const names[] = { "relu", "gelu", "gelu_tanh", "silu", "swiglu", "geglu" };
+    static const Activation acts[] = { ACT_RELU, ACT_GELU, ACT_GELU_TANH, ACT_SILU, ACT_SWIGLU, ACT_GEGLU };
+    if (!v) return false;
+    if (v->kind == MA_NAME)
+        for (int i = 0; i < 6; i++)
+            if (!strcmp(v->str, names[i])) {
+                *act = acts[i];
+                return true;
+            }
+    ERR(D, v->loc, "`act` is relu, gelu, gelu_tanh, silu, swiglu or geglu");
+    if (v->kind == MA_NAME) {
+        const char *sug = diag_suggest(v->str, names, 6);
+        if (sug) diag_hint(D->diags, "did you mean `%s`?", sug);
+    }
+    return false;
+}
+
+/* A layer statement inside a block: attention, mlp or moe, into a block template. */
+static bool parse_layer(Decl *D, const MStmt *st, ModelBlock *b)
+{
+    memset(b, 0, sizeof *b);
+    b->shared_with = -1;
+    bool bias = true;
+    int before = D->errors;
+    bool is_attn = !strcmp(st->name, "attention"), is_moe = !strcmp(st->name, "moe");
+    if (!is_attn && !is_moe && strcmp(st->name, "mlp")) {
+        static const char *const known[] = { "attention", "mlp", "moe" };
+        ERR(D, st->name_loc, "a block holds `attention`, `mlp` and `moe` statements, not `%s`", st->name);
+        const char *sug = diag_suggest(st->name, known, 3);
+        if (sug) diag_hint(D->diags, "did you mean `%s`?", sug);
+        return false;
+    }
+    long heads = 0, kv = 0, hd = 0, window = 0, hidden = 0, experts = 0, top = 0;
+    SrcLoc heads_loc = st->name_loc, kv_loc = st->name_loc;
+    b->act = ACT_GELU;
+    b->score = SCORE_SOFTMAX;
+    for (const MOpt *o = st->opts; o; o = o->next) {
+        const char *n = opt_name(o);
+        if (is_attn) {
+            static const char *const known[] = { "heads", "kv_heads", "head_dim", "causal", "window", "score", "norm",
+                                                 "post_norm", "bias", "parallel" };
+            if (n && !strcmp(n, "heads")) { heads_loc = o->loc; atom_int(D, "attention", n, opt_value(D, "attention", o), 1, &heads); }
+            else if (n && !strcmp(n, "kv_heads")) { kv_loc = o->loc; atom_int(D, "attention", n, opt_value(D, "attention", o), 1, &kv); }
+            else if (n && !strcmp(n, "head_dim")) atom_int(D, "attention", n, opt_value(D, "attention", o), 1, &hd);
+            else if (n && !strcmp(n, "window")) { if (atom_int(D, "attention", n, opt_value(D, "attention", o), 1, &window)) b->causal = true; }
+            else if (n && !strcmp(n, "causal") && o->natoms == 1) b->causal = true;
+            else if (n && !strcmp(n, "parallel") && o->natoms == 1) b->parallel = true;
+            else if (n && !strcmp(n, "bias")) atom_bool(D, "attention", n, opt_value(D, "attention", o), &bias);
+            else if (n && !strcmp(n, "norm")) parse_norm(D, "attention", opt_value(D, "attention", o), &b->norm);
+            else if (n && !strcmp(n, "post_norm")) parse_norm(D, "attention", opt_value(D, "attention", o), &b->post_norm);
+            else if (n && !strcmp(n, "score")) {
+                const MAtom *v = opt_value(D, "attention", o);
+                static const char *const scores[] = { "softmax", "softmax1", "linear", "hard" };
+                int k = -1;
+                for (int i = 0; v && v->kind == MA_NAME && i < 4; i++)
+                    if (!strcmp(v->str, scores[i])) k = i;
+                if (v && k < 0) ERR(D, v->loc, "`score` is softmax, softmax1, linear or hard");
+                if (k >= 0) b->score = (ScoreKind)k;
+            } else if ((n && !strcmp(n, "causal")) || (n && !strcmp(n, "parallel"))) {
+                ERR(D, o->loc, "`attention`: `%s` takes no value", n);
+            } else unknown_option(D, "attention", o, known, 10);
+        } else {
+            static const char *const known[] = { "hidden", "act", "norm", "post_norm", "bias", "experts", "top" };
+            int nk = is_moe ? 7 : 5;
+            if (n && !strcmp(n, "hidden")) atom_int(D, st->name, n, opt_value(D, st->name, o), 1, &hidden);
+            else if (n && !strcmp(n, "act")) parse_act(D, opt_value(D, st->name, o), &b->act);
+            else if (n && !strcmp(n, "norm")) parse_norm(D, st->name, opt_value(D, st->name, o), &b->norm);
+            else if (n && !strcmp(n, "post_norm")) parse_norm(D, st->name, opt_value(D, st->name, o), &b->post_norm);
+            else if (n && !strcmp(n, "bias")) atom_bool(D, st->name, n, opt_value(D, st->name, o), &bias);
+            else if (is_moe && n && !strcmp(n, "experts")) atom_int(D, "moe", n, opt_value(D, "moe", o), 1, &experts);
+            else if (is_moe && n && !strcmp(n, "top")) atom_int(D, "moe", n, opt_value(D, "moe", o), 1, &top);
+            else unknown_option(D, st->name, o, known, nk);
+        }
+    }
+    if (D->errors != before) return false;
+    if (is_attn) {
+        b->kind = BLOCK_MHA;
+        if (heads == 0) {
+            ERR(D, st->name_loc, "`attention` needs `heads N`");
+            return false;
+        }
+        if (kv == 0) kv = heads;
+        if (heads % kv) {
+            ERR(D, kv_loc, "`kv_heads %ld` must divide `heads %ld`", kv, heads);
+            return false;
+        }
+        if (hd == 0) {
+            if (D->dim % heads) {
+                ERR(D, heads_loc, "`heads %ld` does not divide `dim %d`", heads, D->dim);
+                diag_hint(D->diags, "give the head size with `head_dim N`");
+                return false;
+            }
+            hd = D->dim / heads;
+        }
+        if (D->m->pos == POS_ROPE && hd % 2) {
+            ERR(D, st->name_loc, "rope needs an even head_dim, and it is %ld", hd);
+            return false;
+        }
+        b->mha_heads = (int)heads;
+        b->kv_heads = (int)kv;
+        b->head_dim = (int)hd;
+        b->window = (int)window;
+        b->scale = 1.0f / sqrtf((float)hd);
+    } else {
+        b->kind = is_moe ? BLOCK_MOE : BLOCK_FFN;
+        b->ffn.hidden = (int)(hidden ? hidden : 4L * D->dim);
+        b->ffn.act = b->act;
+        if (is_moe) {
+            if (!experts || !top) {
+                ERR(D, st->name_loc, "`moe` needs `experts N` and `top K`");
+                return false;
+            }
+            if (top > experts) {
+                ERR(D, st->name_loc, "`top %ld` is more than `experts %ld`", top, experts);
+                return false;
+            }
+            b->experts = (int)experts;
+            b->top = (int)top;
+        }
+    }
+    b->bq = bias ? (float *)1 : NULL; /* marks "has biases" until weights are allocated */
+    return true;
+}
+
+/* ------------------------------------------------------------ weights */
+
+static float *alloc_f(Decl *D, size_t n) { return ARENA_ARRAY(D->a, float, n ? n : 1); }
+
+static void alloc_norm(Decl *D, Norm *n)
+{
+    if (n->kind == NORM_NONE) return;
+    n->weight = alloc_f(D, (size_t)D->dim);
+    if (n->kind != NORM_RMSNORM) n->bias = alloc_f(D, (size_t)D->dim);
+}
+
+static void alloc_ffn(Decl *D, Ffn *f, bool bias)
+{
+    size_t d = (size_t)D->dim, h = (size_t)f->hidden;
+    bool gated = f->act == ACT_SWIGLU || f->act == ACT_GEGLU;
+    f->up = alloc_f(D, h * d);
+    f->down = alloc_f(D, d * h);
+    if (gated) f->gate = alloc_f(D, h * d);
+    if (bias) {
+        f->b_up = alloc_f(D, h);
+        f->b_down = alloc_f(D, d);
+        if (gated) f->b_gate = alloc_f(D, h);
+    }
+}
+
+static void alloc_block(Decl *D, ModelBlock *b)
+{
+    size_t d = (size_t)D->dim;
+    bool bias = b->bq != NULL;
+    b->bq = NULL;
+    alloc_norm(D, &b->norm);
+    alloc_norm(D, &b->post_norm);
+    if (b->kind == BLOCK_MHA) {
+        size_t q = (size_t)b->mha_heads * b->head_dim, kv = (size_t)b->kv_heads * b->head_dim;
+        b->wq = alloc_f(D, q * d);
+        b->wk = alloc_f(D, kv * d);
+        b->wv = alloc_f(D, kv * d);
+        b->wo = alloc_f(D, d * q);
+        if (bias) {
+            b->bq = alloc_f(D, q);
+            b->bk = alloc_f(D, kv);
+            b->bv = alloc_f(D, kv);
+            b->bo = alloc_f(D, d);
+        }
+    } else if (b->kind == BLOCK_FFN) {
+        alloc_ffn(D, &b->ffn, bias);
+    } else {
+        b->router = alloc_f(D, (size_t)b->experts * d);
+        b->expert = ARENA_ARRAY(D->a, Ffn, b->experts);
+        for (int e = 0; e < b->experts; e++) {
+            b->expert[e] = b->ffn;
+            alloc_ffn(D, &b->expert[e], bias);
+        }
+    }
+}
+
+/* Seeded N(0, 0.02) weights (xorshift64* and Box-Muller); norm weights around 1. */
+static double gaussian(uint64_t *s)
+{
+    double u[2];
+    for (int i = 0; i < 2; i++) {
+        *s ^= *s >> 12;
+        *s ^= *s << 25;
+        *s ^= *s >> 27;
+        u[i] = ((double)((*s * 2685821657736338717ull) >> 11) + 0.5) / 9007199254740992.0;
+    }
+    return sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]);
+}
+
+static void fill(float *w, size_t n, uint64_t *s, float mean, float std)
+{
+    if (!w) return;
+    for (size_t i = 0; i < n; i++) w[i] = mean + std * (float)gaussian(s);
+}
+
+static void fill_norm(Norm *n, size_t d, uint64_t *s)
+{
+    fill(n->weight, d, s, 1.0f, 0.1f);
+    fill(n->bias, d, s, 0.0f, 0.1f);
+}
+
+static void fill_ffn(Ffn *f, size_t d, uint64_t *s)
+{
+    size_t h = (size_t)f->hidden;
+    fill(f->up, h * d, s, 0, 0.02f);
+    fill(f->gate, h * d, s, 0, 0.02f);
+    fill(f->down, d * h, s, 0, 0.02f);
+    fill(f->b_up, h, s, 0, 0.02f);
+    fill(f->b_gate, h, s, 0, 0.02f);
+    fill(f->b_down, d, s, 0, 0.02f);
+}
+
+static void random_weights(Decl *D)
+{
+    Model *m = D->m;
+    size_t d = (size_t)m->dim;
+    uint64_t s = D->seed * 0x9E3779B97F4A7C15ull + 1;
+    fill(m->tok_emb, (size_t)m->vocab_size * d, &s, 0, 0.02f);
+    if (m->pos == POS_LEARNED) fill(m->pos_emb, (size_t)m->positions * d, &s, 0, 0.02f);
+    for (int i = 0; i < m->nblocks; i++) {
+        ModelBlock *b = &m->blocks[i];
+        if (b->shared_with >= 0) continue;
+        fill_norm(&b->norm, d, &s);
+        fill_norm(&b->post_norm, d, &s);
+        if (b->kind == BLOCK_MHA) {
+            size_t q = (size_t)b->mha_heads * b->head_dim, kv = (size_t)b->kv_heads * b->head_dim;
+            fill(b->wq, q * d, &s, 0, 0.02f);
+            fill(b->wk, kv * d, &s, 0, 0.02f);
+            fill(b->wv, kv * d, &s, 0, 0.02f);
+            fill(b->wo, d * q, &s, 0, 0.02f);
+            fill(b->bq, q, &s, 0, 0.02f);
+            fill(b->bk, kv, &s, 0, 0.02f);
+            fill(b->bv, kv, &s, 0, 0.02f);
+            fill(b->bo, d, &s, 0, 0.02f);
+        } else if (b->kind == BLOCK_FFN) {
+            fill_ffn(&b->ffn, d, &s);
+        } else {
+            fill(b->router, (size_t)b->experts * d, &s, 0, 0.02f);
+            for (int e = 0; e < b->experts; e++) fill_ffn(&b->expert[e], d, &s);
+        }
+    }
+    fill_norm(&m->final_norm, d, &s);
+    if (!m->tied) fill(m->unembed, (size_t)m->vocab_size * d, &s, 0, 0.02f);
+}
+
+/* ------------------------------------------------------------ naming */
+
+typedef struct Loader {
+    Decl *D;
+    SafeTensors *st;
+    bool failed;
+    float *tmp;
+    size_t tmp_cap;
+} Loader;
+
+static const char *resolve(Loader *L, const char *name)
+{
+    if (safetensors_has(L->st, name)) return name;
+    const char *prefix = L->D->scheme == SCHEME_GPT2 ? "transformer." : L->D->scheme == SCHEME_LLAMA ? "model." : NULL;
+    if (prefix) {
+        const char *full = arena_printf(L->D->a, "%s%s", prefix, name);
+        if (safetensors_has(L->st, full)) return full;
+    }
+    return name;
+}
+
+static void load_error(Loader *L, const char *msg)
+{
+    if (L->failed) return;
+    L->failed = true;
+    ERR(L->D, L->D->weights_loc, "%s: %s", L->D->weights, msg);
+}
+
+/* Read name [rows][cols] (cols 0: a vector) into out, transposed from [cols][rows] when asked. */
+static void load(Loader *L, const char *name, float *out, int rows, int cols, bool transposed)
+{
+    if (L->failed || !out) return;
+    char err[512];
+    name = resolve(L, name);
+    if (!transposed) {
+        if (!safetensors_read(L->st, name, rows, cols, out, err, sizeof err)) load_error(L, err);
+        return;
+    }
+    size_t n = (size_t)rows * cols;
+    float *t = malloc(n * sizeof(float));
+    if (!t) {
+        load_error(L, "out of memory");
+        return;
+    }
+    if (!safetensors_read(L->st, name, cols, rows, t, err, sizeof err)) load_error(L, err);
+    else
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) out[(size_t)r * cols + c] = t[(size_t)c * rows + r];
+    free(t);
+}
+
+static void load_norm(Loader *L, const char *base, const Norm *n)
+{
+    if (n->kind == NORM_NONE) return;
+    int d = L->D->dim;
+    load(L, arena_printf(L->D->a, "%s.weight", base), n->weight, d, 0, false);
+    if (n->bias) load(L, arena_printf(L->D->a, "%s.bias", base), n->bias, d, 0, false);
+}
+
+static void load_ffn(Loader *L, const char *base, const Ffn *f)
+{
+    Arena *a = L->D->a;
+    int d = L->D->dim, h = f->hidden;
+    load(L, arena_printf(a, "%s.up.weight", base), f->up, h, d, false);
+    load(L, arena_printf(a, "%s.gate.weight", base), f->gate, h, d, false);
+    load(L, arena_printf(a, "%s.down.weight", base), f->down, d, h, false);
+    if (f->b_up) {
+        load(L, arena_printf(a, "%s.up.bias", base), f->b_up, h, 0, false);
+        if (f->gate) load(L, arena_printf(a, "%s.gate.bias", base), f->b_gate, h, 0, false);
+        load(L, arena_printf(a, "%s.down.bias", base), f->b_down, d, 0, false);
+    }
+}
+
+/* Our scheme (docs/weights.md): layers.L.{attention,mlp,moe}..., embed.*, norm.*, unembed. */
+static void load_tfmc(Loader *L)
+{
+    Model *m = L->D->m;
+    Arena *a = L->D->a;
+    int d = m->dim;
+    load(L, "embed.token.weight", m->tok_emb, m->vocab_size, d, false);
+    if (m->pos == POS_LEARNED) load(L, "embed.position.weight", m->pos_emb, m->positions, d, false);
+    for (int i = 0; i < m->nblocks; i++) {
+        ModelBlock *b = &m->blocks[i];
+        if (b->shared_with >= 0) continue;
+        int l = L->D->layer_of[i];
+        const char *kind = b->kind == BLOCK_MHA ? "attention" : b->kind == BLOCK_FFN ? "mlp" : "moe";
+        const char *base = arena_printf(a, "layers.%d.%s", l, kind);
+        load_norm(L, arena_printf(a, "%s.norm", base), &b->norm);
+        load_norm(L, arena_printf(a, "%s.post_norm", base), &b->post_norm);
+        if (b->kind == BLOCK_MHA) {
+            int q = b->mha_heads * b->head_dim, kv = b->kv_heads * b->head_dim;
+            load(L, arena_printf(a, "%s.q.weight", base), b->wq, q, d, false);
+            load(L, arena_printf(a, "%s.k.weight", base), b->wk, kv, d, false);
+            load(L, arena_printf(a, "%s.v.weight", base), b->wv, kv, d, false);
+            load(L, arena_printf(a, "%s.o.weight", base), b->wo, d, q, false);
+            if (b->bq) {
+                load(L, arena_printf(a, "%s.q.bias", base), b->bq, q, 0, false);
+                load(L, arena_printf(a, "%s.k.bias", base), b->bk, kv, 0, false);
+                load(L, arena_printf(a, "%s.v.bias", base), b->bv, kv, 0, false);
+                load(L, arena_printf(a, "%s.o.bias", base), b->bo, d, 0, false);
+            }
+        } else if (b->kind == BLOCK_FFN) {
+            load_ffn(L, base, &b->ffn);
+        } else {
+            load(L, arena_printf(a, "%s.router.weight", base), b->router, b->experts, d, false);
+            for (int e = 0; e < b->experts; e++) load_ffn(L, arena_printf(a, "%s.experts.%d", base, e), &b->expert[e]);
+        }
+    }
+    load_norm(L, "norm", &m->final_norm);
+    if (!m->tied) load(L, "unembed.weight", m->unembed, m->vocab_size, d, false);
+}
+
+/* A position table with at least max_len rows: its first rows are used. */
+static void load_positions(Loader *L, const char *name)
+{
+    Model *m = L->D->m;
+    int rank;
+    long dims[4];
+    name = resolve(L, name);
+    if (!safetensors_shape(L->st, name, &rank, dims)) {
+        load(L, name, m->pos_emb, m->positions, m->dim, false); /* reports it missing */
+        return;
+    }
+    if (rank != 2 || dims[1] != m->dim || dims[0] < m->positions) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "tensor `%s` must have shape [>= %d, %d] (max_len rows of dim)", name, m->positions, m->dim);
+        load_error(L, msg);
+        return;
+    }
+    float *t = malloc(sizeof(float) * (size_t)dims[0] * m->dim);
+    char err[512];
+    if (!t) { load_error(L, "out of memory"); return; }
+    if (!safetensors_read(L->st, name, (int)dims[0], m->dim, t, err, sizeof err)) load_error(L, err);
+    else memcpy(m->pos_emb, t, sizeof(float) * (size_t)m->positions * m->dim);
+    free(t);
+}
+
+/* The output head of a HF checkpoint: lm_head.weight, or tied to the embedding. */
+static void load_lm_head(Loader *L)
+{
+    Model *m = L->D->m;
+    if (!safetensors_has(L->st, "lm_head.weight")) {
+        if (!m->tied) load(L, "lm_head.weight", m->unembed, m->vocab_size, m->dim, false);
+        return;
+    }
+    if (!m->tied) {
+        load(L, "lm_head.weight", m->unembed, m->vocab_size, m->dim, false);
+        return;
+    }
+    size_t n = (size_t)m->vocab_size * m->dim;
+    float *t = malloc(n * sizeof(float));
+    if (!t) { load_error(L, "out of memory"); return; }
+    load(L, "lm_head.weight", t, m->vocab_size, m->dim, false);
+    if (!L->failed && memcmp(t, m->tok_emb, n * sizeof(float)) != 0)
+        load_error(L, "`lm_head.weight` differs from the token embedding, but the model says `unembed tied`; "
+                      "declare `unembed separate`");
+    free(t);
+}
+
+static bool gpt2_ignored(const char *name)
+{
+    const char *end = name + strlen(name);
+    return (end - name > 9 && !strcmp(end - 9, ".attn.bias")) || (end - name > 16 && !strcmp(end - 16, ".attn.masked_bias")) ||
+           (strlen(name) > 10 && !strcmp(end - 10, ".attn.bias"));
+}
+
+static bool llama_ignored(const char *name)
+{
+    size_t n = strlen(name);
+    return n >= 20 && !strcmp(name + n - 20, "rotary_emb.inv_freq");
+}
+
+/* GPT-2: h.N.{ln_1, attn.c_attn (fused QKV, Conv1D [in][out]), attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj}. */
+static void load_gpt2(Loader *L)
+{
+    Model *m = L->D->m;
+    Arena *a = L->D->a;
+    int d = m->dim, layer = -1;
+    load(L, "wte.weight", m->tok_emb, m->vocab_size, d, false);
+    if (m->pos == POS_LEARNED) load_positions(L, "wpe.weight");
+    for (int i = 0; i < m->nblocks && !L->failed; i++) {
+        ModelBlock *b = &m->blocks[i];
+        if (b->shared_with >= 0) continue;
+        if (b->kind == BLOCK_MHA) layer++;
+        if (layer < 0) { load_error(L, "a GPT-2 block starts with `attention`"); return; }
+        const char *h = arena_printf(a, "h.%d", layer);
+        if (b->kind == BLOCK_MHA) {
+            if (b->kv_heads != b->mha_heads || b->head_dim * b->mha_heads != d || !b->bq)
+                { load_error(L, "GPT-2 attention has kv_heads = heads, head_dim = dim / heads and biases"); return; }
+            load_norm(L, arena_printf(a, "%s.ln_1", h), &b->norm);
+            float *qkv = malloc(sizeof(float) * (size_t)3 * d * d), *bias = malloc(sizeof(float) * (size_t)3 * d);
+            if (!qkv || !bias) {
+                free(qkv);
+                free(bias);
+                { load_error(L, "out of memory"); return; }
+            }
+            load(L, arena_printf(a, "%s.attn.c_attn.weight", h), qkv, 3 * d, d, true);
+            load(L, arena_printf(a, "%s.attn.c_attn.bias", h), bias, 3 * d, 0, false);
+            if (!L->failed) {
+                memcpy(b->wq, qkv, sizeof(float) * (size_t)d * d);
+                memcpy(b->wk, qkv + (size_t)d * d, sizeof(float) * (size_t)d * d);
+                memcpy(b->wv, qkv + (size_t)2 * d * d, sizeof(float) * (size_t)d * d);
+                memcpy(b->bq, bias, sizeof(float) * (size_t)d);
+                memcpy(b->bk, bias + d, sizeof(float) * (size_t)d);
+                memcpy(b->bv, bias + 2 * d, sizeof(float) * (size_t)d);
+            }
+            free(qkv);
+            free(bias);
+            load(L, arena_printf(a, "%s.attn.c_proj.weight", h), b->wo, d, d, true);
+            load(L, arena_printf(a, "%s.attn.c_proj.bias", h), b->bo, d, 0, false);
+        } else if (b->kind == BLOCK_FFN) {
+            if (b->ffn.gate || !b->ffn.b_up) { load_error(L, "a GPT-2 MLP is ungated, with biases"); return; }
+            load_norm(L, arena_printf(a, "%s.ln_2", h), &b->norm);
+            load(L, arena_printf(a, "%s.mlp.c_fc.weight", h), b->ffn.up, b->ffn.hidden, d, true);
+            load(L, arena_printf(a, "%s.mlp.c_fc.bias", h), b->ffn.b_up, b->ffn.hidden, 0, false);
+            load(L, arena_printf(a, "%s.mlp.c_proj.weight", h), b->ffn.down, d, b->ffn.hidden, true);
+            load(L, arena_printf(a, "%s.mlp.c_proj.bias", h), b->ffn.b_down, d, 0, false);
+        } else {
+            { load_error(L, "GPT-2 checkpoints have no mixture of experts"); return; }
+        }
+    }
+    load_norm(L, "ln_f", &m->final_norm);
+    load_lm_head(L);
+}
+
+/* Llama: model.layers.N.{input_layernorm, self_attn.{q,k,v,o}_proj, post_attention_layernorm,
+ * mlp.{gate,up,down}_proj}, model.norm, lm_head. */
+static void load_llama(Loader *L)
+{
+    Model *m = L->D->m;
+    Arena *a = L->D->a;
+    int d = m->dim, layer = -1;
+    load(L, "embed_tokens.weight", m->tok_emb, m->vocab_size, d, false);
+    for (int i = 0; i < m->nblocks && !L->failed; i++) {
+        ModelBlock *b = &m->blocks[i];
+        if (b->shared_with >= 0) continue;
+        if (b->kind == BLOCK_MHA) layer++;
+        if (layer < 0) { load_error(L, "a Llama block starts with `attention`"); return; }
+        const char *h = arena_printf(a, "layers.%d", layer);
+        if (b->kind == BLOCK_MHA) {
+            int q = b->mha_heads * b->head_dim, kv = b->kv_heads * b->head_dim;
+            load_norm(L, arena_printf(a, "%s.input_layernorm", h), &b->norm);
+            load(L, arena_printf(a, "%s.self_attn.q_proj.weight", h), b->wq, q, d, false);
+            load(L, arena_printf(a, "%s.self_attn.k_proj.weight", h), b->wk, kv, d, false);
+            load(L, arena_printf(a, "%s.self_attn.v_proj.weight", h), b->wv, kv, d, false);
+            load(L, arena_printf(a, "%s.self_attn.o_proj.weight", h), b->wo, d, q, false);
+            if (b->bq) {
+                load(L, arena_printf(a, "%s.self_attn.q_proj.bias", h), b->bq, q, 0, false);
+                load(L, arena_printf(a, "%s.self_attn.k_proj.bias", h), b->bk, kv, 0, false);
+                load(L, arena_printf(a, "%s.self_attn.v_proj.bias", h), b->bv, kv, 0, false);
+                load(L, arena_printf(a, "%s.self_attn.o_proj.bias", h), b->bo, d, 0, false);
+            }
+        } else if (b->kind == BLOCK_FFN) {
+            if (!b->ffn.gate) { load_error(L, "a Llama MLP is gated: use `act swiglu`"); return; }
+            load_norm(L, arena_printf(a, "%s.post_attention_layernorm", h), &b->norm);
+            load(L, arena_printf(a, "%s.mlp.gate_proj.weight", h), b->ffn.gate, b->ffn.hidden, d, false);
+            load(L, arena_printf(a, "%s.mlp.up_proj.weight", h), b->ffn.up, b->ffn.hidden, d, false);
+            load(L, arena_printf(a, "%s.mlp.down_proj.weight", h), b->ffn.down, d, b->ffn.hidden, false);
+            if (b->ffn.b_up) {
+                load(L, arena_printf(a, "%s.mlp.gate_proj.bias", h), b->ffn.b_gate, b->ffn.hidden, 0, false);
+                load(L, arena_printf(a, "%s.mlp.up_proj.bias", h), b->ffn.b_up, b->ffn.hidden, 0, false);
+                load(L, arena_printf(a, "%s.mlp.down_proj.bias", h), b->ffn.b_down, d, 0, false);
+            }
+        } else {
+            { load_error(L, "Llama checkpoints have no mixture of experts"); return; }
+        }
+    }
+    load_norm(L, "norm", &m->final_norm);
+    load_lm_head(L);
+}
+
+static bool load_weights(Decl *D)
+{
+    char err[512];
+    const char *path = D->weights;
+    char full[4096];
+    if (path[0] != '/' && D->file && D->file->path) {
+        /* relative to the folder of the .tfm file */
+        const char *slash = strrchr(D->file->path, '/');
+        if (slash) {
+            snprintf(full, sizeof full, "%.*s/%s", (int)(slash - D->file->path), D->file->path, path);
+            path = full;
+        }
+    }
+    SafeTensors *st = safetensors_open(path, err, sizeof err);
+    if (!st) {
+        ERR(D, D->weights_loc, "%s: %s", D->weights, err);
+        return false;
+    }
+    Loader L = { D, st, false, NULL, 0 };
+    if (D->scheme == SCHEME_GPT2) load_gpt2(&L);
+    else if (D->scheme == SCHEME_LLAMA) load_llama(&L);
+    else load_tfmc(&L);
+    if (!L.failed) {
+        const char *extra = safetensors_unused(st, D->scheme == SCHEME_GPT2 ? gpt2_ignored
+                                                     : D->scheme == SCHEME_LLAMA ? llama_ignored : NULL);
+        if (extra) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "unexpected tensor `%s`: the declaration has no place for it", extra);
+            load_error(&L, msg);
+        }
+    }
+    safetensors_close(st);
+    return !L.failed;
+}
+
+/* ---------------------------------------------------------- statements */
+
+static void add_blocks(Decl *D, const MStmt *st)
+{
+    /* block [shared] x N { ... } */
+    const MOpt *o = st->opts;
+    bool shared = false;
+    long count = 0;
+    int at = 0;
+    if (o && o->natoms >= 1 && o->atoms[0].kind == MA_NAME && !strcmp(o->atoms[0].str, "shared")) {
+        shared = true;
+        at = 1;
+    }
+    if (!o || o->next || o->natoms != at + 2 || o->atoms[at].kind != MA_NAME || strcmp(o->atoms[at].str, "x") ||
+        o->atoms[at + 1].kind != MA_INT || o->atoms[at + 1].ival < 1) {
+        ERR(D, st->loc, "a block is written `block x N { ... }` or `block shared x N { ... }` with N >= 1");
+        return;
+    }
+    count = (long)o->atoms[at + 1].ival;
+    if (count > 4096) {
+        ERR(D, o->atoms[at + 1].loc, "%ld blocks is more than the limit of 4096", count);
+        return;
+    }
+    ModelBlock tmpl[64];
+    int nt = 0;
+    for (const MStmt *l = st->body; l; l = l->next) {
+        if (l->is_block) {
+            ERR(D, l->loc, "blocks do not nest");
+            continue;
+        }
+        if (nt >= 64) {
+            ERR(D, l->loc, "a block holds at most 64 layers");
+            break;
+        }
+        if (parse_layer(D, l, &tmpl[nt])) nt++;
+    }
+    if (nt == 0) {
+        if (!st->body) ERR(D, st->loc, "the block is empty");
+        return;
+    }
+    for (int i = 0; i < nt; i++)
+        if (tmpl[i].parallel && (i + 1 >= nt || tmpl[i + 1].kind == BLOCK_MHA)) {
+            ERR(D, st->loc, "a `parallel` attention must be followed by an `mlp` or `moe` in its block");
+            return;
+        }
+    Model *m = D->m;
+    int first = m->nblocks;
+    for (long r = 0; r < count; r++)
+        for (int i = 0; i < nt; i++) {
+            ModelBlock b = tmpl[i];
+            int lo = m->nblocks;
+            if (shared && r > 0) {
+                b = m->blocks[first + i];
+                b.shared_with = first + i;
+                VEC_PUSH(D->a, m->blocks, m->nblocks, m->cap_blocks, b);
+                VEC_PUSH(D->a, D->layer_of, lo, D->cap_layer_of, D->layer_of[first + i]);
+                continue;
+            }
+            alloc_block(D, &b);
+            VEC_PUSH(D->a, m->blocks, m->nblocks, m->cap_blocks, b);
+            VEC_PUSH(D->a, D->layer_of, lo, D->cap_layer_of, D->layers++);
+        }
+}
+
+static bool int_statement(Decl *D, const MStmt *st, long lo, int *out, SrcLoc *loc)
+{
+    if (!st->opts || st->opts->next || st->opts->natoms != 1 || st->opts->atoms[0].kind != MA_INT ||
+        st->opts->atoms[0].ival < lo) {
+        ERR(D, st->loc, "`%s` takes an integer of at least %ld", st->name, lo);
+        return false;
+    }
+    if (st->opts->atoms[0].ival > (1L << 24)) {
+        ERR(D, st->opts->atoms[0].loc, "`%s %lld` is larger than the limit of %ld", st->name,
+            (long long)st->opts->atoms[0].ival, 1L << 24);
+        return false;
+    }
+    *out = (int)st->opts->atoms[0].ival;
+    if (loc) *loc = st->loc;
+    return true;
+}
+
+Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, DiagList *diags)
+{
+    Decl D = { 0 };
+    D.a = arena;
+    D.file = file;
+    D.diags = diags;
+    D.decl = decl;
+    D.tied = true;
+    Model *m = ARENA_NEW(arena, Model);
+    D.m = m;
+    m->name = decl->name;
+    m->declared = true;
+    m->out_kind = OUT_LOGITS;
+    m->pos = POS_NONE;
+    static const char *const known[] = { "vocab", "max_len", "dim", "weights", "init", "embed", "block", "norm", "unembed" };
+    float rope_base = 10000.0f;
+    /* sizes first: layers need dim */
+    for (const MStmt *st = decl->item->mbody; st; st = st->next) {
+        if (!strcmp(st->name, "vocab")) int_statement(&D, st, 1, &D.vocab, &D.vocab_loc);
+        else if (!strcmp(st->name, "max_len")) int_statement(&D, st, 1, &D.max_len, NULL);
+        else if (!strcmp(st->name, "dim")) int_statement(&D, st, 1, &D.dim, &D.dim_loc);
+        else if (!strcmp(st->name, "embed")) {
+            for (const MOpt *o = st->opts; o; o = o->next) {
+                const char *n = opt_name(o);
+                if (n && !strcmp(n, "token") && o->natoms == 1) continue;
+                if (!n || strcmp(n, "position")) {
+                    static const char *const k[] = { "token", "position" };
+                    unknown_option(&D, "embed", o, k, 2);
+                    continue;
+                }
+                const MAtom *v = opt_value(&D, "embed", o);
+                if (!v) continue;
+                const char *p = v->kind == MA_NAME || v->kind == MA_CALL ? v->str : "";
+                if (!strcmp(p, "learned") && v->kind == MA_NAME) m->pos = POS_LEARNED;
+                else if (!strcmp(p, "sinusoidal") && v->kind == MA_NAME) m->pos = POS_SINUSOIDAL;
+                else if (!strcmp(p, "alibi") && v->kind == MA_NAME) m->pos = POS_ALIBI;
+                else if (!strcmp(p, "none") && v->kind == MA_NAME) m->pos = POS_NONE;
+                else if (!strcmp(p, "rope")) {
+                    m->pos = POS_ROPE;
+                    for (const MOpt *ro = v->kind == MA_CALL ? v->args : NULL; ro; ro = ro->next) {
+                        double base;
+                        if (!opt_name(ro) || strcmp(opt_name(ro), "base")) {
+                            ERR(&D, ro->loc, "`rope` takes `base B`");
+                            continue;
+                        }
+                        if (atom_number(&D, "rope", "base", opt_value(&D, "rope", ro), &base)) {
+                            if (base <= 1) ERR(&D, ro->loc, "the rope base must be more than 1");
+                            rope_base = (float)base;
+                        }
+                    }
+                } else ERR(&D, v->loc, "a position is learned, sinusoidal, rope(base B), alibi or none");
+            }
+        }
+    }
+    if (!D.vocab) ERR(&D, decl->loc, "model `%s` has no `vocab N;` statement", decl->name);
+    if (!D.max_len) ERR(&D, decl->loc, "model `%s` has no `max_len N;` statement", decl->name);
+    if (!D.dim) ERR(&D, decl->loc, "model `%s` has no `dim N;` statement", decl->name);
+    if (D.errors) return NULL;
+    m->dim = D.dim;
+    m->vocab_size = D.vocab;
+    m->max_len = D.max_len;
+    m->positions = D.max_len;
+    for (const MStmt *st = decl->item->mbody; st; st = st->next) {
+        const char *n = st->name;
+        if (!strcmp(n, "vocab") || !strcmp(n, "max_len") || !strcmp(n, "dim") || !strcmp(n, "embed")) continue;
+        if (!strcmp(n, "block") && st->is_block) {
+            add_blocks(&D, st);
+        } else if (!strcmp(n, "weights")) {
+            const MOpt *o = st->opts;
+            if (!o || o->next || o->atoms[0].kind != MA_STRING ||
+                !(o->natoms == 1 || (o->natoms == 3 && o->atoms[1].kind == MA_NAME && !strcmp(o->atoms[1].str, "as") &&
+                                     o->atoms[2].kind == MA_NAME))) {
+                ERR(&D, st->loc, "write `weights \"FILE.safetensors\" [as gpt2|llama|tfmc];`");
+                continue;
+            }
+            D.weights = o->atoms[0].str;
+            D.weights_loc = o->atoms[0].loc;
+            if (o->natoms == 3) {
+                const char *s = o->atoms[2].str;
+                if (!strcmp(s, "gpt2")) D.scheme = SCHEME_GPT2;
+                else if (!strcmp(s, "llama")) D.scheme = SCHEME_LLAMA;
+                else if (strcmp(s, "tfmc")) ERR(&D, o->atoms[2].loc, "the weight naming scheme is gpt2, llama or tfmc");
+            }
+        } else if (!strcmp(n, "init")) {
+            const MOpt *o = st->opts;
+            const MAtom *v = o && !o->next && o->natoms == 1 ? &o->atoms[0] : NULL;
+            long seed = -1;
+            if (v && v->kind == MA_CALL && !strcmp(v->str, "random") && v->args && !v->args->next &&
+                opt_name(v->args) && !strcmp(opt_name(v->args), "seed"))
+                atom_int(&D, "random", "seed", opt_value(&D, "random", v->args), 0, &seed);
+            if (seed < 0) ERR(&D, st->loc, "write `init random(seed N);`");
+            else {
+                D.has_init = true;
+                D.seed = (uint64_t)seed;
+            }
+        } else if (!strcmp(n, "norm")) {
+            if (!st->opts || st->opts->next || st->opts->natoms != 1) ERR(&D, st->loc, "write `norm NORM;`, e.g. `norm layernorm(eps 1e-5);`");
+            else parse_norm(&D, "norm", &st->opts->atoms[0], &m->final_norm);
+        } else if (!strcmp(n, "unembed")) {
+            const MOpt *o = st->opts;
+            if (o && !o->next && o->natoms == 1 && o->atoms[0].kind == MA_NAME && !strcmp(o->atoms[0].str, "tied")) D.tied = true;
+            else if (o && !o->next && o->natoms == 1 && o->atoms[0].kind == MA_NAME && !strcmp(o->atoms[0].str, "separate")) D.tied = false;
+            else ERR(&D, st->loc, "write `unembed tied;` or `unembed separate;`");
+        } else if (!strcmp(n, "attention") || !strcmp(n, "mlp") || !strcmp(n, "moe")) {
+            ERR(&D, st->name_loc, "`%s` belongs inside a block: `block x N { %s ...; }`", n, n);
+        } else {
+            ERR(&D, st->name_loc, "unknown model statement `%s`", n);
+            const char *sug = diag_suggest(n, known, 9);
+            if (sug) diag_hint(diags, "did you mean `%s`?", sug);
+        }
+    }
+    if (m->pos == POS_ROPE)
+        for (int i = 0; i < m->nblocks; i++) {
+            m->blocks[i].pos = POS_ROPE;
+            m->blocks[i].rope_base = rope_base;
+        }
+    if (m->pos == POS_ALIBI)
+        for (int i = 0; i < m->nblocks; i++) m->blocks[i].pos = POS_ALIBI;
+    if (!D.weights && !D.has_init) {
+        ERR(&D, decl->loc, "model `%s` has no weights", decl->name);
+        diag_hint(diags, "add `weights \"FILE.safetensors\";` or `init random(seed 1);`");
+    }
+    if (D.weights && D.has_init) ERR(&D, D.weights_loc, "a model takes `weights` or `init`, not both");
+    if (D.errors) return NULL;
+    m->tied = D.tied;
+    size_t d = (size_t)m->dim;
+    m->tok_emb = alloc_f(&D, (size_t)m->vocab_size * d);
+    m->pos_emb = alloc_f(&D, (size_t)m->positions * d);
+    m->unembed = D.tied ? m->tok_emb : alloc_f(&D, (size_t)m->vocab_size * d);
+    alloc_norm(&D, &m->final_norm);
+    if (m->pos == POS_SINUSOIDAL)
+        for (int p = 0; p < m->positions; p++)
+            for (int i = 0; 2 * i < m->dim; i++) {
+                double f = p / pow(10000.0, 2.0 * i / m->dim);
+                m->pos_emb[(size_t)p * d + 2 * i] = (float)sin(f);
+                if (2 * i + 1 < m->dim) m->pos_emb[(size_t)p * d + 2 * i + 1] = (float)cos(f);
+            }
+    if (D.has_init) random_weights(&D);
+    else if (!load_weights(&D)) return NULL;
+    m->dim_labels = NULL;
+    return m;
+}

@@ -1,0 +1,488 @@
+/* safetensors.c: a validating reader of .safetensors files (memory-mapped): an 8-byte little-endian
+ * header length, a JSON header {name: {dtype, shape, data_offsets}, "__metadata__": {...}}, then
+ * the data. Every field is checked: the JSON, dtypes, shapes, offsets inside the data and not
+ * overlapping, sizes equal to dtype x shape. F32, F16 and BF16 are read (converted to f32). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ir.h"
+
+typedef enum { DT_F32, DT_F16, DT_BF16 } Dtype;
+
+typedef struct Entry {
+    char *name;
+    Dtype dtype;
+    int rank;
+    long dims[8];
+    size_t begin, end; /* within the data section */
+    bool used;
+} Entry;
+
+struct SafeTensors {
+    char *path;
+    const unsigned char *map;
+    size_t size;
+    const unsigned char *data;
+    size_t data_size;
+    Entry *entries;
+    int n;
+};
+
+/* ------------------------------------------------------------ JSON */
+
+typedef struct Json {
+    const char *p, *end;
+    char *err;
+    size_t cap;
+} Json;
+
+static bool jfail(Json *j, const char *what)
+{
+    if (j->err[0] == '\0') snprintf(j->err, j->cap, "malformed JSON header: %s", what);
+    return false;
+}
+
+static void skip_ws(Json *j)
+{
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
+}
+
+static bool expect(Json *j, char c)
+{
+    skip_ws(j);
+    if (j->p >= j->end || *j->p != c) {
+        char what[48];
+        snprintf(what, sizeof what, "expected `%c`", c);
+        return jfail(j, what);
+    }
+    j->p++;
+    return true;
+}
+
+/* A JSON string into a malloc'ed buffer (escapes decoded; \u kept to ASCII or '?'). */
+static char *jstring(Json *j)
+{
+    skip_ws(j);
+    if (j->p >= j->end || *j->p != '"') {
+        jfail(j, "expected a string");
+        return NULL;
+    }
+    j->p++;
+    size_t cap = 32, n = 0;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+    while (j->p < j->end && *j->p != '"') {
+        char c = *j->p++;
+        if ((unsigned char)c < 32) {
+            free(s);
+            jfail(j, "control character in a string");
+            return NULL;
+        }
+        if (c == '\\') {
+            if (j->p >= j->end) break;
+            char e = *j->p++;
+            switch (e) {
+            case '"': case '\\': case '/': c = e; break;
+            case 'n': c = '\n'; break;
+            case 't': c = '\t'; break;
+            case 'r': c = '\r'; break;
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'u': {
+                if (j->end - j->p < 4) { free(s); jfail(j, "bad \\u escape"); return NULL; }
+                unsigned v = 0;
+                for (int i = 0; i < 4; i++) {
+                    char h = *j->p++;
+                    v = v * 16 + (unsigned)(h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                                            : h >= 'A' && h <= 'F' ? h - 'A' + 10 : 99);
+                    if (v > 0xFFFF) { free(s); jfail(j, "bad \\u escape"); return NULL; }
+                }
+                c = v < 128 ? (char)v : '?';
+                break;
+            }
+            default: free(s); jfail(j, "bad escape in a string"); return NULL;
+            }
+        }
+        if (n + 2 > cap) {
+            cap *= 2;
+            char *t = realloc(s, cap);
+            if (!t) { free(s); return NULL; }
+            s = t;
+        }
+        s[n++] = c;
+    }
+    if (j->p >= j->end) {
+        free(s);
+        jfail(j, "unterminated string");
+        return NULL;
+    }
+    j->p++;
+    s[n] = '\0';
+    return s;
+}
+
+static bool jinteger(Json *j, long *out)
+{
+    skip_ws(j);
+    const char *start = j->p;
+    long v = 0;
+    if (j->p < j->end && *j->p == '-') return jfail(j, "negative number where a size or offset is needed");
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
+        if (v > (LONG_MAX - 9) / 10) return jfail(j, "number too large");
+        v = v * 10 + (*j->p++ - '0');
+    }
+    if (j->p == start) return jfail(j, "expected an integer");
+    if (j->p < j->end && (*j->p == '.' || *j->p == 'e' || *j->p == 'E')) return jfail(j, "expected an integer");
+    *out = v;
+    return true;
+}
+
+/* Skip any JSON value (for metadata and unknown fields). */
+static bool jskip(Json *j, int depth)
+{
+    skip_ws(j);
+    if (depth > 64) return jfail(j, "nested too deeply");
+    if (j->p >= j->end) return jfail(j, "unexpected end");
+    char c = *j->p;
+    if (c == '"') {
+        char *s = jstring(j);
+        free(s);
+        return s != NULL;
+    }
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        j->p++;
+        skip_ws(j);
+        if (j->p < j->end && *j->p == close) { j->p++; return true; }
+        for (;;) {
+            if (c == '{') {
+                char *k = jstring(j);
+                if (!k) return false;
+                free(k);
+                if (!expect(j, ':')) return false;
+            }
+            if (!jskip(j, depth + 1)) return false;
+            skip_ws(j);
+            if (j->p < j->end && *j->p == ',') { j->p++; continue; }
+            return expect(j, close);
+        }
+    }
+    const char *start = j->p;
+    while (j->p < j->end && (strchr("+-.eE", *j->p) || (*j->p >= '0' && *j->p <= '9') || (*j->p >= 'a' && *j->p <= 'z'))) j->p++;
+    size_t len = (size_t)(j->p - start);
+    if (len == 0) return jfail(j, "unexpected character");
+    if ((len == 4 && (!strncmp(start, "true", 4) || !strncmp(start, "null", 4))) || (len == 5 && !strncmp(start, "false", 5)))
+        return true;
+    char *end;
+    char buf[64];
+    if (len >= sizeof buf) return jfail(j, "bad number");
+    memcpy(buf, start, len);
+    buf[len] = '\0';
+    strtod(buf, &end);
+    return *end == '\0' ? true : jfail(j, "bad value");
+}
+
+static bool parse_entry(Json *j, Entry *e, SafeTensors *st)
+{
+    bool have_dtype = false, have_shape = false, have_offsets = false;
+    if (!expect(j, '{')) return false;
+    for (;;) {
+        char *key = jstring(j);
+        if (!key) return false;
+        if (!expect(j, ':')) { free(key); return false; }
+        if (!strcmp(key, "dtype")) {
+            char *d = jstring(j);
+            if (!d) { free(key); return false; }
+            if (!strcmp(d, "F32")) e->dtype = DT_F32;
+            else if (!strcmp(d, "F16")) e->dtype = DT_F16;
+            else if (!strcmp(d, "BF16")) e->dtype = DT_BF16;
+            else {
+                snprintf(j->err, j->cap, "tensor `%s` has dtype %s; tfmc reads F32, F16 and BF16", e->name, d);
+                free(d);
+                free(key);
+                return false;
+            }
+            free(d);
+            have_dtype = true;
+        } else if (!strcmp(key, "shape")) {
+            if (!expect(j, '[')) { free(key); return false; }
+            skip_ws(j);
+            e->rank = 0;
+            if (j->p < j->end && *j->p == ']') j->p++;
+            else for (;;) {
+                long v;
+                if (e->rank >= 8 || !jinteger(j, &v)) { free(key); return e->rank >= 8 ? jfail(j, "shape of rank > 8") : false; }
+                e->dims[e->rank++] = v;
+                skip_ws(j);
+                if (j->p < j->end && *j->p == ',') { j->p++; continue; }
+                if (!expect(j, ']')) { free(key); return false; }
+                break;
+            }
+            have_shape = true;
+        } else if (!strcmp(key, "data_offsets")) {
+            long a, b;
+            if (!expect(j, '[') || !jinteger(j, &a) || !expect(j, ',') || !jinteger(j, &b) || !expect(j, ']')) {
+                free(key);
+                return false;
+            }
+            e->begin = (size_t)a;
+            e->end = (size_t)b;
+            have_offsets = true;
+        } else if (!jskip(j, 1)) {
+            free(key);
+            return false;
+        }
+        free(key);
+        skip_ws(j);
+        if (j->p < j->end && *j->p == ',') { j->p++; continue; }
+        if (!expect(j, '}')) return false;
+        break;
+    }
+    if (!have_dtype || !have_shape || !have_offsets) {
+        snprintf(j->err, j->cap, "tensor `%s` lacks %s", e->name, !have_dtype ? "a dtype" : !have_shape ? "a shape" : "data_offsets");
+        return false;
+    }
+    size_t elem = e->dtype == DT_F32 ? 4 : 2, count = 1;
+    for (int i = 0; i < e->rank; i++) {
+        if (e->dims[i] > 0 && count > SIZE_MAX / 8 / (size_t)e->dims[i]) {
+            snprintf(j->err, j->cap, "tensor `%s` has an impossibly large shape", e->name);
+            return false;
+        }
+        count *= (size_t)e->dims[i];
+    }
+    if (e->begin > e->end || e->end > st->data_size) {
+        snprintf(j->err, j->cap, "tensor `%s` has data_offsets [%zu, %zu] outside the %zu bytes of data (truncated file?)",
+                 e->name, e->begin, e->end, st->data_size);
+        return false;
+    }
+    if (e->end - e->begin != count * elem) {
+        snprintf(j->err, j->cap, "tensor `%s` holds %zu bytes, but its dtype and shape need %zu", e->name,
+                 e->end - e->begin, count * elem);
+        return false;
+    }
+    return true;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    const Entry *x = a, *y = b;
+    return (x->begin > y->begin) - (x->begin < y->begin);
+}
+
+SafeTensors *safetensors_open(const char *path, char *err, size_t cap)
+{
+    err[0] = '\0';
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        snprintf(err, cap, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        snprintf(err, cap, "not a regular file");
+        return NULL;
+    }
+    size_t size = (size_t)sb.st_size;
+    if (size < 8) {
+        close(fd);
+        snprintf(err, cap, "the file has %zu bytes, fewer than the 8-byte header length", size);
+        return NULL;
+    }
+    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) {
+        snprintf(err, cap, "cannot map the file: %s", strerror(errno));
+        return NULL;
+    }
+    SafeTensors *st = calloc(1, sizeof *st);
+    if (!st) {
+        munmap(map, size);
+        snprintf(err, cap, "out of memory");
+        return NULL;
+    }
+    st->path = strdup(path);
+    st->map = map;
+    st->size = size;
+    uint64_t hlen = 0;
+    for (int i = 0; i < 8; i++) hlen |= (uint64_t)st->map[i] << (8 * i);
+    if (hlen > size - 8) {
+        snprintf(err, cap, "the header length %llu goes beyond the file's %zu bytes", (unsigned long long)hlen, size);
+        safetensors_close(st);
+        return NULL;
+    }
+    st->data = st->map + 8 + hlen;
+    st->data_size = size - 8 - (size_t)hlen;
+    Json j = { (const char *)st->map + 8, (const char *)st->map + 8 + hlen, err, cap };
+    int ecap = 0;
+    bool ok = expect(&j, '{');
+    skip_ws(&j);
+    if (ok && j.p < j.end && *j.p == '}') {
+        j.p++;
+    } else {
+        while (ok) {
+            char *name = jstring(&j);
+            if (!name || !expect(&j, ':')) { free(name); ok = false; break; }
+            if (!strcmp(name, "__metadata__")) {
+                free(name);
+                ok = jskip(&j, 1);
+            } else {
+                for (int i = 0; i < st->n; i++)
+                    if (!strcmp(st->entries[i].name, name)) {
+                        snprintf(err, cap, "tensor `%s` appears twice in the header", name);
+                        ok = false;
+                    }
+                if (!ok) { free(name); break; }
+                if (st->n == ecap) {
+                    ecap = ecap ? ecap * 2 : 16;
+                    Entry *e = realloc(st->entries, sizeof(Entry) * (size_t)ecap);
+                    if (!e) { free(name); ok = false; snprintf(err, cap, "out of memory"); break; }
+                    st->entries = e;
+                }
+                Entry *e = &st->entries[st->n++];
+                memset(e, 0, sizeof *e);
+                e->name = name;
+                ok = parse_entry(&j, e, st);
+            }
+            if (!ok) break;
+            skip_ws(&j);
+            if (j.p < j.end && *j.p == ',') { j.p++; continue; }
+            ok = expect(&j, '}');
+            break;
+        }
+    }
+    if (ok) {
+        skip_ws(&j);
+        if (j.p != j.end) ok = jfail(&j, "text after the header object");
+    }
+    if (ok) {
+        /* no two tensors may share bytes */
+        Entry *sorted = malloc(sizeof(Entry) * (size_t)(st->n ? st->n : 1));
+        if (!sorted) ok = false;
+        else {
+            memcpy(sorted, st->entries, sizeof(Entry) * (size_t)st->n);
+            qsort(sorted, (size_t)st->n, sizeof(Entry), by_offset);
+            for (int i = 1; i < st->n && ok; i++)
+                if (sorted[i].begin < sorted[i - 1].end && sorted[i].end > sorted[i].begin) {
+                    snprintf(err, cap, "tensors `%s` and `%s` overlap in the data", sorted[i - 1].name, sorted[i].name);
+                    ok = false;
+                }
+            free(sorted);
+        }
+    }
+    if (!ok) {
+        if (!err[0]) snprintf(err, cap, "malformed header");
+        safetensors_close(st);
+        return NULL;
+    }
+    return st;
+}
+
+void safetensors_close(SafeTensors *st)
+{
+    if (!st) return;
+    for (int i = 0; i < st->n; i++) free(st->entries[i].name);
+    free(st->entries);
+    if (st->map) munmap((void *)st->map, st->size);
+    free(st->path);
+    free(st);
+}
+
+static Entry *find(const SafeTensors *st, const char *name)
+{
+    for (int i = 0; i < st->n; i++)
+        if (!strcmp(st->entries[i].name, name)) return &st->entries[i];
+    return NULL;
+}
+
+bool safetensors_has(const SafeTensors *st, const char *name) { return find(st, name) != NULL; }
+
+bool safetensors_shape(const SafeTensors *st, const char *name, int *rank, long *dims)
+{
+    const Entry *e = find(st, name);
+    if (!e) return false;
+    *rank = e->rank;
+    for (int i = 0; i < e->rank && i < 4; i++) dims[i] = e->dims[i];
+    return true;
+}
+
+static float half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1F, mant = h & 0x3FF, bits;
+    if (exp == 0) {
+        if (mant == 0) bits = sign;
+        else {
+            /* subnormal: normalise */
+            int e = -1;
+            do { e++; mant <<= 1; } while (!(mant & 0x400));
+            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (mant & 0x3FF) << 13;
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7F800000u | mant << 13;
+    } else {
+        bits = sign | (exp + 127 - 15) << 23 | mant << 13;
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+bool safetensors_read(SafeTensors *st, const char *name, int rows, int cols, float *out, char *err, size_t cap)
+{
+    Entry *e = find(st, name);
+    if (!e) {
+        snprintf(err, cap, "tensor `%s` is missing", name);
+        return false;
+    }
+    bool vector = cols == 0;
+    bool shape_ok = vector ? (e->rank == 1 && e->dims[0] == rows)
+                           : (e->rank == 2 && e->dims[0] == rows && e->dims[1] == cols);
+    if (!shape_ok) {
+        char got[128] = "[";
+        for (int i = 0; i < e->rank; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%ld", i ? ", " : "", e->dims[i]);
+        strncat(got, "]", sizeof got - strlen(got) - 1);
+        if (vector) snprintf(err, cap, "tensor `%s` has shape %s; the declaration needs [%d]", name, got, rows);
+        else snprintf(err, cap, "tensor `%s` has shape %s; the declaration needs [%d, %d]", name, got, rows, cols);
+        return false;
+    }
+    size_t count = (size_t)rows * (size_t)(vector ? 1 : cols);
+    const unsigned char *p = st->data + e->begin;
+    for (size_t i = 0; i < count; i++) {
+        float f;
+        if (e->dtype == DT_F32) {
+            uint32_t bits = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 |
+                            (uint32_t)p[4 * i + 3] << 24;
+            memcpy(&f, &bits, 4);
+        } else {
+            uint16_t h = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
+            if (e->dtype == DT_F16) {
+                f = half_to_float(h);
+            } else {
+                uint32_t bits = (uint32_t)h << 16;
+                memcpy(&f, &bits, 4);
+            }
+        }
+        if (!isfinite(f)) {
+            snprintf(err, cap, "tensor `%s` holds %s at element %zu", name, isnan(f) ? "NaN" : "an infinity", i);
+            return false;
+        }
+        out[i] = f;
+    }
+    e->used = true;
+    return true;
+}
+
+const char *safetensors_unused(const SafeTensors *st, bool (*ignore)(const char *name))
+{
+    for (int i = 0; i < st->n; i++)
+        if (!st->entries[i].used && !(ignore && ignore(st->entries[i].name))) return st->entries[i].name;
+    return NULL;
+}

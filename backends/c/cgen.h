@@ -1,0 +1,32 @@
+/* cgen.h: what the portable C backend's files share. */
+#ifndef TFMC_CGEN_H
+#define TFMC_CGEN_H
+
+#include <string.h>
+
+#include "backends.h"
+
+typedef struct Cgen {
+    const Graph *g;
+    const Model *m;
+    const CgenOptions *o;
+    FILE *out; /* the code */
+    FILE *wf;  /* the weights (the same file unless separate) */
+    const char *P;
+    /* weight arrays already written, by address (shared blocks reuse them) */
+    const float **emitted;
+    const char **emitted_names;
+    int nemitted, cap_emitted;
+} Cgen;
+
+void cgen_c_string(FILE *out, const char *s);
+/* A C identifier fragment for a tensor name: b0.h1.q -> b0_h1_q. */
+const char *cgen_ident(const char *name, char *buf, size_t cap);
+/* A weight array as exact hexadecimal floats (zeros as 0). */
+void cgen_weights_array(Cgen *c, const char *name, const float *w, size_t n, const char *comment);
+/* The upper-case macro prefix: reverse -> REVERSE. */
+void cgen_upper(const char *p, char *buf, size_t cap);
+/* The C backend of declared models: prefill, decode with a KV cache, reset, main(). */
+void cgen_emit_model(const Graph *g, const CgenOptions *o, FILE *out);
+
+#endif

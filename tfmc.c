@@ -554,7 +554,7 @@ static int cmd_config(int argc, char **argv)
     }
     if (libs) {
         if (cflags) putchar(' ');
-        if (in_build) printf("%s/runtime/libtfmcrt.a -lm", TFMC_BUILD_ROOT);
+        if (in_build) printf("%s/runtime/libtfmcrt.a -lm%s", TFMC_BUILD_ROOT, TFMC_SANITIZE);
         else printf("-L%s -ltfmcrt -lm", TFMC_LIBDIR);
     }
     putchar('\n');

@@ -248,7 +248,8 @@ void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena)
 
 Value model_decode(const Model *m, const float *row)
 {
-    if (m->out_kind == OUT_NUMERICAL) return value_float(row[m->out_dim]);
+    /* residues of exp(-100) attention leaks print as 0, not as -3.8e-44 */
+    if (m->out_kind == OUT_NUMERICAL) return value_float(fabsf(row[m->out_dim]) < 1e-30f ? 0.0f : row[m->out_dim]);
     int best = -1;
     float bv = 0.5f;
     for (int i = 0; i < m->nout; i++)

@@ -244,6 +244,10 @@ static bool parse_layer(Decl *D, const MStmt *st, ModelBlock *b)
                 ERR(D, st->name_loc, "`top %ld` is more than `experts %ld`", top, experts);
                 return false;
             }
+            if (experts > 256 || top > 64) {
+                ERR(D, st->name_loc, "`moe` takes at most 256 experts and top 64");
+                return false;
+            }
             b->experts = (int)experts;
             b->top = (int)top;
         }
@@ -536,18 +540,15 @@ static void load_lm_head(Loader *L)
     free(t);
 }
 
-static bool gpt2_ignored(const char *name)
+static bool ends_with(const char *s, const char *suffix)
 {
-    const char *end = name + strlen(name);
-    return (end - name > 9 && !strcmp(end - 9, ".attn.bias")) || (end - name > 16 && !strcmp(end - 16, ".attn.masked_bias")) ||
-           (strlen(name) > 10 && !strcmp(end - 10, ".attn.bias"));
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-static bool llama_ignored(const char *name)
-{
-    size_t n = strlen(name);
-    return n >= 20 && !strcmp(name + n - 20, "rotary_emb.inv_freq");
-}
+/* GPT-2 checkpoints store their causal masks as buffers; Llama ones the rotary frequencies. */
+static bool gpt2_ignored(const char *name) { return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias"); }
+static bool llama_ignored(const char *name) { return ends_with(name, "rotary_emb.inv_freq"); }
 
 /* GPT-2: h.N.{ln_1, attn.c_attn (fused QKV, Conv1D [in][out]), attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj}. */
 static void load_gpt2(Loader *L)

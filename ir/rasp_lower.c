@@ -310,8 +310,8 @@ static void map_mlp(Lower *L, const RaspNode *n, int slot)
     if (linear_mlp(L, n, slot)) return;
     if (n->op == RN_SEQMAP) {
         if (n->in[0]->enc == ENC_NUMERICAL || n->in[1]->enc == ENC_NUMERICAL) {
-            fail(L, n, "a two-SOp map of a numerical SOp is compiled only when it is linear (%s)",
-                 "a x + b y + c); make the inputs categorical");
+            fail(L, n, "a two-SOp map of a numerical SOp is compiled only when it is linear (%s); make the inputs "
+                       "categorical", "a x + b y + c");
             return;
         }
         pair_mlp(L, n, slot);

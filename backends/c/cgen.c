@@ -291,7 +291,7 @@ static void emit_main(Cgen *c)
             "    for (i = 0; i < count; i++)\n",
             P, up, P, P, up, cat ? "int" : "float", up, up, up, P, P);
     if (cat) fprintf(c->out, "        printf(\"%%s%%s\", i ? \" \" : \"\", %s_value_name(out[i]));\n", P);
-    else fprintf(c->out, "        printf(\"%%s%%.9g\", i ? \" \" : \"\", out[i] == 0.0f ? 0.0 : (double)out[i]);\n");
+    else fprintf(c->out, "        printf(\"%%s%%.9g\", i ? \" \" : \"\", out[i] < 1e-30f && out[i] > -1e-30f ? 0.0 : (double)out[i]);\n");
     fprintf(c->out,
             "    printf(\"\\n\");\n    return 0;\n}\n\n"
             "int main(int argc, char **argv)\n{\n"

@@ -12,18 +12,19 @@ RASP program). Then checks the bad-input behaviour of spec section 3 on
 reverse.tfm. Prints one line per check and a final `N passed, M failed`;
 exits 1 on any failure.
 
-Standard library only.
+Header reading and input generation are in inputs.py (shared with
+check_compiled.py). Standard library only.
 """
 
 import itertools
 import os
-import random
 import re
 import subprocess
 import sys
 
-MAX_EXHAUSTIVE = 6000
-RANDOM_COUNT = 400
+# Header reading and input generation, shared with check_compiled.py.
+from inputs import format_input, make_inputs, read_header
+
 FLOAT_TOLERANCE = 1e-6
 RUN_TIMEOUT_SECONDS = 300
 
@@ -156,62 +157,6 @@ REFERENCES = {
 
 # The program used for the bad-input check.
 BAD_INPUT_PROGRAM = "reverse"
-
-
-# --- reading the example's header ------------------------------------------
-
-
-STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
-
-
-def strip_comments(text):
-    """Removes `#` comments, leaving `#` inside string literals alone."""
-    return STRING_OR_COMMENT.sub(
-        lambda m: m.group(0) if m.group(0).startswith('"') else "", text
-    )
-
-
-def read_header(path):
-    """Returns (vocab list, max_len) from the file's `vocab` and `max_len`."""
-    with open(path, encoding="utf-8") as f:
-        text = strip_comments(f.read())
-    vocab_match = re.search(r'\bvocab\s*\{((?:"(?:[^"\\]|\\.)*"|[^}"])*)\}\s*;', text)
-    max_len_match = re.search(r"\bmax_len\s+(\d+)\s*;", text)
-    if not vocab_match or not max_len_match:
-        raise ValueError("no `vocab {...};` or `max_len N;` found")
-    body = vocab_match.group(1).strip()
-    range_match = re.fullmatch(r"(-?\d+)\s*\.\.\s*(-?\d+)", body)
-    if range_match:
-        low, high = int(range_match.group(1)), int(range_match.group(2))
-        vocab = list(range(low, high + 1))
-    else:
-        vocab = []
-        for item in re.findall(r'"((?:[^"\\]|\\.)*)"|(-?\d+)', body):
-            vocab.append(item[0] if item[1] == "" else int(item[1]))
-    if not vocab:
-        raise ValueError("empty vocabulary")
-    return vocab, int(max_len_match.group(1))
-
-
-# --- inputs ----------------------------------------------------------------
-
-
-def make_inputs(name, vocab, max_len):
-    total = sum(len(vocab) ** n for n in range(1, max_len + 1))
-    if total <= MAX_EXHAUSTIVE:
-        inputs = []
-        for n in range(1, max_len + 1):
-            inputs.extend(list(p) for p in itertools.product(vocab, repeat=n))
-        return inputs
-    rng = random.Random("check_examples:" + name)
-    return [
-        [rng.choice(vocab) for _ in range(rng.randint(1, max_len))]
-        for _ in range(RANDOM_COUNT)
-    ]
-
-
-def format_input(seq):
-    return " ".join(str(t) for t in seq)
 
 
 # --- comparing -------------------------------------------------------------

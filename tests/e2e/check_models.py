@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""check_models.py TFMC FIXTURES_DIR [--cc gcc,clang] [--san]
+
+Every model fixture (tests/fixtures, made from PyTorch by gen.py) through the command line:
+`tfmc run` plain (argmax per position), `--logits` (last position) and `--generate 8`, and the
+generated C built with `--main` (gcc and clang, -std=c99 -pedantic -Werror) in the same three
+modes, each against the PyTorch expectations: logits within 1e-4 x max(1, max|logit|), argmax and
+generated ids equal. Standard library only."""
+import json, os, shutil, struct, subprocess, sys, tempfile
+from concurrent.futures import ThreadPoolExecutor
+
+
+def read_safetensors(path):
+    raw = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    header.pop("__metadata__", None)
+    data = raw[8 + n:]
+    out = {}
+    for name, t in header.items():
+        a, b = t["data_offsets"]
+        assert t["dtype"] == "F32"
+        vals = list(struct.unpack("<%df" % ((b - a) // 4), data[a:b]))
+        shape = t["shape"]
+        out[name] = [vals[i * shape[1]:(i + 1) * shape[1]] for i in range(shape[0])] if len(shape) == 2 else vals
+    return out
+
+
+def argmax(v):
+    return max(range(len(v)), key=lambda i: (v[i], -i))
+
+
+def check_outputs(label, run, tokens, exp):
+    """run(args) -> stdout; returns a list of (ok, message)."""
+    res = []
+    toks = [str(t) for t in tokens]
+    logits = exp["logits"]
+    tol = 1e-4 * max(1.0, max(abs(x) for row in logits for x in row))
+    plain = run(toks)
+    want = " ".join(str(argmax(r)) for r in logits)
+    res.append((plain.strip() == want, "%s plain: got %r want %r" % (label, plain.strip()[:80], want[:80])))
+    got = [float(x) for x in run(["--logits"] + toks).split()]
+    diff = max(abs(a - b) for a, b in zip(got, logits[-1])) if len(got) == len(logits[-1]) else float("inf")
+    res.append((diff <= tol, "%s --logits: max|diff| %.3g (tolerance %.3g)" % (label, diff, tol)))
+    gen = run(["--generate", "8"] + toks).split()
+    want = [str(int(x)) for x in exp["generated"]]
+    res.append((gen == want, "%s --generate 8: got %s want %s" % (label, " ".join(gen), " ".join(want))))
+    return res
+
+
+def one(tfmc, fixtures, name, compilers, san, tmp):
+    tfm = os.path.join(fixtures, name + ".tfm")
+    exp = read_safetensors(os.path.join(fixtures, name + ".expected.safetensors"))
+    tokens = [int(x) for x in exp["tokens"]]
+
+    def run_tfmc(args):
+        p = subprocess.run([tfmc, "run", tfm] + args, capture_output=True, text=True, timeout=120)
+        if p.returncode:
+            return "exit %d: %s" % (p.returncode, p.stderr.strip())
+        return p.stdout
+
+    results = check_outputs(name + " tfmc run", run_tfmc, tokens, exp)
+    src = os.path.join(tmp, name + ".c")
+    p = subprocess.run([tfmc, tfm, "-o", src, "--main"], capture_output=True, text=True)
+    if p.returncode:
+        return results + [(False, "%s: tfmc -o failed: %s" % (name, p.stderr.strip()))]
+    flags = subprocess.run([tfmc, "config", "--cflags", "--libs"], capture_output=True, text=True).stdout.split()
+    for cc in compilers:
+        exe = os.path.join(tmp, "%s_%s" % (name, cc))
+        extra = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"] if san else []
+        b = subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"] + extra + [src] + flags +
+                           ["-o", exe], capture_output=True, text=True)
+        if b.returncode:
+            results.append((False, "%s: %s build failed: %s" % (name, cc, b.stderr[:400])))
+            continue
+
+        def run_c(args, exe=exe):
+            p = subprocess.run([exe] + args, capture_output=True, text=True, timeout=120)
+            if p.returncode or p.stderr:
+                return "exit %d: %s" % (p.returncode, p.stderr.strip()[:300])
+            return p.stdout
+
+        results += check_outputs("%s C (%s)" % (name, cc), run_c, tokens, exp)
+    return results
+
+
+def main():
+    args = sys.argv[1:]
+    san = "--san" in args
+    compilers = ["gcc", "clang"]
+    if "--cc" in args:
+        compilers = args[args.index("--cc") + 1].split(",")
+    pos = [a for i, a in enumerate(args) if not a.startswith("--") and (i == 0 or args[i - 1] != "--cc")]
+    tfmc, fixtures = os.path.abspath(pos[0]), pos[1]
+    compilers = [c for c in compilers if shutil.which(c)]
+    names = sorted(f[:-len(".expected.safetensors")] for f in os.listdir(fixtures) if f.endswith(".expected.safetensors"))
+    passed = failed = 0
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=2) as pool:
+        for results in pool.map(lambda n: one(tfmc, fixtures, n, compilers, san, tmp), names):
+            for ok, msg in results:
+                if ok:
+                    passed += 1
+                else:
+                    failed += 1
+                    print("FAIL " + msg)
+    print("%d fixtures, compilers: %s" % (len(names), ", ".join(compilers) or "none"))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed or not names else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -130,6 +130,11 @@ Model *rasp_lower(Arena *arena, const RaspProgram *p, DiagList *diags);
  * seeded random ones). NULL with diagnostics on failure. */
 Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, DiagList *diags);
 
+/* Every weight of a declared model under its name in our scheme (docs/weights.md); cols 0 marks
+ * a vector. Loading and --emit=weights both walk this one list. */
+typedef void (*TensorVisit)(void *ud, const char *name, float *data, int rows, int cols);
+void model_tfmc_tensors(Arena *a, const Model *m, TensorVisit visit, void *ud);
+
 /* ------------------------------------------------------- safetensors */
 
 typedef struct SafeTensors SafeTensors;

@@ -440,58 +440,70 @@ static void load_norm(Loader *L, const char *base, const Norm *n)
     if (n->bias) load(L, arena_printf(L->D->a, "%s.bias", base), n->bias, d, 0, false);
 }
 
-static void load_ffn(Loader *L, const char *base, const Ffn *f)
+static void visit_norm(Arena *a, const char *base, const Norm *n, int d, TensorVisit visit, void *ud)
 {
-    Arena *a = L->D->a;
-    int d = L->D->dim, h = f->hidden;
-    load(L, arena_printf(a, "%s.up.weight", base), f->up, h, d, false);
-    load(L, arena_printf(a, "%s.gate.weight", base), f->gate, h, d, false);
-    load(L, arena_printf(a, "%s.down.weight", base), f->down, d, h, false);
+    if (n->kind == NORM_NONE) return;
+    visit(ud, arena_printf(a, "%s.weight", base), n->weight, d, 0);
+    if (n->bias) visit(ud, arena_printf(a, "%s.bias", base), n->bias, d, 0);
+}
+
+static void visit_ffn(Arena *a, const char *base, const Ffn *f, int d, TensorVisit visit, void *ud)
+{
+    int h = f->hidden;
+    visit(ud, arena_printf(a, "%s.up.weight", base), f->up, h, d);
+    if (f->gate) visit(ud, arena_printf(a, "%s.gate.weight", base), f->gate, h, d);
+    visit(ud, arena_printf(a, "%s.down.weight", base), f->down, d, h);
     if (f->b_up) {
-        load(L, arena_printf(a, "%s.up.bias", base), f->b_up, h, 0, false);
-        if (f->gate) load(L, arena_printf(a, "%s.gate.bias", base), f->b_gate, h, 0, false);
-        load(L, arena_printf(a, "%s.down.bias", base), f->b_down, d, 0, false);
+        visit(ud, arena_printf(a, "%s.up.bias", base), f->b_up, h, 0);
+        if (f->gate) visit(ud, arena_printf(a, "%s.gate.bias", base), f->b_gate, h, 0);
+        visit(ud, arena_printf(a, "%s.down.bias", base), f->b_down, d, 0);
     }
 }
 
-/* Our scheme (docs/weights.md): layers.L.{attention,mlp,moe}..., embed.*, norm.*, unembed. */
-static void load_tfmc(Loader *L)
+/* Our scheme (docs/weights.md): layers.L.{attention,mlp,moe}..., embed.*, norm.*, unembed. Layers
+ * are numbered over the blocks that own their weights (shared repetitions reuse theirs). */
+void model_tfmc_tensors(Arena *a, const Model *m, TensorVisit visit, void *ud)
 {
-    Model *m = L->D->m;
-    Arena *a = L->D->a;
-    int d = m->dim;
-    load(L, "embed.token.weight", m->tok_emb, m->vocab_size, d, false);
-    if (m->pos == POS_LEARNED) load(L, "embed.position.weight", m->pos_emb, m->positions, d, false);
+    int d = m->dim, l = 0;
+    visit(ud, "embed.token.weight", m->tok_emb, m->vocab_size, d);
+    if (m->pos == POS_LEARNED) visit(ud, "embed.position.weight", m->pos_emb, m->positions, d);
     for (int i = 0; i < m->nblocks; i++) {
-        ModelBlock *b = &m->blocks[i];
+        const ModelBlock *b = &m->blocks[i];
         if (b->shared_with >= 0) continue;
-        int l = L->D->layer_of[i];
         const char *kind = b->kind == BLOCK_MHA ? "attention" : b->kind == BLOCK_FFN ? "mlp" : "moe";
-        const char *base = arena_printf(a, "layers.%d.%s", l, kind);
-        load_norm(L, arena_printf(a, "%s.norm", base), &b->norm);
-        load_norm(L, arena_printf(a, "%s.post_norm", base), &b->post_norm);
+        const char *base = arena_printf(a, "layers.%d.%s", l++, kind);
+        visit_norm(a, arena_printf(a, "%s.norm", base), &b->norm, d, visit, ud);
+        visit_norm(a, arena_printf(a, "%s.post_norm", base), &b->post_norm, d, visit, ud);
         if (b->kind == BLOCK_MHA) {
             int q = b->mha_heads * b->head_dim, kv = b->kv_heads * b->head_dim;
-            load(L, arena_printf(a, "%s.q.weight", base), b->wq, q, d, false);
-            load(L, arena_printf(a, "%s.k.weight", base), b->wk, kv, d, false);
-            load(L, arena_printf(a, "%s.v.weight", base), b->wv, kv, d, false);
-            load(L, arena_printf(a, "%s.o.weight", base), b->wo, d, q, false);
+            visit(ud, arena_printf(a, "%s.q.weight", base), b->wq, q, d);
+            visit(ud, arena_printf(a, "%s.k.weight", base), b->wk, kv, d);
+            visit(ud, arena_printf(a, "%s.v.weight", base), b->wv, kv, d);
+            visit(ud, arena_printf(a, "%s.o.weight", base), b->wo, d, q);
             if (b->bq) {
-                load(L, arena_printf(a, "%s.q.bias", base), b->bq, q, 0, false);
-                load(L, arena_printf(a, "%s.k.bias", base), b->bk, kv, 0, false);
-                load(L, arena_printf(a, "%s.v.bias", base), b->bv, kv, 0, false);
-                load(L, arena_printf(a, "%s.o.bias", base), b->bo, d, 0, false);
+                visit(ud, arena_printf(a, "%s.q.bias", base), b->bq, q, 0);
+                visit(ud, arena_printf(a, "%s.k.bias", base), b->bk, kv, 0);
+                visit(ud, arena_printf(a, "%s.v.bias", base), b->bv, kv, 0);
+                visit(ud, arena_printf(a, "%s.o.bias", base), b->bo, d, 0);
             }
         } else if (b->kind == BLOCK_FFN) {
-            load_ffn(L, base, &b->ffn);
+            visit_ffn(a, base, &b->ffn, d, visit, ud);
         } else {
-            load(L, arena_printf(a, "%s.router.weight", base), b->router, b->experts, d, false);
-            for (int e = 0; e < b->experts; e++) load_ffn(L, arena_printf(a, "%s.experts.%d", base, e), &b->expert[e]);
+            visit(ud, arena_printf(a, "%s.router.weight", base), b->router, b->experts, d);
+            for (int e = 0; e < b->experts; e++)
+                visit_ffn(a, arena_printf(a, "%s.experts.%d", base, e), &b->expert[e], d, visit, ud);
         }
     }
-    load_norm(L, "norm", &m->final_norm);
-    if (!m->tied) load(L, "unembed.weight", m->unembed, m->vocab_size, d, false);
+    visit_norm(a, "norm", &m->final_norm, d, visit, ud);
+    if (!m->tied) visit(ud, "unembed.weight", m->unembed, m->vocab_size, d);
 }
+
+static void load_visit(void *ud, const char *name, float *data, int rows, int cols)
+{
+    load((Loader *)ud, name, data, rows, cols, false);
+}
+
+static void load_tfmc(Loader *L) { model_tfmc_tensors(L->D->a, L->D->m, load_visit, L); }
 
 /* A position table with at least max_len rows: its first rows are used. */
 static void load_positions(Loader *L, const char *name)

@@ -307,11 +307,33 @@ static void write_blocks(FILE *f, const Model *m)
     fputc(']', f);
 }
 
+typedef struct TensorList {
+    Arena *arena;
+    Tensor *v;
+    int n, cap;
+} TensorList;
+
+static void collect(void *ud, const char *name, float *data, int rows, int cols)
+{
+    TensorList *l = ud;
+    /* vectors are written with shape [rows] */
+    Tensor t = { name, data, cols ? (size_t)rows : 1, cols ? (size_t)cols : (size_t)rows };
+    VEC_PUSH(l->arena, l->v, l->n, l->cap, t);
+}
+
+static TfmcStatus write_file(TfmcContext *ctx, const char *path, const Model *m, const Tensor *ts, int nt);
+
 TfmcStatus tfmc_write_safetensors(TfmcContext *ctx, const TfmcProgram *p, const char *path)
 {
     TfmcStatus st = tfmc_compile(ctx, p);
     if (st != TFMC_OK) return st;
     const Model *m = p->compiled;
+    if (m->declared) {
+        /* a declared model's weights, whatever they were read from, in our scheme */
+        TensorList l = { &ctx->arena, NULL, 0, 0 };
+        model_tfmc_tensors(&ctx->arena, m, collect, &l);
+        return write_file(ctx, path, m, l.v, l.n);
+    }
     size_t d = (size_t)m->dim;
     Tensor *ts = NULL;
     int nt = 0, cap = 0;
@@ -344,12 +366,20 @@ TfmcStatus tfmc_write_safetensors(TfmcContext *ctx, const TfmcProgram *p, const 
             VEC_PUSH(&ctx->arena, ts, nt, cap, e);
         }
     }
-    char *labels = json_in_string(write_labels, m), *vocab = json_in_string(write_vocab, m);
-    char *output = json_in_string(write_output, m), *blocks = json_in_string(write_blocks, m);
+    return write_file(ctx, path, m, ts, nt);
+}
+
+/* The file: header length, JSON header (metadata for RASP models), little-endian f32 data. */
+static TfmcStatus write_file(TfmcContext *ctx, const char *path, const Model *m, const Tensor *ts, int nt)
+{
+    char *labels = m->declared ? NULL : json_in_string(write_labels, m);
+    char *vocab = m->declared ? NULL : json_in_string(write_vocab, m);
+    char *output = m->declared ? NULL : json_in_string(write_output, m);
+    char *blocks = m->declared ? NULL : json_in_string(write_blocks, m);
     char *header = NULL;
     size_t hlen = 0;
     FILE *h = open_memstream(&header, &hlen);
-    if (!labels || !vocab || !output || !blocks || !h) {
+    if ((!m->declared && (!labels || !vocab || !output || !blocks)) || !h) {
         free(labels); free(vocab); free(output); free(blocks);
         if (h) fclose(h);
         free(header);
@@ -357,21 +387,23 @@ TfmcStatus tfmc_write_safetensors(TfmcContext *ctx, const TfmcProgram *p, const 
     }
     fprintf(h, "{\"__metadata__\":{\"format\":\"tfmc\",\"program\":");
     json_string(h, m->name);
-    fprintf(h, ",\"residual_labels\":");
-    json_string(h, labels);
-    fprintf(h, ",\"vocab\":");
-    json_string(h, vocab);
-    fprintf(h, ",\"bos_id\":\"%d\",\"output\":", m->bos_id);
-    json_string(h, output);
-    fprintf(h, ",\"blocks\":");
-    json_string(h, blocks);
+    if (!m->declared) {
+        fprintf(h, ",\"residual_labels\":");
+        json_string(h, labels);
+        fprintf(h, ",\"vocab\":");
+        json_string(h, vocab);
+        fprintf(h, ",\"bos_id\":\"%d\",\"output\":", m->bos_id);
+        json_string(h, output);
+        fprintf(h, ",\"blocks\":");
+        json_string(h, blocks);
+    }
     fprintf(h, "}");
     size_t offset = 0;
     for (int i = 0; i < nt; i++) {
         size_t bytes = ts[i].rows * ts[i].cols * sizeof(float);
         fprintf(h, ",");
         json_string(h, ts[i].name);
-        if (ts[i].rows == 1 && strstr(ts[i].name, ".b"))
+        if (ts[i].rows == 1 && (m->declared || strstr(ts[i].name, ".b")))
             fprintf(h, ":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]}", ts[i].cols, offset, offset + bytes);
         else
             fprintf(h, ":{\"dtype\":\"F32\",\"shape\":[%zu,%zu],\"data_offsets\":[%zu,%zu]}", ts[i].rows, ts[i].cols, offset,

@@ -60,6 +60,17 @@ def one(tfmc, fixtures, name, compilers, san, tmp):
         return p.stdout
 
     results = check_outputs(name + " tfmc run", run_tfmc, tokens, exp)
+    # --emit=weights writes any model's weights in our scheme: reading them back `as tfmc` must
+    # give the very same logits (a GPT-2 or Llama checkpoint included).
+    exported = os.path.join(tmp, name + ".ours.safetensors")
+    p = subprocess.run([tfmc, tfm, "--emit=weights", "-o", exported], capture_output=True, text=True)
+    text = open(tfm).read()
+    import re
+    mirror = os.path.join(tmp, name + ".ours.tfm")
+    open(mirror, "w").write(re.sub(r'weights\s+"[^"]*"(\s+as\s+\w+)?', 'weights "%s"' % exported, text))
+    again = subprocess.run([tfmc, "run", mirror, "--logits"] + [str(t) for t in tokens], capture_output=True, text=True)
+    results.append((p.returncode == 0 and again.returncode == 0 and again.stdout == run_tfmc(["--logits"] + [str(t) for t in tokens]),
+                    "%s --emit=weights round trip: %s" % (name, (p.stderr + again.stderr).strip()[:200])))
     src = os.path.join(tmp, name + ".c")
     p = subprocess.run([tfmc, tfm, "-o", src, "--main"], capture_output=True, text=True)
     if p.returncode:

@@ -74,6 +74,12 @@ static const char usage_compile[] =
     "  --emit=model     the model IR as text (every residual dimension named)\n"
     "  --emit=graph     the graph IR as text\n"
     "  --emit=weights   the weights as .safetensors, with metadata naming the residual dimensions\n"
+    "Optimisation (also for run and verify; see docs/passes.md):\n"
+    "  -O0, -O1 (default), -O2   the pass level\n"
+    "  --passes=a,b,c   exactly these passes; --no-PASS skips one (e.g. --no-prune)\n"
+    "  --report         a table after each pass: parameters, FLOPs per token, weight and arena bytes\n"
+    "  --prune=threshold:T | sparsity:S | structured:S   magnitude pruning (lossy)\n"
+    "  --low-rank=rank:R | energy:E | error:T            low-rank factorisation\n"
     "Build the C: cc OUT.c $(tfmc config --cflags --libs) -o prog\n";
 
 static const char usage_config[] =
@@ -96,6 +102,65 @@ static int usage_error(const char *fmt, const char *arg)
     return EXIT_USAGE;
 }
 
+/* The optimisation options shared by compile, run and verify. */
+static TfmcOptions pass_opts = { 1, NULL, NULL, NULL, 0, 0, false, 0, 0, 0 };
+static char disabled[1024];
+
+/* Take one optimisation option; returns 1 when a was one, 0 when not, -1 when it is malformed. */
+static int pass_option(const char *a)
+{
+    if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2")) {
+        pass_opts.opt_level = a[2] - '0';
+        return 1;
+    }
+    if (!strncmp(a, "--passes=", 9)) {
+        pass_opts.passes = a + 9;
+        return 1;
+    }
+    if (!strcmp(a, "--report")) {
+        pass_opts.report = stderr;
+        return 1;
+    }
+    if (!strncmp(a, "--prune=", 8)) {
+        const char *v = a + 8;
+        char *end;
+        double x = strtod(strchr(v, ':') ? strchr(v, ':') + 1 : v, &end);
+        if (*end || x <= 0) return -1;
+        if (!strncmp(v, "threshold:", 10)) pass_opts.prune_threshold = x;
+        else if (!strncmp(v, "sparsity:", 9) && x < 1) pass_opts.prune_sparsity = x;
+        else if (!strncmp(v, "structured:", 11) && x < 1) {
+            pass_opts.prune_sparsity = x;
+            pass_opts.prune_structured = true;
+        } else return -1;
+        return 1;
+    }
+    if (!strncmp(a, "--low-rank=", 11)) {
+        const char *v = a + 11;
+        char *end;
+        double x = strtod(strchr(v, ':') ? strchr(v, ':') + 1 : v, &end);
+        if (*end || x <= 0) return -1;
+        if (!strncmp(v, "rank:", 5) && x == (int)x) pass_opts.lowrank_rank = (int)x;
+        else if (!strncmp(v, "energy:", 7) && x <= 1) pass_opts.lowrank_energy = x;
+        else if (!strncmp(v, "error:", 6)) pass_opts.lowrank_error = x;
+        else return -1;
+        return 1;
+    }
+    if (!strncmp(a, "--no-", 5) && a[5]) {
+        size_t len = strlen(disabled);
+        snprintf(disabled + len, sizeof disabled - len, "%s%s", len ? "," : "", a + 5);
+        pass_opts.disabled = disabled;
+        return 1;
+    }
+    return 0;
+}
+
+static int bad_pass_option(const char *a)
+{
+    fprintf(stderr, "tfmc: malformed option `%s` (--prune=threshold:T|sparsity:S|structured:S, "
+                    "--low-rank=rank:R|energy:E|error:T)\n", a);
+    return EXIT_USAGE;
+}
+
 /* Load FILE and report its diagnostics; NULL (with the exit status in *status) on failure. */
 static TfmcContext *load(const char *path, int *status)
 {
@@ -105,6 +170,7 @@ static TfmcContext *load(const char *path, int *status)
         *status = EXIT_INPUT;
         return NULL;
     }
+    tfmc_set_options(ctx, &pass_opts);
     TfmcStatus st = tfmc_load_file(ctx, path);
     if (st != TFMC_OK) {
         if (st == TFMC_ERR_NOMEM) fprintf(stderr, "tfmc: out of memory\n");
@@ -290,6 +356,11 @@ static int cmd_sequences(int argc, char **argv, bool compiled)
             name = argv[++i];
         } else if (option && !strncmp(a, "--program=", 10)) {
             name = a + 10;
+        } else if (option && compiled && pass_option(a) != 0) {
+            if (pass_option(a) < 0) {
+                free(words);
+                return bad_pass_option(a);
+            }
         } else if (option && compiled && !strcmp(a, "--logits")) {
             logits = true;
         } else if (option && compiled && !strcmp(a, "--generate")) {
@@ -415,6 +486,8 @@ static int cmd_verify(int argc, char **argv)
             if (!strcmp(a, "--len")) o.max_len = (int)(v > 4096 ? 4096 : v);
             else if (!strcmp(a, "--samples")) o.samples = (long)v;
             else o.seed = (uint64_t)v;
+        } else if (pass_option(a) != 0) {
+            if (pass_option(a) < 0) return bad_pass_option(a);
         } else if (a[0] == '-' && a[1]) {
             return usage_error("verify: unknown option `%s`", a);
         } else if (!file) {
@@ -477,6 +550,8 @@ static int cmd_compile(int argc, char **argv)
             weights = a + 10;
             if (strcmp(weights, "inline") && strcmp(weights, "separate"))
                 return usage_error("unknown --weights mode `%s` (inline or separate)", weights);
+        } else if (pass_option(a) != 0) {
+            if (pass_option(a) < 0) return bad_pass_option(a);
         } else if (a[0] == '-' && a[1]) {
             return usage_error("unknown option `%s`", a);
         } else if (!file) {

@@ -127,8 +127,25 @@ typedef struct TfmcModelInfo {
     size_t arena_bytes; /* what the generated code's arena needs */
 } TfmcModelInfo;
 
-/* Compile program p to a transformer (RASP programs: Tracr's construction). The result is kept
- * on the program; later calls return at once. Errors go to the diagnostics. */
+/* How programs are optimised: -O level, pass selection, the opt-in lossy passes, --report. */
+typedef struct TfmcOptions {
+    int opt_level;            /* 0, 1 (the default) or 2 */
+    const char *passes;       /* exactly these passes, comma-separated (NULL: by level) */
+    const char *disabled;     /* passes to skip, comma-separated */
+    FILE *report;             /* a table after each pass, or NULL */
+    double prune_threshold;   /* magnitude pruning: |w| below it become 0 */
+    double prune_sparsity;    /* or this fraction of each matrix */
+    bool prune_structured;    /* whole heads / neurons by norm */
+    int lowrank_rank;         /* low-rank: a fixed rank, */
+    double lowrank_energy;    /* or the energy to keep, */
+    double lowrank_error;     /* or the relative error allowed */
+} TfmcOptions;
+
+/* Options for the programs compiled after this call (unknown pass names are reported then). */
+void tfmc_set_options(TfmcContext *ctx, const TfmcOptions *opts);
+
+/* Compile program p to a transformer (RASP programs: Tracr's construction), then run the passes.
+ * The result is kept on the program; later calls return at once. Errors go to the diagnostics. */
 TfmcStatus tfmc_compile(TfmcContext *ctx, const TfmcProgram *p);
 TfmcStatus tfmc_model_info(TfmcContext *ctx, const TfmcProgram *p, TfmcModelInfo *info);
 

@@ -20,6 +20,7 @@ int graph_add_op(Arena *a, Graph *g, GraphOpKind kind, int out, int in0, int in1
     o.out = out;
     o.in[0] = in0;
     o.in[1] = in1;
+    o.in[2] = -1;
     o.cache[0] = o.cache[1] = -1;
     o.comment = comment;
     VEC_PUSH(a, g->ops, g->nops, g->cap_ops, o);
@@ -39,22 +40,53 @@ int graph_add_linear(Arena *a, Graph *g, int in, const float *w, const float *b,
 
 /* The memory plan: every tensor its own region, sized for the largest n; then the kernels'
  * scratch. (A liveness-based plan belongs to the passes.) */
-void graph_plan(Graph *g)
+size_t graph_scratch_floats(const Graph *g)
 {
     const Model *m = g->model;
-    size_t at = 0, n = (size_t)m->positions;
-    for (int i = 0; i < g->ntensors; i++) {
-        g->tensors[i].offset = at;
-        at += g->tensors[i].square ? n * n : n * (size_t)g->tensors[i].cols;
-    }
-    g->scratch = at;
+    size_t n = (size_t)m->positions;
     size_t scratch = n + (size_t)m->dim;
     for (int i = 0; i < m->nblocks; i++)
         if (m->blocks[i].kind == BLOCK_MOE) {
             size_t need = 3 * (size_t)m->blocks[i].ffn.hidden + (size_t)m->blocks[i].experts + (size_t)m->dim;
             if (need > scratch) scratch = need;
         }
-    g->arena_floats = at + scratch;
+    return scratch;
+}
+
+void graph_plan(Graph *g)
+{
+    size_t at = 0, n = (size_t)g->model->positions;
+    for (int i = 0; i < g->ntensors; i++) {
+        g->tensors[i].offset = at;
+        at += g->tensors[i].square ? n * n : n * (size_t)g->tensors[i].cols;
+    }
+    g->scratch = at;
+    g->arena_floats = at + graph_scratch_floats(g);
+    g->planned = false;
+}
+
+double graph_flops(const Graph *g, int n)
+{
+    double f = 0;
+    for (int i = 0; i < g->nops; i++) {
+        const GraphOp *o = &g->ops[i];
+        const GraphTensor *t = &g->tensors[o->out];
+        switch (o->kind) {
+        case G_LINEAR: f += 2.0 * (o->vals ? o->nnz : (double)o->rows * o->cols); break;
+        case G_SCORES: f += 2.0 * o->rows * n; break;
+        case G_MIX: f += 2.0 * o->rows * n; break;
+        case G_FUSED_ATTENTION: f += 2.0 * (o->rows + o->cols) * n; break;
+        case G_SOFTMAX: f += 3.0 * n; break;
+        case G_ATTEND: f += 4.0 * o->block->mha_heads * o->block->head_dim * n; break;
+        case G_MOE:
+            f += 2.0 * o->block->experts * g->model->dim +
+                 o->block->top * 2.0 * (o->block->ffn.gate ? 3 : 2) * o->block->ffn.hidden * g->model->dim;
+            break;
+        case G_ADD: case G_ACT: case G_GLU: case G_NORM: case G_ROPE: f += t->cols; break;
+        case G_EMBED: case G_KV_STORE: break;
+        }
+    }
+    return f;
 }
 
 #define tensor graph_add_tensor
@@ -130,24 +162,26 @@ static const char *op_name(GraphOpKind k)
     case G_KV_STORE: return "kv_store";
     case G_ATTEND: return "attend";
     case G_MOE: return "moe";
+    case G_FUSED_ATTENTION: return "fused_attention";
     }
     return "?";
 }
 
 void graph_print(const Graph *g, FILE *out)
 {
-    fprintf(out, "graph %s: %d ops, %d tensors, arena %zu floats (n <= %d)\n", g->model->name, g->nops,
-            g->ntensors, g->arena_floats, g->model->positions);
+    fprintf(out, "graph %s: %d ops, %d tensors, arena %zu floats (n <= %d%s)\n", g->model->name, g->nops,
+            g->ntensors, g->arena_floats, g->model->positions, g->planned ? ", planned by liveness" : "");
     for (int i = 0; i < g->nops; i++) {
         const GraphOp *o = &g->ops[i];
         const GraphTensor *t = &g->tensors[o->out];
         if (t->square) fprintf(out, "  %%%-14s [n][n] = %s", t->name, op_name(o->kind));
         else if (t->cache) fprintf(out, "  %%%-14s [max_len][%d] = %s", t->name, t->cols, op_name(o->kind));
         else fprintf(out, "  %%%-14s [n][%d] = %s", t->name, t->cols, op_name(o->kind));
-        for (int k = 0; k < 2; k++)
+        for (int k = 0; k < 3; k++)
             if (o->in[k] >= 0) fprintf(out, " %%%s", g->tensors[o->in[k]].name);
         if (o->kind == G_LINEAR) fprintf(out, " W[%d][%d]%s", o->rows, o->cols, o->b ? " +b" : "");
-        if (o->kind == G_SCORES) fprintf(out, " scale %g%s", o->scale, o->causal ? " causal" : "");
+        if (o->kind == G_LINEAR && o->vals) fprintf(out, " sparse %d non-zeros", o->nnz);
+        if (o->kind == G_SCORES || o->kind == G_FUSED_ATTENTION) fprintf(out, " scale %g%s", o->scale, o->causal ? " causal" : "");
         if (o->kind == G_SOFTMAX && o->causal) fprintf(out, " causal");
         if (o->cache[0] >= 0) fprintf(out, " cache %%%s %%%s", g->tensors[o->cache[0]].name, g->tensors[o->cache[1]].name);
         if (o->comment && o->kind != G_LINEAR) fprintf(out, "    # %s", o->comment);
@@ -199,7 +233,14 @@ void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena)
                 tfmcrt_add(out + (size_t)p * m->dim, m->tok_emb + (size_t)ids[p] * m->dim,
                            m->pos_emb + (size_t)(pos0 + p) * m->dim, (size_t)m->dim);
             break;
-        case G_LINEAR: tfmcrt_linear(out, a, un, o->w, o->b, (size_t)o->rows, (size_t)o->cols); break;
+        case G_LINEAR:
+            if (o->vals) tfmcrt_linear_csr(out, a, un, o->rowptr, o->colidx, o->vals, o->b, (size_t)o->rows, (size_t)o->cols);
+            else tfmcrt_linear(out, a, un, o->w, o->b, (size_t)o->rows, (size_t)o->cols);
+            break;
+        case G_FUSED_ATTENTION:
+            tfmcrt_attention(out, a, b, arena + g->tensors[o->in[2]].offset, un, (size_t)o->rows, (size_t)o->cols,
+                             o->scale, o->causal);
+            break;
         case G_ACT:
             if (out != a) memcpy(out, a, sizeof(float) * count);
             tfmcrt_act(out, count, rt_act(o->act));

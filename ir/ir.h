@@ -170,16 +170,21 @@ typedef enum GraphOpKind {
     G_ROPE,     /* in place: rotary positions on q or k */
     G_KV_STORE, /* k and v rows into the block's caches at pos0 */
     G_ATTEND,   /* out = attention of q over the caches */
-    G_MOE       /* out = mixture of experts */
+    G_MOE,      /* out = mixture of experts */
+    G_FUSED_ATTENTION /* out[n][dv] = softmax(scale q.k^T) v row by row (online softmax, no [n][n]) */
 } GraphOpKind;
 
 typedef struct GraphOp {
     GraphOpKind kind;
     int out;            /* the tensor written */
-    int in[2];          /* tensors read, -1 when unused */
+    int in[3];          /* tensors read, -1 when unused (in[2]: the values of a fused attention) */
     int cache[2];       /* G_KV_STORE / G_ATTEND: the key and value caches */
     const float *w, *b; /* G_LINEAR weights (model-owned) */
     int rows, cols;     /* G_LINEAR shape of W */
+    /* G_LINEAR in a compressed layout (the sparse pass): W's non-zeros by row */
+    const int *rowptr, *colidx;
+    const float *vals;
+    int nnz;
     Activation act;
     float scale;
     bool causal;
@@ -209,13 +214,18 @@ typedef struct Graph {
     int output;      /* RASP: the final residual; declared models: the logits */
     size_t scratch;  /* offset of the kernels' scratch floats */
     size_t arena_floats;
+    bool planned;    /* the memory planning pass placed the tensors (else one region each) */
 } Graph;
 
 int graph_add_tensor(Arena *a, Graph *g, int cols, bool square, const char *name);
 int graph_add_op(Arena *a, Graph *g, GraphOpKind kind, int out, int in0, int in1, const char *comment);
 int graph_add_linear(Arena *a, Graph *g, int in, const float *w, const float *b, int rows, int cols, const char *name);
-/* Give every tensor its place in the arena (and the kernels their scratch). */
+/* Give every tensor its place in the arena (and the kernels their scratch): one region each. */
 void graph_plan(Graph *g);
+/* The floats the kernels' scratch needs. */
+size_t graph_scratch_floats(const Graph *g);
+/* FLOPs per position of the graph at sequence length n. */
+double graph_flops(const Graph *g, int n);
 
 Graph *graph_from_model(Arena *arena, const Model *m);
 /* The graph of a declared model (KV caches, norms, positions, MoE...). */

@@ -29,6 +29,7 @@ TfmcContext *tfmc_context_new(const TfmcAllocator *allocator)
     ctx->alloc = a;
     arena_init(&ctx->arena, &ctx->alloc, &ctx->oom);
     ctx->diags.arena = &ctx->arena;
+    ctx->passes.level = 1;
     return ctx;
 }
 

@@ -8,6 +8,22 @@
 
 static TfmcProgram *mutable(const TfmcProgram *p) { return (TfmcProgram *)p; }
 
+void tfmc_set_options(TfmcContext *ctx, const TfmcOptions *o)
+{
+    PassOptions *p = &ctx->passes;
+    memset(p, 0, sizeof *p);
+    p->level = o->opt_level < 0 ? 0 : o->opt_level > 2 ? 2 : o->opt_level;
+    p->only = o->passes ? arena_strdup(&ctx->arena, o->passes) : NULL;
+    p->disabled = o->disabled ? arena_strdup(&ctx->arena, o->disabled) : NULL;
+    p->report = o->report;
+    p->prune_threshold = o->prune_threshold;
+    p->prune_sparsity = o->prune_sparsity;
+    p->prune_structured = o->prune_structured;
+    p->lowrank_rank = o->lowrank_rank;
+    p->lowrank_energy = o->lowrank_energy;
+    p->lowrank_error = o->lowrank_error;
+}
+
 TfmcStatus tfmc_compile(TfmcContext *ctx, const TfmcProgram *cp)
 {
     TfmcProgram *p = mutable(cp);
@@ -21,8 +37,12 @@ TfmcStatus tfmc_compile(TfmcContext *ctx, const TfmcProgram *cp)
         tfmc_report(ctx, "internal error: the compiled model is malformed: %s", err);
         return TFMC_ERR_COMPILE;
     }
+    if (!passes_check_names(&ctx->passes, &ctx->diags)) return TFMC_ERR_USAGE;
+    PassContext pc = { &ctx->arena, &ctx->diags, &ctx->passes, ctx->passes.report };
+    Graph *g = passes_compile(&pc, m);
+    if (!g) return TFMC_ERR_COMPILE;
     p->compiled = m;
-    p->graph = m->declared ? graph_from_declared(&ctx->arena, m) : graph_from_model(&ctx->arena, m);
+    p->graph = g;
     return TFMC_OK;
 }
 

@@ -3,6 +3,7 @@
 #define TFMC_LIB_H
 
 #include "backends.h"
+#include "passes.h"
 
 struct TfmcProgram {
     TfmcProgramKind kind;
@@ -21,6 +22,7 @@ struct TfmcContext {
     DiagList diags;
     TfmcProgram **programs;
     int nprograms, cap;
+    PassOptions passes;
 };
 
 #endif

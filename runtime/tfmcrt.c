@@ -100,6 +100,47 @@ void tfmcrt_linear(float *out, const float *in, size_t n, const float *w, const 
             for (r = 0; r < rows; r++) out[i * rows + r] += b[r];
 }
 
+void tfmcrt_linear_csr(float *out, const float *in, size_t n, const int *rowptr, const int *colidx,
+                       const float *vals, const float *b, size_t rows, size_t cols)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float *x = in + i * cols;
+        float *y = out + i * rows;
+        for (size_t r = 0; r < rows; r++) {
+            float s = b ? b[r] : 0.0f;
+            for (int k = rowptr[r]; k < rowptr[r + 1]; k++) s += vals[k] * x[colidx[k]];
+            y[r] = s;
+        }
+    }
+}
+
+void tfmcrt_attention(float *out, const float *q, const float *k, const float *v, size_t n, size_t dk, size_t dv,
+                      float scale, int causal)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *o = out + i * dv, m = -INFINITY, sum = 0.0f;
+        size_t last = causal ? i + 1 : n;
+        for (size_t c = 0; c < dv; c++) o[c] = 0.0f;
+        for (size_t j = 0; j < last; j++) {
+            float s = scale * dot(q + i * dk, k + j * dk, dk);
+            /* exp(-30) = 9e-14 of the largest term: below float precision of the sum (>= 1), so
+             * such a key changes nothing and costs no exp */
+            if (s < m - 30.0f) continue;
+            if (s > m) {
+                /* a new maximum: rescale what was summed so far */
+                float r = expf(m - s);
+                sum *= r;
+                for (size_t c = 0; c < dv; c++) o[c] *= r;
+                m = s;
+            }
+            float w = expf(s - m);
+            sum += w;
+            for (size_t c = 0; c < dv; c++) o[c] += w * v[j * dv + c];
+        }
+        for (size_t c = 0; c < dv; c++) o[c] /= sum;
+    }
+}
+
 void tfmcrt_relu(float *x, size_t count)
 {
     for (size_t i = 0; i < count; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;

@@ -21,6 +21,16 @@ void tfmcrt_matvec(float *y, const float *w, const float *x, const float *b, siz
 void tfmcrt_linear(float *out, const float *in, size_t n, const float *w, const float *b, size_t rows,
                    size_t cols);
 
+/* out[n][rows] = in[n][cols] . W^T (+ b) with W in compressed rows: the non-zeros of row r are
+ * vals[rowptr[r] .. rowptr[r + 1]) at columns colidx[...]. For very sparse weights. */
+void tfmcrt_linear_csr(float *out, const float *in, size_t n, const int *rowptr, const int *colidx,
+                       const float *vals, const float *b, size_t rows, size_t cols);
+
+/* out[n][dv] = softmax(scale q[n][dk] . k[n][dk]^T) v[n][dv], causal or not, one query row at a time
+ * with an online softmax (running maximum and sum): the [n][n] scores never exist. */
+void tfmcrt_attention(float *out, const float *q, const float *k, const float *v, size_t n, size_t dk, size_t dv,
+                      float scale, int causal);
+
 /* x[count] = max(x, 0) in place. */
 void tfmcrt_relu(float *x, size_t count);
 

@@ -45,6 +45,38 @@ void cgen_weights_array(Cgen *c, const char *name, const float *w, size_t n, con
     fprintf(c->wf, "\n};\n\n");
 }
 
+/* Weight-specialised code: a compressed matrix with few non-zeros becomes straight-line C with
+ * its weights as constants (a weight of 1 is a plain add). Same terms, same order as
+ * tfmcrt_linear_csr, so the same numbers. Not with --weights=separate (the weights are the code). */
+enum { UNROLL_MAX_NNZ = 2048 };
+
+static bool unrolled(const Cgen *c, const GraphOp *op)
+{
+    return op->vals && op->nnz <= UNROLL_MAX_NNZ && !c->o->weights;
+}
+
+static void emit_unrolled(Cgen *c, const GraphOp *op, const char *name)
+{
+    fprintf(c->out, "/* %s: W[%d][%d], %d non-zeros, specialised */\n", c->g->tensors[op->out].name, op->rows, op->cols,
+            op->nnz);
+    fprintf(c->out, "static void %s_%s(float *out, const float *in, size_t n)\n{\n    size_t i;\n", c->P, name);
+    fprintf(c->out, "    for (i = 0; i < n; i++) {\n        const float *x = in + i * %d;\n        float *y = out + i * %d;\n",
+            op->cols, op->rows);
+    for (int r = 0; r < op->rows; r++) {
+        fprintf(c->out, "        y[%d] = ", r);
+        if (op->b) fprintf(c->out, "%af", (double)op->b[r]);
+        else fprintf(c->out, "0.0f");
+        for (int k = op->rowptr[r]; k < op->rowptr[r + 1]; k++) {
+            float v = op->vals[k];
+            if (v == 1.0f) fprintf(c->out, " + x[%d]", op->colidx[k]);
+            else if (v == -1.0f) fprintf(c->out, " - x[%d]", op->colidx[k]);
+            else fprintf(c->out, " + x[%d] * %af", op->colidx[k], (double)v);
+        }
+        fprintf(c->out, ";\n");
+    }
+    fprintf(c->out, "    }\n}\n\n");
+}
+
 static void emit_weights(Cgen *c)
 {
     const Model *m = c->m;
@@ -58,7 +90,9 @@ static void emit_weights(Cgen *c)
         char wname[160], comment[160];
         snprintf(wname, sizeof wname, "w_%s", t);
         snprintf(comment, sizeof comment, "%s: W[%d][%d]", c->g->tensors[op->out].name, op->rows, op->cols);
-        cgen_weights_array(c, wname, op->w, (size_t)op->rows * op->cols, comment);
+        if (op->vals && unrolled(c, op)) continue; /* its weights are in its code */
+        if (op->vals) cgen_sparse_arrays(c, wname, op, comment);
+        else cgen_weights_array(c, wname, op->w, (size_t)op->rows * op->cols, comment);
         if (op->b) {
             snprintf(wname, sizeof wname, "b_%s", t);
             snprintf(comment, sizeof comment, "%s: bias[%d]", c->g->tensors[op->out].name, op->rows);
@@ -68,6 +102,28 @@ static void emit_weights(Cgen *c)
 }
 
 /* The upper-case prefix of macros: reverse -> REVERSE. */
+static void int_array(Cgen *c, const char *name, const int *v, size_t n)
+{
+    bool sep = c->o->weights != NULL;
+    if (sep) fprintf(c->out, "extern const int %s_%s[%zu];\n", c->P, name, n);
+    fprintf(c->wf, "%sconst int %s_%s[%zu] = {", sep ? "" : "static ", c->P, name, n);
+    for (size_t i = 0; i < n; i++) fprintf(c->wf, "%s %d,", i % 16 == 0 ? "\n   " : "", v[i]);
+    fprintf(c->wf, "\n};\n\n");
+}
+
+void cgen_sparse_arrays(Cgen *c, const char *name, const GraphOp *op, const char *comment)
+{
+    char buf[192];
+    snprintf(buf, sizeof buf, "%s, %d non-zeros in compressed rows", comment, op->nnz);
+    char vals[192];
+    snprintf(vals, sizeof vals, "%s_vals", name);
+    cgen_weights_array(c, vals, op->vals, (size_t)(op->nnz ? op->nnz : 1), buf);
+    snprintf(vals, sizeof vals, "%s_rowptr", name);
+    int_array(c, vals, op->rowptr, (size_t)op->rows + 1);
+    snprintf(vals, sizeof vals, "%s_colidx", name);
+    int_array(c, vals, op->colidx, (size_t)(op->nnz ? op->nnz : 1));
+}
+
 void cgen_upper(const char *p, char *buf, size_t cap)
 {
     size_t i = 0;
@@ -172,6 +228,13 @@ static void emit_api(Cgen *c)
 
 static void emit_forward(Cgen *c)
 {
+    for (int k = 0; k < c->g->nops; k++) {
+        const GraphOp *op = &c->g->ops[k];
+        char lin[160], id0[128];
+        if (op->kind != G_LINEAR || !unrolled(c, op)) continue;
+        snprintf(lin, sizeof lin, "lin_%s", cgen_ident(c->g->tensors[op->out].name, id0, sizeof id0));
+        emit_unrolled(c, op, lin);
+    }
     const Graph *g = c->g;
     const Model *m = c->m;
     const char *P = c->P;
@@ -217,7 +280,15 @@ static void emit_forward(Cgen *c)
         case G_LINEAR: {
             char w[128];
             cgen_ident(g->tensors[op->out].name, w, sizeof w);
-            fprintf(c->out, "    tfmcrt_linear(%s, %s, np, %s_w_%s, ", out, a, P, w);
+            if (unrolled(c, op)) {
+                fprintf(c->out, "    %s_lin_%s(%s, %s, np);\n", P, w, out, a);
+                break;
+            }
+            if (op->vals)
+                fprintf(c->out, "    tfmcrt_linear_csr(%s, %s, np, %s_w_%s_rowptr, %s_w_%s_colidx, %s_w_%s_vals, ", out, a, P, w,
+                        P, w, P, w);
+            else
+                fprintf(c->out, "    tfmcrt_linear(%s, %s, np, %s_w_%s, ", out, a, P, w);
             if (op->b) fprintf(c->out, "%s_b_%s", P, w); else fprintf(c->out, "NULL");
             fprintf(c->out, ", %d, %d);\n", op->rows, op->cols);
             break;
@@ -239,6 +310,13 @@ static void emit_forward(Cgen *c)
             fprintf(c->out, "    tfmcrt_softmax_rows(%s, np, %d);\n", out, op->causal ? 1 : 0);
             break;
         case G_MIX: fprintf(c->out, "    tfmcrt_mix(%s, %s, %s, np, %d);\n", out, a, bname, op->rows); break;
+        case G_FUSED_ATTENTION: {
+            char vname[128];
+            cgen_ident(g->tensors[op->in[2]].name, vname, sizeof vname);
+            fprintf(c->out, "    tfmcrt_attention(%s, %s, %s, %s, np, %d, %d, %af, %d);  /* head: %s */\n", out, a, bname, vname,
+                    op->rows, op->cols, (double)op->scale, op->causal ? 1 : 0, op->comment);
+            break;
+        }
         case G_NORM: case G_GLU: case G_ROPE: case G_KV_STORE: case G_ATTEND: case G_MOE: break;
         }
     }

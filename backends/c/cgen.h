@@ -24,6 +24,8 @@ void cgen_c_string(FILE *out, const char *s);
 const char *cgen_ident(const char *name, char *buf, size_t cap);
 /* A weight array as exact hexadecimal floats (zeros as 0). */
 void cgen_weights_array(Cgen *c, const char *name, const float *w, size_t n, const char *comment);
+/* A compressed-rows weight matrix: NAME_vals, NAME_rowptr, NAME_colidx. */
+void cgen_sparse_arrays(Cgen *c, const char *name, const GraphOp *op, const char *comment);
 /* The upper-case macro prefix: reverse -> REVERSE. */
 void cgen_upper(const char *p, char *buf, size_t cap);
 /* The C backend of declared models: prefill, decode with a KV cache, reset, main(). */

@@ -78,7 +78,12 @@ static void emit_constants(Cgen *c)
     for (int i = 0; i < g->nops; i++) {
         const GraphOp *op = &g->ops[i];
         const char *t = cgen_ident(g->tensors[op->out].name, id, sizeof id);
-        if (op->kind == G_LINEAR) {
+        if (op->kind == G_LINEAR && op->vals) {
+            snprintf(name, sizeof name, "w_%s", t);
+            cgen_sparse_arrays(c, name, op, g->tensors[op->out].name);
+            snprintf(name, sizeof name, "b_%s", t);
+            weights(c, op->b, (size_t)op->rows, name, g->tensors[op->out].name);
+        } else if (op->kind == G_LINEAR) {
             snprintf(name, sizeof name, "w_%s", t);
             weights(c, op->w, (size_t)op->rows * op->cols, name, g->tensors[op->out].name);
             snprintf(name, sizeof name, "b_%s", t);
@@ -162,8 +167,12 @@ static void emit_run(Cgen *c)
             break;
         case G_LINEAR:
             snprintf(name, sizeof name, "w_%s", out);
-            fprintf(c->out, "    tfmcrt_linear(%s, %s, n, %s, %s, %d, %d);\n", out, a,
-                    weights(c, op->w, 0, name, ""), weights(c, op->b, 0, "", ""), op->rows, op->cols);
+            if (op->vals)
+                fprintf(c->out, "    tfmcrt_linear_csr(%s, %s, n, %s_%s_rowptr, %s_%s_colidx, %s_%s_vals, %s, %d, %d);\n", out,
+                        a, P, name, P, name, P, name, weights(c, op->b, 0, "", ""), op->rows, op->cols);
+            else
+                fprintf(c->out, "    tfmcrt_linear(%s, %s, n, %s, %s, %d, %d);\n", out, a,
+                        weights(c, op->w, 0, name, ""), weights(c, op->b, 0, "", ""), op->rows, op->cols);
             break;
         case G_NORM:
             fprintf(c->out, "    tfmcrt_norm(%s, %s, n, %d, %s, %af, %af, %s, %s);\n", out, a, m->dim,
@@ -199,7 +208,7 @@ static void emit_run(Cgen *c)
                     m->dim, P, out, P, out, op->block->experts, op->block->top, op->block->ffn.hidden,
                     act_name(op->block->ffn.act));
             break;
-        case G_SCORES: case G_SOFTMAX: case G_MIX: break; /* RASP graphs only */
+        case G_SCORES: case G_SOFTMAX: case G_MIX: case G_FUSED_ATTENTION: break; /* RASP graphs only */
         }
     }
     fprintf(c->out, "}\n\n");

@@ -65,6 +65,16 @@ void graph_plan(Graph *g)
     g->planned = false;
 }
 
+bool graph_tensor_used(const Graph *g, int t)
+{
+    for (int i = 0; i < g->nops; i++) {
+        const GraphOp *o = &g->ops[i];
+        if (o->out == t || o->in[0] == t || o->in[1] == t || o->in[2] == t || o->cache[0] == t || o->cache[1] == t)
+            return true;
+    }
+    return false;
+}
+
 double graph_flops(const Graph *g, int n)
 {
     double f = 0;
@@ -289,8 +299,23 @@ void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena)
 
 Value model_decode(const Model *m, const float *row)
 {
-    /* residues of exp(-100) attention leaks print as 0, not as -3.8e-44 */
-    if (m->out_kind == OUT_NUMERICAL) return value_float(fabsf(row[m->out_dim]) < 1e-30f ? 0.0f : row[m->out_dim]);
+    if (m->out_kind == OUT_NUMERICAL) {
+        /* the output SOp's value set is known exactly: a number within 1e-4 (relative) of one of
+         * its values decodes to that value, so float rounding never shows (nor differs between
+         * -O levels); anything else is printed as computed */
+        float v = row[m->out_dim];
+        int lo = 0, hi = m->nout - 1;
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (value_number(m->out_values[mid]) < v) lo = mid + 1; else hi = mid;
+        }
+        for (int k = lo - 1; k <= lo && m->nout > 0; k++) {
+            if (k < 0 || k >= m->nout) continue;
+            double x = value_number(m->out_values[k]);
+            if (fabs(v - x) <= 1e-4 * (fabs(x) > 1 ? fabs(x) : 1)) return m->out_values[k];
+        }
+        return value_float(fabsf(v) < 1e-30f ? 0.0f : v);
+    }
     int best = -1;
     float bv = 0.5f;
     for (int i = 0; i < m->nout; i++)

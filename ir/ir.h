@@ -224,6 +224,8 @@ int graph_add_linear(Arena *a, Graph *g, int in, const float *w, const float *b,
 void graph_plan(Graph *g);
 /* The floats the kernels' scratch needs. */
 size_t graph_scratch_floats(const Graph *g);
+/* Does some op read or write tensor t? */
+bool graph_tensor_used(const Graph *g, int t);
 /* FLOPs per position of the graph at sequence length n. */
 double graph_flops(const Graph *g, int n);
 

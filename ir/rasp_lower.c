@@ -594,6 +594,9 @@ Model *rasp_lower(Arena *arena, const RaspProgram *p, DiagList *diags)
     if (out->enc == ENC_NUMERICAL) {
         m->out_kind = OUT_NUMERICAL;
         m->out_dim = L.base[out->id];
+        /* the values it can take: decoding snaps to the nearest (within 1e-4) */
+        m->nout = out->vs.n;
+        m->out_values = out->vs.v;
     } else {
         m->out_kind = OUT_CATEGORICAL;
         m->nout = out->vs.n;

@@ -33,10 +33,7 @@ bool pass_fuse_attention(PassContext *pc, Graph *g)
     /* the [n][n] tensors are now unused; memory planning (or the default plan) skips nothing, so
      * give them no room: zero columns and not square */
     for (int t = 0; t < g->ntensors; t++) {
-        bool used = false;
-        for (int i = 0; i < g->nops && !used; i++)
-            for (int q = 0; q < 3; q++) used |= g->ops[i].in[q] == t || g->ops[i].out == t;
-        if (!used) {
+        if (!graph_tensor_used(g, t)) {
             g->tensors[t].square = false;
             g->tensors[t].cols = 0;
         }

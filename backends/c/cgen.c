@@ -193,6 +193,21 @@ static void emit_tables(Cgen *c)
         for (int i = 0; i < m->nout; i++) fprintf(c->out, "%s%d,", i % 16 == 0 ? "\n    " : " ", m->out_dims[i]);
         if (m->nout == 0) fprintf(c->out, " 0");
         fprintf(c->out, "\n};\n\n");
+    } else {
+        fprintf(c->out, "/* The numbers the output can take (sorted), and their text. */\n");
+        fprintf(c->out, "static const double %s_numbers[%d] = {", P, m->nout > 0 ? m->nout : 1);
+        for (int i = 0; i < m->nout; i++)
+            fprintf(c->out, "%s%a,", i % 4 == 0 ? "\n    " : " ", value_number(m->out_values[i]));
+        if (m->nout == 0) fprintf(c->out, " 0");
+        fprintf(c->out, "\n};\nstatic const char *const %s_values[%d] = {", P, m->nout > 0 ? m->nout : 1);
+        for (int i = 0; i < m->nout; i++) {
+            value_format(m->out_values[i], buf, sizeof buf);
+            fprintf(c->out, "%s", i % 8 == 0 ? "\n    " : " ");
+            cgen_c_string(c->out, buf);
+            fputc(',', c->out);
+        }
+        if (m->nout == 0) fprintf(c->out, " \"0\"");
+        fprintf(c->out, "\n};\n\n");
     }
 }
 
@@ -218,6 +233,18 @@ static void emit_api(Cgen *c)
         fprintf(c->out, "    for (i = 0; i < %s_VOCAB; i++)\n        if (strcmp(%s_tokens[i], word) == 0) return i;\n", up, P);
     }
     fprintf(c->out, "    return -1;\n}\n\n");
+    if (m->out_kind == OUT_NUMERICAL) {
+        fprintf(c->out, "/* The output value a number decodes to: the nearest within 1e-4 (relative), or -1. */\n");
+        fprintf(c->out, "int %s_snap(float v);\n", P);
+        fprintf(c->out, "int %s_snap(float v)\n{\n    int lo = 0, hi = %d, k;\n", P, m->nout - 1);
+        fprintf(c->out, "    while (lo < hi) {\n        int mid = (lo + hi) / 2;\n"
+                        "        if (%s_numbers[mid] < v) lo = mid + 1; else hi = mid;\n    }\n", P);
+        fprintf(c->out, "    for (k = lo - 1; k <= lo; k++) {\n        double x, tol;\n"
+                        "        if (k < 0 || k >= %d) continue;\n        x = %s_numbers[k];\n"
+                        "        tol = 1e-4 * (x > 1 || x < -1 ? (x < 0 ? -x : x) : 1);\n"
+                        "        if (v - x <= tol && x - v <= tol) return k;\n    }\n    return -1;\n}\n\n",
+                m->nout, P);
+    }
     if (m->out_kind == OUT_CATEGORICAL) {
         fprintf(c->out, "/* The text of an output value id; \"_\" for -1 (undefined). */\n");
         fprintf(c->out, "const char *%s_value_name(int id);\n", P);
@@ -250,7 +277,9 @@ static void emit_forward(Cgen *c)
     fprintf(c->out, "    int ids[%s_POSITIONS];\n    size_t np, p;\n    int i;\n", up);
     /* tensors at their planned offsets */
     for (int t = 0; t < g->ntensors; t++)
-        fprintf(c->out, "    float *%s = ctx->arena + %zu;\n", cgen_ident(g->tensors[t].name, id, sizeof id), g->tensors[t].offset);
+        if (graph_tensor_used(g, t))
+            fprintf(c->out, "    float *%s = ctx->arena + %zu;\n", cgen_ident(g->tensors[t].name, id, sizeof id),
+                    g->tensors[t].offset);
     fprintf(c->out, "\n    if (n < 1 || n > %s_MAX_LEN) return -1;\n", up);
     fprintf(c->out, "    ids[0] = %s_BOS;\n", up);
     fprintf(c->out, "    for (i = 0; i < n; i++) {\n        if (tokens[i] < 0 || tokens[i] >= %s_VOCAB) return -2;\n", up);
@@ -369,7 +398,10 @@ static void emit_main(Cgen *c)
             "    for (i = 0; i < count; i++)\n",
             P, up, P, P, up, cat ? "int" : "float", up, up, up, P, P);
     if (cat) fprintf(c->out, "        printf(\"%%s%%s\", i ? \" \" : \"\", %s_value_name(out[i]));\n", P);
-    else fprintf(c->out, "        printf(\"%%s%%.9g\", i ? \" \" : \"\", out[i] < 1e-30f && out[i] > -1e-30f ? 0.0 : (double)out[i]);\n");
+    else
+        fprintf(c->out, "        if (%s_snap(out[i]) >= 0) printf(\"%%s%%s\", i ? \" \" : \"\", %s_values[%s_snap(out[i])]);\n"
+                        "        else printf(\"%%s%%.9g\", i ? \" \" : \"\", out[i] < 1e-30f && out[i] > -1e-30f ? 0.0 : (double)out[i]);\n",
+                P, P, P);
     fprintf(c->out,
             "    printf(\"\\n\");\n    return 0;\n}\n\n"
             "int main(int argc, char **argv)\n{\n"

@@ -138,8 +138,9 @@ static void emit_run(Cgen *c)
     fprintf(c->out, "/* The transformer on ids[0..n) at positions pos0..: logits for each position. */\n");
     fprintf(c->out, "static void %s_run(%s_ctx *ctx, const int *ids, size_t n, size_t pos0)\n{\n", P, P);
     for (int t = 0; t < g->ntensors; t++)
-        fprintf(c->out, "    float *%s = ctx->arena + %zu;\n", cgen_ident(g->tensors[t].name, id, sizeof id),
-                g->tensors[t].offset);
+        if (graph_tensor_used(g, t))
+            fprintf(c->out, "    float *%s = ctx->arena + %zu;\n", cgen_ident(g->tensors[t].name, id, sizeof id),
+                    g->tensors[t].offset);
     fprintf(c->out, "    float *scratch = ctx->arena + %zu;\n    size_t p;\n\n", g->scratch);
     int block = -1;
     for (int i = 0; i < g->nops; i++) {

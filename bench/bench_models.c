@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "tfmc.h"
+#include "tfmcrt.h"
 
 static double now(void)
 {
@@ -104,5 +105,69 @@ int main(void)
     free(logits);
     tfmc_session_free(s);
     tfmc_context_free(ctx);
+    /* attention fusion: prefill of 512 tokens, unfused ([heads][n][n] scores) against fused,
+     * both with memory planning */
+    static const char *const passes[2] = { "memplan", "fuse-attention,memplan" };
+    static const char *const names[2] = { "unfused", "fused" };
+    double t512[2] = { 0, 0 };
+    for (int v = 0; v < 2; v++) {
+        char src[sizeof gpt2_small + 16];
+        snprintf(src, sizeof src, "%s", gpt2_small);
+        char *ml = strstr(src, "max_len 256");
+        memcpy(ml, "max_len 512", 11);
+        TfmcContext *c2 = tfmc_context_new(NULL);
+        TfmcOptions o = { 1, passes[v], NULL, NULL, 0, 0, false, 0, 0, 0 };
+        tfmc_set_options(c2, &o);
+        const TfmcProgram *p2;
+        TfmcSession *s2;
+        if (tfmc_load_string(c2, "gpt2_512.tfm", src, strlen(src)) != TFMC_OK || tfmc_find_program(c2, NULL, &p2) != TFMC_OK ||
+            tfmc_session_new(c2, p2, &s2) != TFMC_OK) {
+            tfmc_print_diagnostics(c2, stderr);
+            return 1;
+        }
+        TfmcModelInfo i2;
+        tfmc_model_info(c2, p2, &i2);
+        int *ids2 = malloc(sizeof(int) * 512);
+        for (int i = 0; i < 512; i++) ids2[i] = (i * 7919) % vocab;
+        t0 = now();
+        tfmc_session_prefill(s2, ids2, 512, NULL);
+        t512[v] = now() - t0;
+        printf("prefill512_%s_ms=%.0f\narena512_%s_mb=%.1f\n", names[v], t512[v] * 1e3, names[v], i2.arena_bytes / 1e6);
+        free(ids2);
+        tfmc_session_free(s2);
+        tfmc_context_free(c2);
+    }
+    printf("fusion_speedup_512=%.2fx\n", t512[0] / t512[1]);
+    /* the attention alone (one GPT-2-small block: 12 heads of 64, causal, n = 512): the unfused
+     * kernels with their [heads][n][n] tensors against tfmcrt_attend */
+    {
+        size_t n = 512, H = 12, hd = 64, d = H * hd;
+        TfmcrtAttention a = { 12, 12, 64, TFMCRT_SOFTMAX, 1, 0, 0, 0.125f };
+        float *q = malloc(sizeof(float) * n * d), *k = malloc(sizeof(float) * n * d), *v = malloc(sizeof(float) * n * d);
+        float *out = malloc(sizeof(float) * n * d), *sc = malloc(sizeof(float) * H * n * n);
+        float *pr = malloc(sizeof(float) * H * n * n), *scratch = malloc(sizeof(float) * n);
+        for (size_t i = 0; i < n * d; i++) {
+            q[i] = (float)((i * 7) % 13) * 0.01f;
+            k[i] = (float)((i * 5) % 11) * 0.01f;
+            v[i] = (float)((i * 3) % 7) * 0.1f;
+        }
+        double tu = 1e9, tf = 1e9;
+        for (int rep = 0; rep < 3; rep++) {
+            t0 = now();
+            tfmcrt_mha_scores(sc, q, k, n, 0, n, &a);
+            tfmcrt_mha_softmax(pr, sc, n, 0, n, &a);
+            tfmcrt_mha_mix(out, pr, v, n, 0, n, &a);
+            double t = now() - t0;
+            if (t < tu) tu = t;
+            t0 = now();
+            tfmcrt_attend(out, q, k, v, n, 0, &a, scratch);
+            t = now() - t0;
+            if (t < tf) tf = t;
+        }
+        printf("attention512_unfused_ms=%.1f\nattention512_fused_ms=%.1f\nattention512_fusion_speedup=%.2fx\n", tu * 1e3,
+               tf * 1e3, tu / tf);
+        printf("attention512_unfused_extra_mb=%.1f\n", 2.0 * H * n * n * 4 / 1e6);
+        free(q); free(k); free(v); free(out); free(sc); free(pr); free(scratch);
+    }
     return 0;
 }

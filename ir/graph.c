@@ -53,12 +53,19 @@ size_t graph_scratch_floats(const Graph *g)
     return scratch;
 }
 
+size_t graph_tensor_floats(const Graph *g, int t)
+{
+    size_t n = (size_t)g->model->positions;
+    const GraphTensor *x = &g->tensors[t];
+    return x->square ? n * n * (size_t)(x->cols > 1 ? x->cols : 1) : n * (size_t)x->cols;
+}
+
 void graph_plan(Graph *g)
 {
-    size_t at = 0, n = (size_t)g->model->positions;
+    size_t at = 0;
     for (int i = 0; i < g->ntensors; i++) {
         g->tensors[i].offset = at;
-        at += g->tensors[i].square ? n * n : n * (size_t)g->tensors[i].cols;
+        at += graph_tensor_floats(g, i);
     }
     g->scratch = at;
     g->arena_floats = at + graph_scratch_floats(g);
@@ -88,6 +95,8 @@ double graph_flops(const Graph *g, int n)
         case G_FUSED_ATTENTION: f += 2.0 * (o->rows + o->cols) * n; break;
         case G_SOFTMAX: f += 3.0 * n; break;
         case G_ATTEND: f += 4.0 * o->block->mha_heads * o->block->head_dim * n; break;
+        case G_MHA_SCORES: case G_MHA_MIX: f += 2.0 * o->block->mha_heads * o->block->head_dim * n; break;
+        case G_MHA_SOFTMAX: f += 3.0 * o->block->mha_heads * n; break;
         case G_MOE:
             f += 2.0 * o->block->experts * g->model->dim +
                  o->block->top * 2.0 * (o->block->ffn.gate ? 3 : 2) * o->block->ffn.hidden * g->model->dim;
@@ -173,6 +182,9 @@ static const char *op_name(GraphOpKind k)
     case G_ATTEND: return "attend";
     case G_MOE: return "moe";
     case G_FUSED_ATTENTION: return "fused_attention";
+    case G_MHA_SCORES: return "mha_scores";
+    case G_MHA_SOFTMAX: return "mha_softmax";
+    case G_MHA_MIX: return "mha_mix";
     }
     return "?";
 }
@@ -184,7 +196,8 @@ void graph_print(const Graph *g, FILE *out)
     for (int i = 0; i < g->nops; i++) {
         const GraphOp *o = &g->ops[i];
         const GraphTensor *t = &g->tensors[o->out];
-        if (t->square) fprintf(out, "  %%%-14s [n][n] = %s", t->name, op_name(o->kind));
+        if (t->square && t->cols > 1) fprintf(out, "  %%%-14s [%d][n][n] = %s", t->name, t->cols, op_name(o->kind));
+        else if (t->square) fprintf(out, "  %%%-14s [n][n] = %s", t->name, op_name(o->kind));
         else if (t->cache) fprintf(out, "  %%%-14s [max_len][%d] = %s", t->name, t->cols, op_name(o->kind));
         else fprintf(out, "  %%%-14s [n][%d] = %s", t->name, t->cols, op_name(o->kind));
         for (int k = 0; k < 3; k++)
@@ -274,6 +287,17 @@ void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena)
             tfmcrt_kv_store(arena + g->tensors[o->cache[0]].offset, arena + g->tensors[o->cache[1]].offset, a, b, un,
                             (size_t)pos0, (size_t)g->tensors[o->cache[0]].cols);
             break;
+        case G_MHA_SCORES: case G_MHA_SOFTMAX: case G_MHA_MIX: {
+            TfmcrtAttention at;
+            rt_attention(o->block, &at);
+            if (o->kind == G_MHA_SCORES)
+                tfmcrt_mha_scores(out, a, arena + g->tensors[o->cache[0]].offset, un, (size_t)pos0, (size_t)m->positions, &at);
+            else if (o->kind == G_MHA_SOFTMAX)
+                tfmcrt_mha_softmax(out, a, un, (size_t)pos0, (size_t)m->positions, &at);
+            else
+                tfmcrt_mha_mix(out, a, arena + g->tensors[o->cache[1]].offset, un, (size_t)pos0, (size_t)m->positions, &at);
+            break;
+        }
         case G_ATTEND: {
             TfmcrtAttention at;
             rt_attention(o->block, &at);

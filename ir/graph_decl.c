@@ -39,8 +39,17 @@ static int attention(Arena *a, Graph *g, int x, const ModelBlock *b, int bi)
     int s = op(a, g, G_KV_STORE, kc, tk, tv, "append keys and values to the cache");
     g->ops[s].cache[0] = kc;
     g->ops[s].cache[1] = vc;
+    /* unfused: scores [heads][n][n], their softmax, the weighted sum (fusion makes it one op) */
+    int sc = tensor(a, g, b->mha_heads, true, arena_printf(a, "b%d.scores", bi));
+    int k = op(a, g, G_MHA_SCORES, sc, tq, -1, "scores of every head against the key cache");
+    g->ops[k].cache[0] = kc;
+    g->ops[k].cache[1] = vc;
+    g->ops[k].block = b;
+    int pr = tensor(a, g, b->mha_heads, true, arena_printf(a, "b%d.probs", bi));
+    k = op(a, g, G_MHA_SOFTMAX, pr, sc, -1, "the score function of each row");
+    g->ops[k].block = b;
     int att = tensor(a, g, q, false, arena_printf(a, "b%d.attn", bi));
-    int k = op(a, g, G_ATTEND, att, tq, -1, "attention over the cache");
+    k = op(a, g, G_MHA_MIX, att, pr, -1, "weighted sum of the value cache");
     g->ops[k].cache[0] = kc;
     g->ops[k].cache[1] = vc;
     g->ops[k].block = b;

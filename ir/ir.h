@@ -171,7 +171,10 @@ typedef enum GraphOpKind {
     G_KV_STORE, /* k and v rows into the block's caches at pos0 */
     G_ATTEND,   /* out = attention of q over the caches */
     G_MOE,      /* out = mixture of experts */
-    G_FUSED_ATTENTION /* out[n][dv] = softmax(scale q.k^T) v row by row (online softmax, no [n][n]) */
+    G_FUSED_ATTENTION, /* out[n][dv] = softmax(scale q.k^T) v row by row (online softmax, no [n][n]) */
+    G_MHA_SCORES,  /* declared, unfused: out[heads][n][T] = scores of q against the key cache */
+    G_MHA_SOFTMAX, /* out = the score function (softmax, softmax1, hard, linear) of each row */
+    G_MHA_MIX      /* out[n][heads * hd] = weights . value cache */
 } GraphOpKind;
 
 typedef struct GraphOp {
@@ -224,6 +227,8 @@ int graph_add_linear(Arena *a, Graph *g, int in, const float *w, const float *b,
 void graph_plan(Graph *g);
 /* The floats the kernels' scratch needs. */
 size_t graph_scratch_floats(const Graph *g);
+/* The floats tensor t takes for the largest n (a square tensor holds max(cols, 1) planes). */
+size_t graph_tensor_floats(const Graph *g, int t);
 /* Does some op read or write tensor t? */
 bool graph_tensor_used(const Graph *g, int t);
 /* FLOPs per position of the graph at sequence length n. */

@@ -212,8 +212,14 @@ static TfmcStatus read_token(const RaspProgram *rp, const char *word, size_t wle
         char *end;
         errno = 0;
         long long i = strtoll(tmp, &end, 10);
-        if (*end == '\0' && errno == 0) {
+        bool has_float = false;
+        for (int k = 0; k < rp->vocab.n; k++) has_float |= rp->vocab.v[k].kind == TFMC_FLOAT;
+        if (*end == '\0' && errno == 0 && end != tmp) {
             v = value_int(i);
+        } else if (!has_float) {
+            /* an integer vocabulary reads tokens as integers: `2.` or `1e0` are not tokens */
+            snprintf(err, errcap, "token `%s` is not an integer, and the vocabulary holds integers", tmp);
+            return TFMC_ERR_INPUT;
         } else {
             double d = strtod(tmp, &end);
             if (*end != '\0' || end == tmp) {

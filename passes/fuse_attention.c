@@ -1,9 +1,10 @@
-/* fuse_attention.c: attention fusion (-O2). The unfused attention of a RASP head is three ops
- * (scores [n][n], softmax [n][n], weighted sum); they become one op whose kernel runs one query row
- * at a time with an online softmax (a running maximum and sum), so the [n][n] tensors disappear
- * from the arena. Declared models' attention is fused from the start (tfmcrt_attend keeps one row
- * of scores). Preserves: the values up to float rounding (the softmax is computed in another
- * order; RASP outputs decode identically). */
+/* fuse_attention.c: attention fusion (-O1). Unfused attention is three ops: scores [n][n] (per
+ * head), the score function, the weighted sum. For a RASP head they become one op whose kernel
+ * runs one query row at a time with an online softmax (a running maximum and sum); for a declared
+ * model one tfmcrt_attend per block, a row of scores at a time over the KV cache, with every head,
+ * mask, window, ALiBi and score function. Either way the [n][n] tensors leave the arena, so its
+ * size no longer grows with n^2. Preserves: values up to float rounding (RASP outputs decode
+ * identically; declared logits within 1e-5). */
 #include "passes.h"
 
 bool pass_fuse_attention(PassContext *pc, Graph *g)
@@ -23,6 +24,17 @@ bool pass_fuse_attention(PassContext *pc, Graph *g)
             f.in[2] = mix->in[1]; /* v */
             f.rows = o->rows;     /* dk */
             f.cols = mix->rows;   /* dv */
+            g->ops[k++] = f;
+            i += 2;
+            continue;
+        }
+        if (o->kind == G_MHA_SCORES && i + 2 < g->nops && g->ops[i + 1].kind == G_MHA_SOFTMAX &&
+            g->ops[i + 2].kind == G_MHA_MIX && g->ops[i + 1].in[0] == o->out && g->ops[i + 2].in[0] == g->ops[i + 1].out) {
+            /* declared models: one tfmcrt_attend, a row of scores at a time over the KV cache */
+            GraphOp f = g->ops[i + 2];
+            f.kind = G_ATTEND;
+            f.in[0] = o->in[0];
+            f.comment = "attention over the cache (fused)";
             g->ops[k++] = f;
             i += 2;
             continue;

@@ -2,7 +2,8 @@
  * error:T). A dense linear op out = W x + b, W [rows][cols] = U S V^T, becomes two:
  *   t   = V_r^T x          W1 [r][cols], no bias   (tensor "<name>.lowrank")
  *   out = (U_r S_r) t + b  W2 [rows][r]
- * when that is cheaper: r (rows + cols) < rows cols. The rank r is a fixed R, or the smallest r
+ * when that is cheaper: r (rows + cols) < rows cols, or below W's non-zeros when the sparse pass
+ * will compress W (-O2; usual for RASP matrices). The rank r is a fixed R, or the smallest r
  * keeping the fraction E of sum s_i^2, or the smallest r whose relative Frobenius error
  * ||W - W_r|| / ||W|| = sqrt(sum_{i>r} s_i^2 / sum s_i^2) is at most T (Eckart-Young). In every
  * mode singular values below 1e-7 s_max are dropped (the numerical rank), so matrices of low rank
@@ -107,12 +108,27 @@ static double factor_error(const Factors *f)
     return norm > 0 ? sqrt(diff / norm) : 0;
 }
 
+/* The multiplications W costs without factoring: rows x cols, or its non-zeros when the sparse
+ * pass will store it in compressed rows (its rule, passes/sparse.c: at most 40% non-zeros and
+ * fewer floats than dense). RASP matrices are mostly zeros: there compressed rows usually win. */
+static long baseline_cost(const PassContext *pc, const Factors *f)
+{
+    long dense = (long)f->rows * f->cols, nnz = 0;
+    bool sparse = false;
+    for (int i = 0; i < pass_count; i++)
+        if (!strcmp(pass_table[i].name, "sparse")) sparse = pass_enabled(&pass_table[i], pc->opts);
+    if (!sparse) return dense;
+    for (long i = 0; i < dense; i++) nnz += f->w[i] != 0.0f;
+    return 10 * nnz <= 4 * dense && 2 * nnz + f->rows + 1 < dense ? nnz : dense;
+}
+
 /* Factor f->w as the options ask. False on an allocation failure (a diagnostic is added). */
 static bool factor(PassContext *pc, Factors *f)
 {
     int m = f->rows, n = f->cols, k = m < n ? m : n;
-    if ((long)m + n >= (long)m * n) {
-        f->why = "too small to save FLOPs";
+    long baseline = baseline_cost(pc, f);
+    if ((long)m + n >= baseline) {
+        f->why = baseline < (long)m * n ? "compressed rows (the sparse pass) are cheaper" : "too small to save FLOPs";
         return true;
     }
     const Arena *a = pc->arena;
@@ -153,8 +169,8 @@ static bool factor(PassContext *pc, Factors *f)
     f->numerical = numerical;
     int r = choose_rank(pc->opts, S.s, k, numerical);
     f->rank = r;
-    if ((long)r * (m + n) >= (long)m * n) {
-        f->why = "the rank saves no FLOPs";
+    if ((long)r * (m + n) >= baseline) {
+        f->why = baseline < (long)m * n ? "compressed rows (the sparse pass) are cheaper" : "the rank saves no FLOPs";
         scratch_free(a, &S);
         return true;
     }
@@ -220,11 +236,13 @@ bool pass_lowrank(PassContext *pc, Graph *g)
             f->cols = o->cols;
             f->name = name;
             if (!factor(pc, f)) return false;
-            if (pc->log && f->why)
+            if (pc->log && f->why && f->numerical > 0)
                 fprintf(pc->log, "lowrank: %-20s [%d][%d] stays dense: %s (numerical rank %d)\n", name, o->rows,
                         o->cols, f->why, f->numerical);
+            else if (pc->log && f->why)
+                fprintf(pc->log, "lowrank: %-20s [%d][%d] stays dense: %s\n", name, o->rows, o->cols, f->why);
             else if (pc->log)
-                fprintf(pc->log, "lowrank: %-20s [%d][%d] rank %d (numerical %d), relative error %.3g, "
+                fprintf(pc->log, "lowrank: %-20s [%d][%d] rank %d (numerical %d), relative error %.6g, "
                                  "FLOPs %ld -> %ld\n", name, o->rows, o->cols, f->rank, f->numerical, f->error,
                         2L * o->rows * o->cols, 2L * f->rank * (o->rows + o->cols));
         }

@@ -8,7 +8,7 @@ const PassInfo pass_table[] = {
     { "fold", 1, pass_fold, NULL, "constant folding: the constant `one` dimension into MLP biases" },
     { "prune", 1, pass_prune, NULL, "exact pruning: dead residual dimensions, heads, neurons, blocks" },
     { "magnitude", 99, pass_magnitude, NULL, "magnitude pruning (lossy, opt-in)" },
-    { "fuse-attention", 2, NULL, pass_fuse_attention, "scores + softmax + mix into one online-softmax kernel" },
+    { "fuse-attention", 1, NULL, pass_fuse_attention, "scores + softmax + mix into one kernel, no [n][n] tensors" },
     { "lowrank", 99, NULL, pass_lowrank, "low-rank factorisation by truncated SVD (opt-in)" },
     { "sparse", 2, NULL, pass_sparse, "compressed rows for very sparse weight matrices" },
     { "memplan", 1, NULL, pass_memplan, "one arena, tensors placed by liveness" },

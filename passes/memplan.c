@@ -85,7 +85,7 @@ bool pass_memplan(PassContext *pc, Graph *g)
         const GraphOp *o = &g->ops[i];
         int t = o->out;
         if (!placed[t]) {
-            size_t size = g->tensors[t].square ? n * n : n * (size_t)g->tensors[t].cols;
+            size_t size = graph_tensor_floats(g, t);
             g->tensors[t].offset = take(free_list, &nfree, &end, size ? size : 1);
             placed[t] = true;
             if (last[t] < 0) last[t] = i; /* written, never read */
@@ -98,11 +98,11 @@ bool pass_memplan(PassContext *pc, Graph *g)
             bool dup = false;
             for (int q = 0; q < k; q++) dup |= o->in[q] == in;
             if (dup) continue;
-            size_t size = g->tensors[in].square ? n * n : n * (size_t)g->tensors[in].cols;
+            size_t size = graph_tensor_floats(g, in);
             give(free_list, &nfree, g->tensors[in].offset, size ? size : 1);
         }
         if (last[t] == i && t != g->output) {
-            size_t size = g->tensors[t].square ? n * n : n * (size_t)g->tensors[t].cols;
+            size_t size = graph_tensor_floats(g, t);
             give(free_list, &nfree, g->tensors[t].offset, size ? size : 1);
         }
     }

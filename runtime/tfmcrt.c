@@ -267,6 +267,7 @@ void tfmcrt_kv_store(float *kcache, float *vcache, const float *k, const float *
 
 static float elu1(float x) { return x > 0 ? x + 1.0f : expf(x); }
 
+TFMCRT_CLONES
 void tfmcrt_attend(float *out, const float *q, const float *kcache, const float *vcache, size_t n, size_t pos0,
                    const TfmcrtAttention *a, float *w)
 {
@@ -297,16 +298,7 @@ void tfmcrt_attend(float *out, const float *q, const float *kcache, const float 
                 float slope = a->alibi ? powf(2.0f, -8.0f * (float)(h + 1) / (float)H) : 0.0f;
                 for (size_t j = first; j < last; j++) {
                     const float *kj = kcache + j * kvd + kh * hd;
-                    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-                    size_t c = 0;
-                    for (; c + 4 <= hd; c += 4) {
-                        s0 += qh[c] * kj[c];
-                        s1 += qh[c + 1] * kj[c + 1];
-                        s2 += qh[c + 2] * kj[c + 2];
-                        s3 += qh[c + 3] * kj[c + 3];
-                    }
-                    for (; c < hd; c++) s0 += qh[c] * kj[c];
-                    float s = a->scale * ((s0 + s1) + (s2 + s3));
+                    float s = a->scale * dot(qh, kj, hd);
                     if (a->alibi) s -= slope * ((float)t - (float)j);
                     w[j] = s;
                     if (s > m) m = s;
@@ -333,6 +325,87 @@ void tfmcrt_attend(float *out, const float *q, const float *kcache, const float 
             }
         }
     }
+}
+
+/* The keys query i (at position pos0 + i) may see: [*first, *last). */
+static void allowed(const TfmcrtAttention *a, size_t i, size_t n, size_t pos0, size_t *first, size_t *last)
+{
+    size_t t = pos0 + i;
+    *last = a->causal ? t + 1 : pos0 + n;
+    *first = (a->window > 0 && t + 1 > (size_t)a->window) ? t + 1 - (size_t)a->window : 0;
+}
+
+void tfmcrt_mha_scores(float *s, const float *q, const float *kcache, size_t n, size_t pos0, size_t T,
+                       const TfmcrtAttention *a)
+{
+    size_t hd = (size_t)a->head_dim, H = (size_t)a->heads, group = H / (size_t)a->kv_heads, kvd = (size_t)a->kv_heads * hd;
+    for (size_t h = 0; h < H; h++) {
+        float slope = a->alibi ? powf(2.0f, -8.0f * (float)(h + 1) / (float)H) : 0.0f;
+        for (size_t i = 0; i < n; i++) {
+            size_t first, last;
+            allowed(a, i, n, pos0, &first, &last);
+            const float *qh = q + i * H * hd + h * hd;
+            float *row = s + (h * n + i) * T;
+            for (size_t j = first; j < last; j++) {
+                const float *kj = kcache + j * kvd + (h / group) * hd;
+                if (a->score == TFMCRT_LINEAR) {
+                    float x = 0.0f;
+                    for (size_t c = 0; c < hd; c++) x += elu1(qh[c]) * elu1(kj[c]);
+                    row[j] = x;
+                } else {
+                    row[j] = a->scale * dot(qh, kj, hd);
+                    if (a->alibi) row[j] -= slope * ((float)(pos0 + i) - (float)j);
+                }
+            }
+        }
+    }
+}
+
+void tfmcrt_mha_softmax(float *p, const float *s, size_t n, size_t pos0, size_t T, const TfmcrtAttention *a)
+{
+    for (size_t h = 0; h < (size_t)a->heads; h++)
+        for (size_t i = 0; i < n; i++) {
+            size_t first, last;
+            allowed(a, i, n, pos0, &first, &last);
+            const float *row = s + (h * n + i) * T;
+            float *w = p + (h * n + i) * T, m = -INFINITY, sum = 0.0f;
+            for (size_t j = 0; j < T; j++) w[j] = 0.0f;
+            if (a->score == TFMCRT_LINEAR) {
+                for (size_t j = first; j < last; j++) sum += row[j];
+                for (size_t j = first; j < last; j++) w[j] = row[j] / sum;
+                continue;
+            }
+            for (size_t j = first; j < last; j++) m = row[j] > m ? row[j] : m;
+            if (a->score == TFMCRT_HARD) {
+                float count = 0;
+                for (size_t j = first; j < last; j++) count += row[j] == m;
+                for (size_t j = first; j < last; j++) w[j] = row[j] == m ? 1.0f / count : 0.0f;
+                continue;
+            }
+            float shift = a->score == TFMCRT_SOFTMAX1 && m < 0 ? 0 : m;
+            sum = a->score == TFMCRT_SOFTMAX1 ? expf(-shift) : 0.0f;
+            for (size_t j = first; j < last; j++) sum += w[j] = expf(row[j] - shift);
+            for (size_t j = first; j < last; j++) w[j] /= sum;
+        }
+}
+
+TFMCRT_CLONES
+void tfmcrt_mha_mix(float *out, const float *p, const float *vcache, size_t n, size_t pos0, size_t T,
+                    const TfmcrtAttention *a)
+{
+    size_t hd = (size_t)a->head_dim, H = (size_t)a->heads, group = H / (size_t)a->kv_heads, kvd = (size_t)a->kv_heads * hd;
+    for (size_t i = 0; i < n; i++)
+        for (size_t h = 0; h < H; h++) {
+            size_t first, last;
+            allowed(a, i, n, pos0, &first, &last);
+            const float *w = p + (h * n + i) * T;
+            float *o = out + i * H * hd + h * hd;
+            for (size_t c = 0; c < hd; c++) o[c] = 0.0f;
+            for (size_t j = first; j < last; j++) {
+                const float *vj = vcache + j * kvd + (h / group) * hd;
+                for (size_t c = 0; c < hd; c++) o[c] += w[j] * vj[c];
+            }
+        }
 }
 
 static void ffn1(float *y, const float *x, size_t d, const TfmcrtFfn *f, size_t hidden, int act, float *h, float *g)

@@ -89,6 +89,15 @@ typedef struct TfmcrtAttention {
 void tfmcrt_attend(float *out, const float *q, const float *kcache, const float *vcache, size_t n, size_t pos0,
                    const TfmcrtAttention *a, float *scratch);
 
+/* The same attention unfused (what -O0 runs; fusion replaces it by tfmcrt_attend): scores
+ * s[heads][n][T] (T = the largest n; row i holds keys 0..pos0+i or all), then the score function
+ * of each row in place into p, then out[n][heads * hd] = p . values. Disallowed keys hold 0. */
+void tfmcrt_mha_scores(float *s, const float *q, const float *kcache, size_t n, size_t pos0, size_t T,
+                       const TfmcrtAttention *a);
+void tfmcrt_mha_softmax(float *p, const float *s, size_t n, size_t pos0, size_t T, const TfmcrtAttention *a);
+void tfmcrt_mha_mix(float *out, const float *p, const float *vcache, size_t n, size_t pos0, size_t T,
+                    const TfmcrtAttention *a);
+
 /* One feed-forward network, for mixture-of-experts. */
 typedef struct TfmcrtFfn {
     const float *up, *b_up;     /* [hidden][d] */

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(gcc clang flex bison meson ninja-build pkg-config libcunit1-dev python3 valgrind)
+packages=(gcc clang flex bison meson ninja-build pkg-config libcunit1-dev python3 valgrind liblapacke-dev libopenblas-dev python3-numpy)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -93,7 +93,7 @@ static void emit_constants(Cgen *c)
             weights(c, op->norm->weight, d, name, g->tensors[op->out].name);
             snprintf(name, sizeof name, "%s_bias", t);
             weights(c, op->norm->bias, d, name, g->tensors[op->out].name);
-        } else if (op->kind == G_ATTEND) {
+        } else if (op->kind == G_ATTEND || op->kind == G_MHA_SCORES || op->kind == G_MHA_SOFTMAX || op->kind == G_MHA_MIX) {
             const ModelBlock *b = op->block;
             fprintf(c->out, "static const TfmcrtAttention %s_%s_options = { %d, %d, %d, %s, %d, %d, %d, %af };\n\n", c->P,
                     t, b->mha_heads, b->kv_heads, b->head_dim, score_name(b->score), b->causal ? 1 : 0, b->window,
@@ -125,7 +125,6 @@ static void emit_constants(Cgen *c)
             free(names);
         }
     }
-    if (!m->tied) weights(c, m->unembed, (size_t)m->vocab_size * d, "unembed", "unembedding [vocab][dim]");
 }
 
 /* The forward pass over positions pos0..pos0+n-1, in graph order. */
@@ -209,6 +208,16 @@ static void emit_run(Cgen *c)
                     m->dim, P, out, P, out, op->block->experts, op->block->top, op->block->ffn.hidden,
                     act_name(op->block->ffn.act));
             break;
+        case G_MHA_SCORES: case G_MHA_SOFTMAX: case G_MHA_MIX: {
+            char kc[128];
+            const char *fn = op->kind == G_MHA_SCORES ? "tfmcrt_mha_scores" : op->kind == G_MHA_SOFTMAX ? "tfmcrt_mha_softmax"
+                                                                                                        : "tfmcrt_mha_mix";
+            fprintf(c->out, "    %s(%s, %s, ", fn, out, a);
+            if (op->kind != G_MHA_SOFTMAX)
+                fprintf(c->out, "%s, ", cgen_ident(g->tensors[op->cache[op->kind == G_MHA_MIX]].name, kc, sizeof kc));
+            fprintf(c->out, "n, pos0, %d, &%s_%s_options);\n", m->positions, P, out);
+            break;
+        }
         case G_SCORES: case G_SOFTMAX: case G_MIX: case G_FUSED_ATTENTION: break; /* RASP graphs only */
         }
     }

@@ -127,8 +127,9 @@ typedef struct ModelStats {
 Model *rasp_lower(Arena *arena, const RaspProgram *p, DiagList *diags);
 
 /* Check a model declaration and build its model with its weights (a .safetensors file, or
- * seeded random ones). NULL with diagnostics on failure. */
-Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, DiagList *diags);
+ * seeded random ones). NULL with diagnostics on failure. check_only: every statement and option,
+ * without allocating or reading weights (what loading a file does for its models). */
+Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, DiagList *diags, bool check_only);
 
 /* Every weight of a declared model under its name in our scheme (docs/weights.md); cols 0 marks
  * a vector. Loading and --emit=weights both walk this one list. */

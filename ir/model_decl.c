@@ -27,6 +27,7 @@ typedef struct Decl {
     int layers; /* distinct layers (weights), for names */
     int *layer_of; /* per model block: its distinct layer index */
     int cap_layer_of;
+    bool check_only; /* statements and options only: no weights allocated or read */
 } Decl;
 
 #define ERR(D, loc, ...) ((D)->errors++, diag_error((D)->diags, (D)->file, (loc), __VA_ARGS__))
@@ -283,6 +284,7 @@ static void alloc_ffn(Decl *D, Ffn *f, bool bias)
 
 static void alloc_block(Decl *D, ModelBlock *b)
 {
+    if (D->check_only) return;
     size_t d = (size_t)D->dim;
     bool bias = b->bq != NULL;
     b->bq = NULL;
@@ -777,9 +779,10 @@ static bool int_statement(Decl *D, const MStmt *st, long lo, int *out, SrcLoc *l
     return true;
 }
 
-Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, DiagList *diags)
+Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, DiagList *diags, bool check_only)
 {
     Decl D = { 0 };
+    D.check_only = check_only;
     D.a = arena;
     D.file = file;
     D.diags = diags;
@@ -901,6 +904,7 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
     }
     if (D.weights && D.has_init) ERR(&D, D.weights_loc, "a model takes `weights` or `init`, not both");
     if (D.errors) return NULL;
+    if (check_only) return m;
     m->tied = D.tied;
     size_t d = (size_t)m->dim;
     m->tok_emb = alloc_f(&D, (size_t)m->vocab_size * d);

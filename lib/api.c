@@ -65,6 +65,8 @@ static TfmcStatus load(TfmcContext *ctx, SrcFile *file)
         VEC_PUSH(&ctx->arena, ctx->programs, ctx->nprograms, ctx->cap, p);
     }
     for (int i = 0; i < r.nmodels; i++) {
+        /* a model's statements and options are checked with the file; its weights when compiled */
+        if (!model_declare(&ctx->arena, r.models[i], file, &ctx->diags, true)) continue;
         TfmcProgram *p = ARENA_NEW(&ctx->arena, TfmcProgram);
         p->kind = TFMC_PROGRAM_MODEL;
         p->name = r.models[i]->name;

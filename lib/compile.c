@@ -30,7 +30,7 @@ TfmcStatus tfmc_compile(TfmcContext *ctx, const TfmcProgram *cp)
     if (p->graph) return TFMC_OK;
     if (setjmp(ctx->oom)) return TFMC_ERR_NOMEM;
     Model *m = p->rasp ? rasp_lower(&ctx->arena, p->rasp, &ctx->diags)
-                       : model_declare(&ctx->arena, p->model, p->file, &ctx->diags);
+                       : model_declare(&ctx->arena, p->model, p->file, &ctx->diags, false);
     if (!m) return TFMC_ERR_COMPILE;
     char err[256];
     if (!model_verify(m, err, sizeof err)) {

@@ -16,8 +16,33 @@ static char *vformat(Arena *a, const char *fmt, va_list ap)
     return p;
 }
 
+/* Append an item with the file its source line comes from. */
+static void add_item(DiagList *d, const SrcFile *f, TfmcDiagnostic item)
+{
+    int cap = d->cap;
+    VEC_PUSH(d->arena, d->items, d->n, d->cap, item);
+    if (cap != d->cap) {
+        const SrcFile **files = ARENA_ARRAY(d->arena, const SrcFile *, d->cap);
+        if (d->files) memcpy(files, d->files, sizeof(*files) * (size_t)(d->n - 1));
+        d->files = files;
+    }
+    d->files[d->n - 1] = f;
+}
+
 void diag_error(DiagList *d, const SrcFile *f, SrcLoc loc, const char *fmt, ...)
 {
+    /* Past the limit, one last error says so and the rest are dropped (a file of garbage would
+     * otherwise give one error per byte, each printing its line). */
+    if (d->n >= DIAG_MAX_ERRORS) {
+        if (d->n == DIAG_MAX_ERRORS) {
+            TfmcDiagnostic last = {0};
+            last.file = f ? f->path : NULL;
+            last.message = arena_printf(d->arena, "too many errors: only the first %d are shown", DIAG_MAX_ERRORS);
+            add_item(d, f, last);
+        }
+        d->dropped = true;
+        return;
+    }
     TfmcDiagnostic item = {0};
     item.file = f ? f->path : NULL;
     item.line = loc.first_line;
@@ -38,14 +63,7 @@ void diag_error(DiagList *d, const SrcFile *f, SrcLoc loc, const char *fmt, ...)
         }
     }
     d->dropped = false;
-    int cap = d->cap;
-    VEC_PUSH(d->arena, d->items, d->n, d->cap, item);
-    if (cap != d->cap) {
-        const SrcFile **files = ARENA_ARRAY(d->arena, const SrcFile *, d->cap);
-        if (d->files) memcpy(files, d->files, sizeof(*files) * (size_t)(d->n - 1));
-        d->files = files;
-    }
-    d->files[d->n - 1] = f;
+    add_item(d, f, item);
 }
 
 void diag_hint(DiagList *d, const char *fmt, ...)
@@ -73,6 +91,78 @@ static const char *source_line(const SrcFile *f, int line, size_t *len)
     return p;
 }
 
+/* Lines longer than this many characters are shown as a window around the column. */
+#define SHOW_WIDTH 100
+
+/* The byte offset of character `index` (0-based) of text[0..len); len when past the end. */
+static size_t char_offset(const char *text, size_t len, int index)
+{
+    size_t i = 0;
+    for (int k = 0; i < len; i++) {
+        if (utf8_continuation((unsigned char)text[i])) continue;
+        if (k++ == index) return i;
+    }
+    return len;
+}
+
+static int char_count(const char *text, size_t len)
+{
+    int n = 0;
+    for (size_t i = 0; i < len; i++) n += !utf8_continuation((unsigned char)text[i]);
+    return n;
+}
+
+/* The source line, then a caret under the column (columns count characters) and tildes under the
+ * rest of the range. A long line is cut to a window around the column, marked with `...`. */
+static void print_source(const TfmcDiagnostic *dg, const char *text, size_t len, FILE *out)
+{
+    int nchars = char_count(text, len);
+    int col = dg->column < 1 ? 1 : dg->column; /* 1-based; may be one past the end */
+    int first = 0, last = nchars;              /* the characters shown: [first, last) */
+    if (nchars > SHOW_WIDTH) {
+        first = col - 1 - SHOW_WIDTH / 2;
+        if (first > nchars - SHOW_WIDTH) first = nchars - SHOW_WIDTH;
+        if (first < 0) first = 0;
+        last = first + SHOW_WIDTH;
+    }
+    size_t from = char_offset(text, len, first), to = char_offset(text, len, last);
+    const char *cut = first > 0 ? "..." : "";
+    fprintf(out, "%s%.*s%s\n", cut, (int)(to - from), text + from, last < nchars ? "..." : "");
+    /* Copy tabs so the caret lines up whatever the tab width. */
+    fputs(first > 0 ? "   " : "", out);
+    size_t at = from;
+    for (int c = first; c < col - 1; c++) {
+        if (at < len) {
+            fputc(text[at] == '\t' ? '\t' : ' ', out);
+            at++;
+            while (at < len && utf8_continuation((unsigned char)text[at])) at++;
+        } else {
+            fputc(' ', out);
+        }
+    }
+    fputc('^', out);
+    if (dg->end_line == dg->line && dg->end_column > col) {
+        int end = dg->end_column;
+        if (end > nchars) end = nchars;
+        if (end > last) end = last;
+        for (int c = col; c < end; c++) fputc('~', out);
+    }
+    fputc('\n', out);
+}
+
+const char *diag_source_text(const SrcFile *f, SrcLoc loc, size_t *len)
+{
+    size_t line_len;
+    if (!f || loc.first_line < 1 || loc.last_line != loc.first_line || loc.last_column < loc.first_column)
+        return NULL;
+    const char *text = source_line(f, loc.first_line, &line_len);
+    if (!text || loc.last_column > char_count(text, line_len)) return NULL;
+    size_t from = char_offset(text, line_len, loc.first_column - 1);
+    size_t to = char_offset(text, line_len, loc.last_column);
+    *len = to - from;
+    return text + from;
+}
+
 static void print_one(const TfmcDiagnostic *dg, const SrcFile *f, FILE *out)
 {
     if (dg->file && dg->line > 0)
@@ -83,20 +173,7 @@ static void print_one(const TfmcDiagnostic *dg, const SrcFile *f, FILE *out)
         fprintf(out, "error: %s\n", dg->message);
     size_t len;
     const char *text = (f && dg->line > 0) ? source_line(f, dg->line, &len) : NULL;
-    if (text) {
-        fprintf(out, "%.*s\n", (int)len, text);
-        /* Copy tabs so the caret lines up whatever the tab width. */
-        int col = dg->column < 1 ? 1 : dg->column;
-        for (int i = 0; i < col - 1; i++)
-            fputc((size_t)i < len && text[i] == '\t' ? '\t' : ' ', out);
-        fputc('^', out);
-        if (dg->end_line == dg->line && dg->end_column > dg->column) {
-            int last = dg->end_column;
-            if ((size_t)last > len) last = (int)len;
-            for (int i = dg->column; i < last; i++) fputc('~', out);
-        }
-        fputc('\n', out);
-    }
+    if (text) print_source(dg, text, len, out);
     if (dg->hint) fprintf(out, "note: %s\n", dg->hint);
 }
 
@@ -144,18 +221,24 @@ static int edit_distance(const char *a, const char *b)
     return prev[lb];
 }
 
+/* A candidate is a suggestion when few of its letters change: one edit for names of up to three
+ * letters, then one more per three letters; never as many edits as the shorter name has
+ * letters (`x` is not a suggestion for `idx`). */
 const char *diag_suggest(const char *name, const char *const *cands, int n)
 {
     const char *best = NULL;
     int best_d = 1000;
-    int limit = (int)strlen(name) / 3 + 1;
+    int len = (int)strlen(name);
     for (int i = 0; i < n; i++) {
         if (!cands[i] || strcmp(cands[i], name) == 0) continue;
         int dist = edit_distance(name, cands[i]);
+        int shorter = (int)strlen(cands[i]) < len ? (int)strlen(cands[i]) : len;
+        int limit = len <= 3 ? 1 : len / 3 + 1;
+        if (dist > limit || dist >= shorter) continue;
         if (dist < best_d) {
             best_d = dist;
             best = cands[i];
         }
     }
-    return best_d <= limit ? best : NULL;
+    return best;
 }

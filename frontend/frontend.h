@@ -49,10 +49,14 @@ typedef struct SrcFile {
     uint64_t hash; /* FNV-1a of the text, recorded in generated code */
 } SrcFile;
 
-/* A source range; columns are 1-based, last_column inclusive. Bison's YYLTYPE. */
+/* A source range; columns are 1-based and count characters (not bytes), last_column inclusive.
+ * Bison's YYLTYPE. */
 typedef struct SrcLoc {
     int first_line, first_column, last_line, last_column;
 } SrcLoc;
+
+/* A UTF-8 continuation byte: it does not start a character, so it does not start a column. */
+static inline bool utf8_continuation(unsigned char c) { return (c & 0xc0) == 0x80; }
 
 typedef struct DiagList {
     Arena *arena;
@@ -62,11 +66,16 @@ typedef struct DiagList {
     bool dropped; /* the last error repeated an earlier one and was not added */
 } DiagList;
 
+/* At most this many errors are kept; one more says that the rest were dropped. */
+#define DIAG_MAX_ERRORS 100
+
 void diag_error(DiagList *d, const SrcFile *f, SrcLoc loc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Attach a hint to the most recent error. */
 void diag_hint(DiagList *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_print(const DiagList *d, FILE *out);
+/* The source text of a range within one line of f (columns count characters), or NULL. */
+const char *diag_source_text(const SrcFile *f, SrcLoc loc, size_t *len);
 /* The closest name to `name` among `cands` (edit distance), or NULL when none is close. */
 const char *diag_suggest(const char *name, const char *const *cands, int n);
 
@@ -97,7 +106,9 @@ typedef enum AstOp {
 typedef struct Ast Ast;
 struct Ast {
     AstKind kind;
-    SrcLoc loc;
+    SrcLoc loc;    /* the whole expression; a call's is its name */
+    SrcLoc op_loc; /* AST_BINARY, AST_UNARY: the operator */
+    int depth;     /* nesting as parsed: 1 for a leaf (the parser bounds it) */
     AstOp op;
     int64_t ival;
     double fval;
@@ -176,6 +187,7 @@ struct Item {
     int nparams;
     Stmt *body;   /* def, rasp */
     MStmt *mbody; /* model */
+    bool broken;  /* held a syntax error: what parsed of it is incomplete */
     Item *next;
 };
 
@@ -216,6 +228,9 @@ typedef enum ScalarStatus { SCALAR_OK, SCALAR_ARITH, SCALAR_TYPE } ScalarStatus;
 /* Evaluate a checked lambda body with its parameters bound. SCALAR_ARITH: an
  * arithmetic error (division by zero); SCALAR_TYPE: a type error, explained in msg. */
 ScalarStatus scalar_eval(const Ast *e, const Value *params, Value *out, char *msg, size_t cap);
+/* The same, and on failure *where is the innermost expression that failed (for the caret). */
+ScalarStatus scalar_eval_at(const Ast *e, const Value *params, Value *out, char *msg, size_t cap,
+                            const Ast **where);
 
 /* ----------------------------------------------------------- RASP graph */
 
@@ -238,6 +253,7 @@ struct RaspNode {
     int id;             /* index in the program's node list (topological order) */
     const char *label;  /* the SOp's name: its assignment or an automatic map_3 */
     bool named;         /* label came from an assignment */
+    const char *name;   /* named: the name as the user wrote it (label may add `def.` and `_2`) */
     SrcLoc loc;
     bool is_selector;
     Encoding enc;
@@ -260,6 +276,10 @@ typedef struct RaspProgram {
     int nnodes, cap;
     RaspNode *output;
 } RaspProgram;
+
+/* How messages name a node, never by an automatic label (map_3): `name` when the user named it,
+ * else its source text when short (`tokens + 1`), or "this aggregate", "this `min(...)`". */
+const char *rasp_node_describe(Arena *a, const SrcFile *file, const RaspNode *n);
 
 /* The limit on any value set's size, and on the pairs a two-SOp map enumerates. */
 #define RASP_MAX_VALUES 4096

@@ -26,6 +26,10 @@ typedef struct ParseCtx {
     SrcLoc prev, cur;
     const char *text, *end; /* the input, consumed by the scanner's YY_INPUT */
     const char *tok_text;   /* the text of the last token */
+    int paren_depth;        /* open parentheses of the current statement */
+    bool too_deep;          /* this statement's parentheses were reported as too deep */
+    bool semicolon_missing; /* the last syntax error was a `;` missing at a line end */
+    int errors_before_item; /* nerrors when the current item started */
 } ParseCtx;
 }
 
@@ -37,12 +41,51 @@ int yylex(YYSTYPE *yylval, SrcLoc *yylloc, yyscan_t scanner);
 #include <stdlib.h>
 #include <string.h>
 
+/* The parser's stack grows in the arena: nothing to free when running out of memory jumps out. */
+#define YYMALLOC(size) arena_alloc(ctx->arena, (size))
+#define YYFREE(ptr) ((void)(ptr))
+
 static void yyerror(SrcLoc *loc, yyscan_t scanner, ParseCtx *ctx, const char *msg);
-static Ast *mk(ParseCtx *ctx, AstKind k, SrcLoc loc) { return ast_new(ctx->arena, k, loc); }
-static Ast *binary(ParseCtx *ctx, AstOp op, Ast *a, Ast *b, SrcLoc loc)
+static Ast *mk(ParseCtx *ctx, AstKind k, SrcLoc loc)
+{
+    Ast *e = ast_new(ctx->arena, k, loc);
+    e->depth = 1;
+    return e;
+}
+/* Expressions nested deeper than this are an error: the checks after parsing recurse on them. */
+#define MAX_EXPR_DEPTH 1000
+
+/* Record e's depth (a leaf is 1) and report when it is too deep (`at`: the operator). The caller
+ * then drops the statement with YYERROR, so each statement reports this at most once. */
+static bool nested_too_deeply(ParseCtx *ctx, Ast *e, SrcLoc at)
+{
+    int d = 0;
+    const Ast *kids[3] = { e->a, e->b, e->c };
+    for (int i = 0; i < 3; i++)
+        if (kids[i] && kids[i]->depth > d) d = kids[i]->depth;
+    for (int i = 0; i < e->nargs; i++)
+        if (e->args[i]->depth > d) d = e->args[i]->depth;
+    e->depth = d + 1;
+    if (e->depth <= MAX_EXPR_DEPTH) return false;
+    ctx->nerrors++;
+    diag_error(ctx->diags, ctx->file, at, "expression nested too deeply (more than %d levels)", MAX_EXPR_DEPTH);
+    diag_hint(ctx->diags, "each operator of a chain such as a + b + c is one level; name intermediate results: "
+                          "t = ...; then use t");
+    return true;
+}
+#define CHECK_DEPTH(e, at) do { if (nested_too_deeply(ctx, (e), (at))) YYERROR; } while (0)
+
+/* A binary expression spans both operands; op_loc is its operator. */
+static Ast *binary(ParseCtx *ctx, AstOp op, Ast *a, Ast *b, SrcLoc loc, SrcLoc op_loc)
 {
     Ast *e = mk(ctx, AST_BINARY, loc);
-    e->op = op; e->a = a; e->b = b;
+    e->op = op; e->a = a; e->b = b; e->op_loc = op_loc;
+    return e;
+}
+static Ast *unary(ParseCtx *ctx, AstOp op, Ast *a, SrcLoc loc, SrcLoc op_loc)
+{
+    Ast *e = mk(ctx, AST_UNARY, loc);
+    e->op = op; e->a = a; e->op_loc = op_loc;
     return e;
 }
 static Stmt *stmt(ParseCtx *ctx, StmtKind k, SrcLoc loc)
@@ -51,8 +94,11 @@ static Stmt *stmt(ParseCtx *ctx, StmtKind k, SrcLoc loc)
     s->kind = k; s->loc = loc;
     return s;
 }
+/* Items that held a syntax error are marked broken: later stages skip them. */
 static void add_item(ParseCtx *ctx, Item *it)
 {
+    it->broken = ctx->nerrors > ctx->errors_before_item;
+    ctx->errors_before_item = ctx->nerrors;
     if (ctx->last_item) ctx->last_item->next = it; else ctx->items = it;
     ctx->last_item = it;
 }
@@ -89,6 +135,13 @@ static SetItem set_value(SrcLoc loc, Value v)
     return s;
 }
 static MAtom matom(MAtom a, SrcLoc loc) { a.loc = loc; return a; }
+/* After a statement cut short by a syntax error: when the error was only a `;` missing at the end
+ * of a line, go on as if it had been there, so that the next statement's errors are reported. */
+#define STATEMENT_CUT()                           \
+    do {                                          \
+        if (ctx->semicolon_missing) yyerrok;      \
+        ctx->semicolon_missing = false;           \
+    } while (0)
 }
 
 %define api.pure full
@@ -172,7 +225,22 @@ item
         it->kind = ITEM_MODEL; it->loc = @1; it->name_loc = @2; it->name = $2; it->mbody = $4;
         add_item(ctx, it);
       }
-    | error '}' { yyerrok; }
+    | error '}' { yyerrok; ctx->errors_before_item = ctx->nerrors; }
+    | error '{' skipped '}' { yyerrok; ctx->errors_before_item = ctx->nerrors; }
+    ;
+
+/* The body of an item whose start did not parse: skipped up to its matching `}`. */
+skipped
+    : %empty
+    | skipped skipped_token
+    | skipped '{' skipped '}'
+    ;
+
+skipped_token
+    : DEF | RASP | MODEL | RETURN | TRUE | FALSE | AND | OR | NOT
+    | IDENT {} | STRING {} | INT {} | FLOAT {}
+    | ARROW | DOTDOT | EQ | NE | LE | GE | LAMBDA_LPAREN
+    | '(' | ')' | ',' | ';' | '=' | '<' | '>' | '+' | '-' | '*' | '/' | '%' | '?' | ':'
     ;
 
 opt_params
@@ -206,7 +274,20 @@ stmt
         $$ = stmt(ctx, STMT_HEADER, @$); $$->name = $1; $$->name_loc = @1;
         $$->hv_kind = HV_SET; $$->set = $2->v; $$->nset = $2->n; $$->hv_loc = @2;
       }
-    | error ';' { $$ = NULL; yyerrok; }
+    /* a statement cut short by a syntax error (usually a missing `;`) keeps what it read */
+    | IDENT '=' expr error {
+        $$ = stmt(ctx, STMT_ASSIGN, @$); $$->name = $1; $$->name_loc = @1; $$->expr = $3; STATEMENT_CUT();
+      }
+    | RETURN expr error { $$ = stmt(ctx, STMT_RETURN, @$); $$->expr = $2; STATEMENT_CUT(); }
+    | IDENT signed_int error {
+        $$ = stmt(ctx, STMT_HEADER, @$); $$->name = $1; $$->name_loc = @1;
+        $$->hv_kind = HV_INT; $$->hv_int = $2; $$->hv_loc = @2; STATEMENT_CUT();
+      }
+    | IDENT set error {
+        $$ = stmt(ctx, STMT_HEADER, @$); $$->name = $1; $$->name_loc = @1;
+        $$->hv_kind = HV_SET; $$->set = $2->v; $$->nset = $2->n; $$->hv_loc = @2; STATEMENT_CUT();
+      }
+    | error ';' { $$ = NULL; yyerrok; ctx->semicolon_missing = false; }
     ;
 
 set
@@ -245,30 +326,34 @@ lambda
         $$ = mk(ctx, AST_LAMBDA, @$); $$->a = $3;
         NameList *l = names_push(ctx, NULL, $1, @1);
         $$->params = l->v; $$->param_locs = l->locs; $$->nparams = l->n;
+        CHECK_DEPTH($$, @2);
       }
     | LAMBDA_LPAREN params ')' ARROW expr {
         $$ = mk(ctx, AST_LAMBDA, @$); $$->a = $5;
         $$->params = $2->v; $$->param_locs = $2->locs; $$->nparams = $2->n;
+        CHECK_DEPTH($$, @4);
       }
     ;
 
 e
-    : e '?' e ':' e { $$ = mk(ctx, AST_COND, @$); $$->a = $1; $$->b = $3; $$->c = $5; }
-    | e OR e  { $$ = binary(ctx, OP_OR, $1, $3, @2); }
-    | e AND e { $$ = binary(ctx, OP_AND, $1, $3, @2); }
-    | NOT e   { $$ = mk(ctx, AST_UNARY, @1); $$->op = OP_NOT; $$->a = $2; }
-    | e EQ e  { $$ = binary(ctx, OP_EQ, $1, $3, @2); }
-    | e NE e  { $$ = binary(ctx, OP_NE, $1, $3, @2); }
-    | e '<' e { $$ = binary(ctx, OP_LT, $1, $3, @2); }
-    | e LE e  { $$ = binary(ctx, OP_LE, $1, $3, @2); }
-    | e '>' e { $$ = binary(ctx, OP_GT, $1, $3, @2); }
-    | e GE e  { $$ = binary(ctx, OP_GE, $1, $3, @2); }
-    | e '+' e { $$ = binary(ctx, OP_ADD, $1, $3, @2); }
-    | e '-' e { $$ = binary(ctx, OP_SUB, $1, $3, @2); }
-    | e '*' e { $$ = binary(ctx, OP_MUL, $1, $3, @2); }
-    | e '/' e { $$ = binary(ctx, OP_DIV, $1, $3, @2); }
-    | e '%' e { $$ = binary(ctx, OP_MOD, $1, $3, @2); }
-    | '-' e %prec UMINUS { $$ = mk(ctx, AST_UNARY, @1); $$->op = OP_NEG; $$->a = $2; }
+    : e '?' e ':' e {
+        $$ = mk(ctx, AST_COND, @$); $$->a = $1; $$->b = $3; $$->c = $5; CHECK_DEPTH($$, @2);
+      }
+    | e OR e  { $$ = binary(ctx, OP_OR, $1, $3, @$, @2); CHECK_DEPTH($$, @2); }
+    | e AND e { $$ = binary(ctx, OP_AND, $1, $3, @$, @2); CHECK_DEPTH($$, @2); }
+    | NOT e   { $$ = unary(ctx, OP_NOT, $2, @$, @1); CHECK_DEPTH($$, @1); }
+    | e EQ e  { $$ = binary(ctx, OP_EQ, $1, $3, @$, @2); CHECK_DEPTH($$, @2); }
+    | e NE e  { $$ = binary(ctx, OP_NE, $1, $3, @$, @2); CHECK_DEPTH($$, @2); }
+    | e '<' e { $$ = binary(ctx, OP_LT, $1, $3, @$, @2); CHECK_DEPTH($$, @2); }
+    | e LE e  { $$ = binary(ctx, OP_LE, $1, $3, @$, @2); CHECK_DEPTH($$, @2); }
+    | e '>' e { $$ = binary(ctx, OP_GT, $1, $3, @$, @2); CHECK_DEPTH($$, @2); }
+    | e GE e  { $$ = binary(ctx, OP_GE, $1, $3, @$, @2); CHECK_DEPTH($$, @2); }
+    | e '+' e { $$ = binary(ctx, OP_ADD, $1, $3, @$, @2); CHECK_DEPTH($$, @2); }
+    | e '-' e { $$ = binary(ctx, OP_SUB, $1, $3, @$, @2); CHECK_DEPTH($$, @2); }
+    | e '*' e { $$ = binary(ctx, OP_MUL, $1, $3, @$, @2); CHECK_DEPTH($$, @2); }
+    | e '/' e { $$ = binary(ctx, OP_DIV, $1, $3, @$, @2); CHECK_DEPTH($$, @2); }
+    | e '%' e { $$ = binary(ctx, OP_MOD, $1, $3, @$, @2); CHECK_DEPTH($$, @2); }
+    | '-' e %prec UMINUS { $$ = unary(ctx, OP_NEG, $2, @$, @1); CHECK_DEPTH($$, @1); }
     | primary
     ;
 
@@ -282,6 +367,7 @@ primary
     | IDENT '(' ')' { $$ = mk(ctx, AST_CALL, @1); $$->str = $1; }
     | IDENT '(' args ')' {
         $$ = mk(ctx, AST_CALL, @1); $$->str = $1; $$->args = $3->v; $$->nargs = $3->n;
+        CHECK_DEPTH($$, @1);
       }
     | '(' expr ')' { $$ = $2; }
     ;
@@ -362,10 +448,16 @@ matom
 
 %%
 
+/* Bison's own messages; with custom syntax errors the only one left is its stack overflow. */
 static void yyerror(SrcLoc *loc, yyscan_t scanner, ParseCtx *ctx, const char *msg)
 {
     (void)scanner;
     ctx->nerrors++;
+    if (strcmp(msg, "memory exhausted") == 0) {
+        diag_error(ctx->diags, ctx->file, *loc, "expression nested too deeply");
+        diag_hint(ctx->diags, "name intermediate results: t = ...; then use t");
+        return;
+    }
     diag_error(ctx->diags, ctx->file, *loc, "%s", msg);
 }
 
@@ -392,11 +484,16 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, yyscan_t scanner, Pa
     bool wants_semicolon = false;
     for (int i = 0; i < n; i++) wants_semicolon |= strcmp(yysymbol_name(expected[i]), "`;`") == 0;
     ctx->nerrors++;
-    /* A statement that ends at a line break without `;`: point just past its last token. */
-    if (wants_semicolon && ctx->prev.last_line > 0 && loc.first_line > ctx->prev.last_line) {
+    ctx->semicolon_missing = false;
+    /* A statement that ends at a line break or at the end of the file without `;`: point just
+     * past its last token. */
+    bool at_eof = got == YYSYMBOL_YYEOF;
+    if (wants_semicolon && ctx->prev.last_line > 0 && (loc.first_line > ctx->prev.last_line || at_eof)) {
         SrcLoc at = { ctx->prev.last_line, ctx->prev.last_column + 1,
                       ctx->prev.last_line, ctx->prev.last_column + 1 };
         diag_error(ctx->diags, ctx->file, at, "missing `;` at the end of the statement");
+        /* Parse on as if it were there; at the end of the file there is nothing left to parse. */
+        ctx->semicolon_missing = !at_eof;
         return 0;
     }
     char buf[512];

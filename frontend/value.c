@@ -131,6 +131,7 @@ typedef struct ScalarCtx {
     const Value *params;
     char *msg;
     size_t cap;
+    const Ast *where; /* the innermost expression whose evaluation failed */
 } ScalarCtx;
 
 static ScalarStatus type_error(ScalarCtx *c, const char *fmt, const char *op, Value a, Value b)
@@ -239,7 +240,7 @@ static ScalarStatus call(const Ast *e, ScalarCtx *c, Value *out)
     return SCALAR_OK;
 }
 
-static ScalarStatus eval(const Ast *e, ScalarCtx *c, Value *out)
+static ScalarStatus eval_node(const Ast *e, ScalarCtx *c, Value *out)
 {
     Value a, b;
     ScalarStatus s;
@@ -277,8 +278,22 @@ static ScalarStatus eval(const Ast *e, ScalarCtx *c, Value *out)
     return SCALAR_TYPE;
 }
 
+static ScalarStatus eval(const Ast *e, ScalarCtx *c, Value *out)
+{
+    ScalarStatus s = eval_node(e, c, out);
+    if (s != SCALAR_OK && !c->where) c->where = e;
+    return s;
+}
+
+ScalarStatus scalar_eval_at(const Ast *e, const Value *params, Value *out, char *msg, size_t cap, const Ast **where)
+{
+    ScalarCtx c = { params, msg, cap, NULL };
+    ScalarStatus s = eval(e, &c, out);
+    if (where) *where = c.where;
+    return s;
+}
+
 ScalarStatus scalar_eval(const Ast *e, const Value *params, Value *out, char *msg, size_t cap)
 {
-    ScalarCtx c = { params, msg, cap };
-    return eval(e, &c, out);
+    return scalar_eval_at(e, params, out, msg, cap, NULL);
 }

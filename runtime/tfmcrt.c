@@ -141,6 +141,11 @@ void tfmcrt_attention(float *out, const float *q, const float *k, const float *v
     }
 }
 
+void tfmcrt_copy(float *out, const float *in, size_t count)
+{
+    if (count) memcpy(out, in, count * sizeof(float));
+}
+
 void tfmcrt_relu(float *x, size_t count)
 {
     for (size_t i = 0; i < count; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;

@@ -31,6 +31,9 @@ void tfmcrt_linear_csr(float *out, const float *in, size_t n, const int *rowptr,
 void tfmcrt_attention(float *out, const float *q, const float *k, const float *v, size_t n, size_t dk, size_t dv,
                       float scale, int causal);
 
+/* out[count] = in[count] (the buffers do not overlap). */
+void tfmcrt_copy(float *out, const float *in, size_t count);
+
 /* x[count] = max(x, 0) in place. */
 void tfmcrt_relu(float *x, size_t count);
 

@@ -323,7 +323,7 @@ static void emit_forward(Cgen *c)
             break;
         }
         case G_ACT:
-            fprintf(c->out, "    memcpy(%s, %s, sizeof(float) * np * %d);\n", out, a, g->tensors[op->out].cols);
+            fprintf(c->out, "    tfmcrt_copy(%s, %s, np * %d);\n", out, a, g->tensors[op->out].cols);
             fprintf(c->out, "    tfmcrt_relu(%s, np * %d);\n", out, g->tensors[op->out].cols);
             break;
         case G_ADD:
@@ -335,7 +335,7 @@ static void emit_forward(Cgen *c)
                     (double)op->scale, op->causal ? 1 : 0, op->comment);
             break;
         case G_SOFTMAX:
-            fprintf(c->out, "    memcpy(%s, %s, sizeof(float) * np * np);\n", out, a);
+            fprintf(c->out, "    tfmcrt_copy(%s, %s, np * np);\n", out, a);
             fprintf(c->out, "    tfmcrt_softmax_rows(%s, np, %d);\n", out, op->causal ? 1 : 0);
             break;
         case G_MIX: fprintf(c->out, "    tfmcrt_mix(%s, %s, %s, np, %d);\n", out, a, bname, op->rows); break;

@@ -162,7 +162,7 @@ static void emit_run(Cgen *c)
                 fprintf(c->out, "        tfmcrt_add(%s + p * %d, %s_tok_emb + (size_t)ids[p] * %d, %s_pos_emb + (pos0 + p) * %d, %d);\n",
                         out, m->dim, P, m->dim, P, m->dim, m->dim);
             else
-                fprintf(c->out, "        memcpy(%s + p * %d, %s_tok_emb + (size_t)ids[p] * %d, sizeof(float) * %d);\n", out,
+                fprintf(c->out, "        tfmcrt_copy(%s + p * %d, %s_tok_emb + (size_t)ids[p] * %d, %d);\n", out,
                         m->dim, P, m->dim, m->dim);
             break;
         case G_LINEAR:
@@ -180,7 +180,7 @@ static void emit_run(Cgen *c)
                     weights(c, op->norm->weight, 0, "", ""), weights(c, op->norm->bias, 0, "", ""));
             break;
         case G_ACT:
-            fprintf(c->out, "    memcpy(%s, %s, sizeof(float) * n * %zu);\n", out, a, cols);
+            fprintf(c->out, "    tfmcrt_copy(%s, %s, n * %zu);\n", out, a, cols);
             fprintf(c->out, "    tfmcrt_act(%s, n * %zu, %s);\n", out, cols, act_name(op->act));
             break;
         case G_GLU: fprintf(c->out, "    tfmcrt_glu(%s, %s, %s, n * %zu, %s);\n", out, a, b, cols, act_name(op->act)); break;

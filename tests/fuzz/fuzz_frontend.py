@@ -832,6 +832,8 @@ def signature(reason, stderr):
         return f"UBSan: {m.group(2).strip()} at {os.path.basename(m.group(1))}"
     if "hard rss limit" in err or "soft rss limit" in err:
         return "memory limit"
+    if "spec section 3" in reason:
+        return "spec section 3: " + ("a bad input accepted" if "was accepted" in reason else "a good input rejected")
     return reason
 
 

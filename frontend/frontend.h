@@ -262,6 +262,8 @@ struct RaspNode {
     AstOp cmp;          /* select with a built-in comparison (fn == NULL) */
     Value fill;         /* RN_FULL */
     bool mean;          /* aggregate: numerical mean (else the one selected value) */
+    bool bound;         /* a function parameter refers to it: never fused away or changed in place */
+    bool partial;       /* an elementwise map undefined on some defined inputs (division by zero) */
     ValueSet vs;        /* SOps: every value it can take (undefined excluded) */
 };
 

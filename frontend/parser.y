@@ -461,13 +461,16 @@ static void yyerror(SrcLoc *loc, yyscan_t scanner, ParseCtx *ctx, const char *ms
     diag_error(ctx->diags, ctx->file, *loc, "%s", msg);
 }
 
-/* A readable name for a token: `x` for punctuation and keywords, its text for names. */
+/* A readable name for a token: `x` for punctuation and keywords, its text for names and numbers
+ * (cut short when long). */
 static const char *describe(const yypcontext_t *yyctx, ParseCtx *ctx, yysymbol_kind_t sym)
 {
+    const char *text = ctx->tok_text ? ctx->tok_text : "";
+    int len = (int)strlen(text), shown = len > 40 ? 40 : len;
+    const char *more = len > 40 ? "..." : "";
     switch (sym) {
-    case YYSYMBOL_IDENT: return arena_printf(ctx->arena, "name `%s`", ctx->tok_text ? ctx->tok_text : "");
-    case YYSYMBOL_INT: case YYSYMBOL_FLOAT:
-        return arena_printf(ctx->arena, "number `%s`", ctx->tok_text ? ctx->tok_text : "");
+    case YYSYMBOL_IDENT: return arena_printf(ctx->arena, "name `%.*s%s`", shown, text, more);
+    case YYSYMBOL_INT: case YYSYMBOL_FLOAT: return arena_printf(ctx->arena, "number `%.*s%s`", shown, text, more);
     case YYSYMBOL_YYEOF: return "end of file";
     default: (void)yyctx; return yysymbol_name(sym);
     }
@@ -496,14 +499,10 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, yyscan_t scanner, Pa
         ctx->semicolon_missing = !at_eof;
         return 0;
     }
-    char buf[512];
-    int len = snprintf(buf, sizeof buf, "unexpected %s", describe(yyctx, ctx, got));
-    if (n > 0) {
-        len += snprintf(buf + len, sizeof buf - (size_t)len, "; expected ");
-        for (int i = 0; i < n && len < (int)sizeof buf; i++)
-            len += snprintf(buf + len, sizeof buf - (size_t)len, "%s%s",
-                            i == 0 ? "" : (i == n - 1 ? " or " : ", "), yysymbol_name(expected[i]));
-    }
-    diag_error(ctx->diags, ctx->file, loc, "%s", buf);
+    const char *msg = arena_printf(ctx->arena, "unexpected %s", describe(yyctx, ctx, got));
+    for (int i = 0; i < n; i++)
+        msg = arena_printf(ctx->arena, "%s%s%s", msg, i == 0 ? "; expected " : (i == n - 1 ? " or " : ", "),
+                           yysymbol_name(expected[i]));
+    diag_error(ctx->diags, ctx->file, loc, "%s", msg);
     return 0;
 }

@@ -371,7 +371,7 @@ static SVal set_encoding(Sema *s, Scope *sc, Ast *e, Encoding enc)
     }
     RaspNode *n = v.node, *given = v.node;
     if (n->enc == enc) return v;
-    if (n->named || s->uses[n->id] > 0 || n->op == RN_TOKENS || n->op == RN_INDICES || n->op == RN_LENGTH) {
+    if (n->named || n->bound || s->uses[n->id] > 0 || n->op == RN_TOKENS || n->op == RN_INDICES || n->op == RN_LENGTH) {
         /* The SOp is shared: the new encoding belongs to a copy (as Tracr's annotate does). */
         RaspNode *c = sema_new_node(s, n->op, e->loc, n->in[0], n->in[1]);
         c->fn = n->fn;

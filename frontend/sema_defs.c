@@ -202,6 +202,8 @@ SVal sema_expand_def(Sema *s, Scope *sc, Ast *e, const Item *def, int index)
         Binding *b = ARENA_NEW(s->arena, Binding);
         b->name = def->params[i];
         b->val = args[i];
+        /* the body may use a parameter many times: its SOp must stay one node */
+        if (args[i].kind == SV_SOP || args[i].kind == SV_SEL) args[i].node->bound = true;
         b->loc = def->param_locs[i];
         b->next = inner.head;
         inner.head = b;

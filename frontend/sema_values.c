@@ -483,6 +483,7 @@ void sema_compute_value_set(Sema *s, RaspNode *n)
         vals = ARENA_ARRAY(s->arena, Value, in->n ? in->n : 1);
         for (int i = 0; i < in->n; i++)
             if (apply(s, n, &in->v[i], &vals[count], &reported)) count++;
+            else n->partial = true;
         set_values(s, n, vals, count);
         return;
     }
@@ -501,6 +502,7 @@ void sema_compute_value_set(Sema *s, RaspNode *n)
             for (int j = 0; j < b->n; j++) {
                 Value args[2] = { a->v[i], b->v[j] };
                 if (apply(s, n, args, &vals[count], &reported)) count++;
+                else n->partial = true;
                 if (reported) break;
             }
         set_values(s, n, vals, count);
@@ -657,7 +659,9 @@ Ast *sema_substitute(Sema *s, const Ast *e, Ast *const *subst)
 /* An elementwise node can absorb an unnamed map it alone reads (Tracr merges nested maps too). */
 static bool fusable(const Sema *s, const RaspNode *n)
 {
-    return n && !n->named && s->uses[n->id] == 0 && n->enc == ENC_CATEGORICAL &&
+    /* not a map that is undefined on some inputs: inlined under `and`, `or` or `?:` its
+     * undefined value could be skipped, where the separate map makes the result undefined */
+    return n && !n->named && !n->bound && !n->partial && s->uses[n->id] == 0 && n->enc == ENC_CATEGORICAL &&
            (n->op == RN_MAP || n->op == RN_SEQMAP);
 }
 

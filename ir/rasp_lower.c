@@ -528,6 +528,7 @@ static void add_block(Lower *L, Model *m, int slot)
         b.act = ACT_RELU;
         int hidden = 0;
         for (int i = 0; i < L->npieces[slot]; i++) hidden += L->pieces[slot][i]->hidden;
+        if (hidden == 0) return; /* maps whose value sets are empty: they compute nothing */
         b.hidden = hidden;
         b.w1 = ARENA_ARRAY(L->a, float, (size_t)hidden * d);
         b.b1 = ARENA_ARRAY(L->a, float, hidden);
@@ -596,7 +597,10 @@ Model *rasp_lower(Arena *arena, const RaspProgram *p, DiagList *diags)
         m->out_dim = L.base[out->id];
         /* the values it can take: decoding snaps to the nearest (within 1e-4) */
         m->nout = out->vs.n;
-        m->out_values = out->vs.v;
+        Value *nums = ARENA_ARRAY(arena, Value, out->vs.n ? out->vs.n : 1);
+        for (int i = 0; i < out->vs.n; i++)
+            nums[i] = out->vs.v[i].kind == TFMC_BOOL ? value_int(out->vs.v[i].u.b) : out->vs.v[i];
+        m->out_values = nums;
     } else {
         m->out_kind = OUT_CATEGORICAL;
         m->nout = out->vs.n;

@@ -330,7 +330,13 @@ static TfmcStatus run(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *t
     }
     RaspTrace t;
     interp_run(p->rasp, tokens, (int)n, &scratch, &t);
-    if (out) memcpy(out, t.sop[p->rasp->output->id], sizeof(Value) * n);
+    if (out) {
+        memcpy(out, t.sop[p->rasp->output->id], sizeof(Value) * n);
+        /* a numerical output is a number: `true` counts as 1 */
+        if (p->rasp->output->enc == ENC_NUMERICAL)
+            for (size_t i = 0; i < n; i++)
+                if (out[i].kind == TFMC_BOOL) out[i] = value_int(out[i].u.b);
+    }
     if (trace) interp_trace_print(p->rasp, &t, trace);
     arena_free(&scratch);
     return TFMC_OK;

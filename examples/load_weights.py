@@ -35,7 +35,7 @@ def forward(meta, t, words):
     if out["kind"] == "numerical":
         return ["%.9g" % v for v in x[1:, out["dim"]]]
     v = x[1:][:, out["dims"]]
-    return [out["values"][j] if v[i, j] >= 0.5 else "_" for i, j in enumerate(v.argmax(axis=1))]
+    return [out["values"][j] if v[i, j] > 0.5 else "_" for i, j in enumerate(v.argmax(axis=1))]
 
 if __name__ == "__main__":
     meta, tensors = load(sys.argv[1])

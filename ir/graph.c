@@ -340,10 +340,12 @@ Value model_decode(const Model *m, const float *row)
         }
         return value_float(fabsf(v) < 1e-30f ? 0.0f : v);
     }
+    /* defined when one value holds more than half: a one-hot up to exp(-50) leaks; an even mix
+     * of two selected values (which the interpreter calls undefined) is not */
     int best = -1;
     float bv = 0.5f;
     for (int i = 0; i < m->nout; i++)
-        if (row[m->out_dims[i]] >= bv) {
+        if (row[m->out_dims[i]] > bv) {
             bv = row[m->out_dims[i]];
             best = i;
         }

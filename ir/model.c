@@ -263,7 +263,7 @@ void model_print(const Model *m, FILE *out)
     if (m->out_kind == OUT_NUMERICAL) {
         fprintf(out, "  output numerical: %s\n", m->dim_labels[m->out_dim]);
     } else {
-        fprintf(out, "  output categorical (argmax of the value dimensions, `_` when none reaches 0.5):");
+        fprintf(out, "  output categorical (argmax of the value dimensions, `_` unless one exceeds 0.5):");
         for (int i = 0; i < m->nout; i++) fprintf(out, " %s", m->dim_labels[m->out_dims[i]]);
         fputc('\n', out);
     }

@@ -354,9 +354,9 @@ static void emit_forward(Cgen *c)
     fprintf(c->out, "\n    /* decode positions 1..n (position 0 is BOS) */\n");
     fprintf(c->out, "    for (i = 0; i < n; i++) {\n        const float *row = %s + (size_t)(i + 1) * %d;\n", res, m->dim);
     if (cat) {
-        fprintf(c->out, "        int best = -1, v;\n        float bv = 0.5f;  /* undefined unless a value reaches 0.5 */\n");
+        fprintf(c->out, "        int best = -1, v;\n        float bv = 0.5f;  /* undefined unless a value holds more than half */\n");
         fprintf(c->out, "        for (v = 0; v < %d; v++)\n", m->nout);
-        fprintf(c->out, "            if (row[%s_value_dims[v]] >= bv) {\n                bv = row[%s_value_dims[v]];\n"
+        fprintf(c->out, "            if (row[%s_value_dims[v]] > bv) {\n                bv = row[%s_value_dims[v]];\n"
                         "                best = v;\n            }\n        out[i] = best;\n", P, P);
     } else {
         fprintf(c->out, "        out[i] = row[%d];\n", m->out_dim);

@@ -252,6 +252,16 @@ void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena)
         size_t count = un * (size_t)t->cols;
         switch (o->kind) {
         case G_EMBED:
+            if (o->vals) { /* compressed tables: 0 + token row + position row, the same sums */
+                for (int p = 0; p < n; p++) {
+                    float *row = out + (size_t)p * m->dim;
+                    int id = ids[p], at = pos0 + p;
+                    memset(row, 0, sizeof(float) * (size_t)m->dim);
+                    for (int k = o->rowptr[id]; k < o->rowptr[id + 1]; k++) row[o->colidx[k]] += o->vals[k];
+                    for (int k = o->pos_rowptr[at]; k < o->pos_rowptr[at + 1]; k++) row[o->pos_colidx[k]] += o->pos_vals[k];
+                }
+                break;
+            }
             for (int p = 0; p < n; p++)
                 tfmcrt_add(out + (size_t)p * m->dim, m->tok_emb + (size_t)ids[p] * m->dim,
                            m->pos_emb + (size_t)(pos0 + p) * m->dim, (size_t)m->dim);

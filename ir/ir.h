@@ -189,6 +189,10 @@ typedef struct GraphOp {
     const int *rowptr, *colidx;
     const float *vals;
     int nnz;
+    /* G_EMBED in compressed rows: the token table in the fields above, the position table here */
+    const int *pos_rowptr, *pos_colidx;
+    const float *pos_vals;
+    int pos_nnz;
     Activation act;
     float scale;
     bool causal;

@@ -68,6 +68,7 @@ static long stored_params(const Model *m, const Graph *g)
     long p = (long)m->vocab_size * m->dim + (long)m->positions * m->dim;
     for (int i = 0; i < g->nops; i++) {
         const GraphOp *o = &g->ops[i];
+        if (o->kind == G_EMBED && o->vals) p += o->nnz + o->pos_nnz - (long)m->vocab_size * m->dim - (long)m->positions * m->dim;
         if (o->kind != G_LINEAR) continue;
         p += o->vals ? o->nnz : (long)o->rows * o->cols;
         if (o->b) p += o->rows;
@@ -80,6 +81,9 @@ static long weight_bytes(const Model *m, const Graph *g)
     long w = (long)m->vocab_size * m->dim + (long)m->positions * m->dim;
     for (int i = 0; i < g->nops; i++) {
         const GraphOp *o = &g->ops[i];
+        if (o->kind == G_EMBED && o->vals)
+            w += 2L * (o->nnz + o->pos_nnz) + m->vocab_size + m->positions + 2 - (long)m->vocab_size * m->dim -
+                 (long)m->positions * m->dim;
         if (o->kind != G_LINEAR) continue;
         w += o->vals ? 2L * o->nnz + o->rows + 1 : (long)o->rows * o->cols;
         if (o->b) w += o->rows;

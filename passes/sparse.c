@@ -1,39 +1,56 @@
 /* sparse.c: weight-specialised code for very sparse matrices (-O2). A linear op whose weight
  * matrix is mostly zeros (RASP-compiled models are) gets its non-zeros in compressed rows
  * (values, column indices, row starts), which the backends and the interpreter multiply without
- * touching the zeros. Cost rule: compressed when at most 40% of the weights are non-zero: the
- * multiplications drop by 2.5x or more, and values plus indices (2 * non-zeros + rows + 1) take
- * less memory than the dense matrix.
+ * touching the zeros; so are the one-hot embedding tables of RASP models. Cost rule: compressed
+ * when at most 40% of the weights are non-zero: the multiplications drop by 2.5x or more, and
+ * values plus indices (2 * non-zeros + rows + 1) take less memory than the dense matrix.
  * Preserves: every value exactly (the zeros contributed nothing; the summation order of the
  * remaining terms is row order). */
 #include "passes.h"
 
+/* W[rows][cols] in compressed rows, when the cost rule says so; false otherwise. */
+static bool compress(Arena *a, const float *w, int rows, int cols, const int **rowptr_out, const int **colidx_out,
+                     const float **vals_out, int *nnz_out)
+{
+    size_t dense = (size_t)rows * (size_t)cols, nnz = 0;
+    for (size_t k = 0; k < dense; k++) nnz += w[k] != 0.0f;
+    if (10 * nnz > 4 * dense || 2 * nnz + (size_t)rows + 1 >= dense) return false;
+    int *rowptr = ARENA_ARRAY(a, int, rows + 1);
+    int *colidx = ARENA_ARRAY(a, int, nnz ? nnz : 1);
+    float *vals = ARENA_ARRAY(a, float, nnz ? nnz : 1);
+    int at = 0;
+    for (int r = 0; r < rows; r++) {
+        rowptr[r] = at;
+        for (int c = 0; c < cols; c++) {
+            float v = w[(size_t)r * cols + c];
+            if (v == 0.0f) continue;
+            colidx[at] = c;
+            vals[at++] = v;
+        }
+    }
+    rowptr[rows] = at;
+    *rowptr_out = rowptr;
+    *colidx_out = colidx;
+    *vals_out = vals;
+    *nnz_out = at;
+    return true;
+}
+
 bool pass_sparse(PassContext *pc, Graph *g)
 {
+    const Model *m = g->model;
     for (int i = 0; i < g->nops; i++) {
         GraphOp *o = &g->ops[i];
-        if (o->kind != G_LINEAR || o->vals) continue;
-        size_t dense = (size_t)o->rows * (size_t)o->cols, nnz = 0;
-        for (size_t k = 0; k < dense; k++) nnz += o->w[k] != 0.0f;
-        if (10 * nnz > 4 * dense || 2 * nnz + (size_t)o->rows + 1 >= dense) continue;
-        int *rowptr = ARENA_ARRAY(pc->arena, int, o->rows + 1);
-        int *colidx = ARENA_ARRAY(pc->arena, int, nnz ? nnz : 1);
-        float *vals = ARENA_ARRAY(pc->arena, float, nnz ? nnz : 1);
-        int at = 0;
-        for (int r = 0; r < o->rows; r++) {
-            rowptr[r] = at;
-            for (int c = 0; c < o->cols; c++) {
-                float w = o->w[(size_t)r * o->cols + c];
-                if (w == 0.0f) continue;
-                colidx[at] = c;
-                vals[at++] = w;
-            }
+        if (o->kind == G_LINEAR && !o->vals) {
+            compress(pc->arena, o->w, o->rows, o->cols, &o->rowptr, &o->colidx, &o->vals, &o->nnz);
+        } else if (o->kind == G_EMBED && !m->declared && !o->vals) {
+            /* RASP embeddings are one-hot rows: both tables compressed, or neither */
+            GraphOp t = *o;
+            if (compress(pc->arena, m->tok_emb, m->vocab_size, m->dim, &t.rowptr, &t.colidx, &t.vals, &t.nnz) &&
+                compress(pc->arena, m->pos_emb, m->positions, m->dim, &t.pos_rowptr, &t.pos_colidx, &t.pos_vals,
+                         &t.pos_nnz))
+                *o = t;
         }
-        rowptr[o->rows] = at;
-        o->rowptr = rowptr;
-        o->colidx = colidx;
-        o->vals = vals;
-        o->nnz = at;
     }
     return true;
 }

@@ -81,8 +81,24 @@ static void emit_weights(Cgen *c)
 {
     const Model *m = c->m;
     char id[128];
-    cgen_weights_array(c, "tok_emb", m->tok_emb, (size_t)m->vocab_size * m->dim, "token embedding [vocab][dim]");
-    cgen_weights_array(c, "pos_emb", m->pos_emb, (size_t)m->positions * m->dim, "position embedding [positions][dim]");
+    const GraphOp *embed = NULL;
+    for (int i = 0; i < c->g->nops; i++)
+        if (c->g->ops[i].kind == G_EMBED) embed = &c->g->ops[i];
+    if (embed && embed->vals) {
+        /* the one-hot tables in compressed rows, as two sparse "matrices" */
+        GraphOp tok = *embed, pos = *embed;
+        tok.rows = m->vocab_size;
+        pos.rows = m->positions;
+        pos.rowptr = embed->pos_rowptr;
+        pos.colidx = embed->pos_colidx;
+        pos.vals = embed->pos_vals;
+        pos.nnz = embed->pos_nnz;
+        cgen_sparse_arrays(c, "tok", &tok, "token embedding [vocab][dim]");
+        cgen_sparse_arrays(c, "pos", &pos, "position embedding [positions][dim]");
+    } else {
+        cgen_weights_array(c, "tok_emb", m->tok_emb, (size_t)m->vocab_size * m->dim, "token embedding [vocab][dim]");
+        cgen_weights_array(c, "pos_emb", m->pos_emb, (size_t)m->positions * m->dim, "position embedding [positions][dim]");
+    }
     for (int i = 0; i < c->g->nops; i++) {
         const GraphOp *op = &c->g->ops[i];
         if (op->kind != G_LINEAR) continue;
@@ -301,6 +317,14 @@ static void emit_forward(Cgen *c)
         }
         switch (op->kind) {
         case G_EMBED:
+            if (op->vals) {
+                fprintf(c->out, "    /* embeddings (compressed rows): 0 + token row + position row */\n");
+                fprintf(c->out, "    for (p = 0; p < np; p++) {\n        float *row = %s + p * %d;\n        int k;\n", out, m->dim);
+                fprintf(c->out, "        memset(row, 0, sizeof(float) * %d);\n", m->dim);
+                fprintf(c->out, "        for (k = %s_tok_rowptr[ids[p]]; k < %s_tok_rowptr[ids[p] + 1]; k++) row[%s_tok_colidx[k]] += %s_tok_vals[k];\n", P, P, P, P);
+                fprintf(c->out, "        for (k = %s_pos_rowptr[p]; k < %s_pos_rowptr[p + 1]; k++) row[%s_pos_colidx[k]] += %s_pos_vals[k];\n    }\n", P, P, P, P);
+                break;
+            }
             fprintf(c->out, "    /* embeddings: token row + position row */\n");
             fprintf(c->out, "    for (p = 0; p < np; p++)\n");
             fprintf(c->out, "        tfmcrt_add(%s + p * %d, %s_tok_emb + (size_t)ids[p] * %d, %s_pos_emb + p * %d, %d);\n",

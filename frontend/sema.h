@@ -50,6 +50,7 @@ typedef struct Sema {
     bool have_sizes;        /* vocab and max_len are known: value sets can be computed */
     const Item *stack[32];  /* defs being expanded */
     int depth;
+    long expansions;        /* function calls expanded in this file (a limit keeps 2^n call trees out) */
     RaspNode *builtin[3];   /* tokens, indices, length, made on first use */
     int *uses;              /* per node id: how many nodes read it */
     int uses_cap;

@@ -197,6 +197,16 @@ SVal sema_expand_def(Sema *s, Scope *sc, Ast *e, const Item *def, int index)
         ERROR(s, e->loc, "functions nest more than %d deep", COUNT(s->stack));
         return sema_error();
     }
+    /* calls are expanded at compile time: a function calling another twice, ten deep, is 2^10
+     * copies; past a limit the program is too large to compile, and the error says so once */
+    enum { MAX_EXPANSIONS = 20000 };
+    if (++s->expansions > MAX_EXPANSIONS) {
+        if (s->expansions == MAX_EXPANSIONS + 1) {
+            ERROR(s, e->loc, "expanding function calls makes this file too large (more than %d calls)", MAX_EXPANSIONS);
+            HINT(s, "calls are expanded at compile time; call a function once and name its result");
+        }
+        return sema_error();
+    }
     Scope inner = { NULL, def };
     for (int i = 0; i < def->nparams; i++) {
         Binding *b = ARENA_NEW(s->arena, Binding);

@@ -181,31 +181,32 @@ static void emit_header(Cgen *c)
             m->out_kind == OUT_CATEGORICAL ? "int" : "float", P);
 }
 
-static void emit_tables(Cgen *c)
+/* static const char *const NAME[] = { "text of each value", ... }; (one entry when n is 0) */
+static void value_strings(Cgen *c, const char *name, const Value *v, int n, const char *empty)
 {
-    const Model *m = c->m;
-    const char *P = c->P;
     char buf[128];
-    fprintf(c->out, "/* The vocabulary: token id i is %s_tokens[i]. */\nstatic const char *const %s_tokens[%d] = {", P, P,
-            m->nvocab);
-    for (int i = 0; i < m->nvocab; i++) {
-        value_format(m->vocab[i], buf, sizeof buf);
+    fprintf(c->out, "static const char *const %s_%s[%d] = {", c->P, name, n > 0 ? n : 1);
+    for (int i = 0; i < n; i++) {
+        value_format(v[i], buf, sizeof buf);
         fprintf(c->out, "%s", i % 8 == 0 ? "\n    " : " ");
         cgen_c_string(c->out, buf);
         fputc(',', c->out);
     }
-    fprintf(c->out, "\n};\n\n");
+    if (n == 0) fprintf(c->out, " \"%s\"", empty);
+    fprintf(c->out, "\n};\n");
+}
+
+static void emit_tables(Cgen *c)
+{
+    const Model *m = c->m;
+    const char *P = c->P;
+    fprintf(c->out, "/* The vocabulary: token id i is %s_tokens[i]. */\n", P);
+    value_strings(c, "tokens", m->vocab, m->nvocab, "");
+    fputc('\n', c->out);
     if (m->out_kind == OUT_CATEGORICAL) {
         fprintf(c->out, "/* The output's values and the residual dimension of each. */\n");
-        fprintf(c->out, "static const char *const %s_values[%d] = {", P, m->nout > 0 ? m->nout : 1);
-        for (int i = 0; i < m->nout; i++) {
-            value_format(m->out_values[i], buf, sizeof buf);
-            fprintf(c->out, "%s", i % 8 == 0 ? "\n    " : " ");
-            cgen_c_string(c->out, buf);
-            fputc(',', c->out);
-        }
-        if (m->nout == 0) fprintf(c->out, " \"_\"");
-        fprintf(c->out, "\n};\nstatic const int %s_value_dims[%d] = {", P, m->nout > 0 ? m->nout : 1);
+        value_strings(c, "values", m->out_values, m->nout, "_");
+        fprintf(c->out, "static const int %s_value_dims[%d] = {", P, m->nout > 0 ? m->nout : 1);
         for (int i = 0; i < m->nout; i++) fprintf(c->out, "%s%d,", i % 16 == 0 ? "\n    " : " ", m->out_dims[i]);
         if (m->nout == 0) fprintf(c->out, " 0");
         fprintf(c->out, "\n};\n\n");
@@ -215,15 +216,9 @@ static void emit_tables(Cgen *c)
         for (int i = 0; i < m->nout; i++)
             fprintf(c->out, "%s%a,", i % 4 == 0 ? "\n    " : " ", value_number(m->out_values[i]));
         if (m->nout == 0) fprintf(c->out, " 0");
-        fprintf(c->out, "\n};\nstatic const char *const %s_values[%d] = {", P, m->nout > 0 ? m->nout : 1);
-        for (int i = 0; i < m->nout; i++) {
-            value_format(m->out_values[i], buf, sizeof buf);
-            fprintf(c->out, "%s", i % 8 == 0 ? "\n    " : " ");
-            cgen_c_string(c->out, buf);
-            fputc(',', c->out);
-        }
-        if (m->nout == 0) fprintf(c->out, " \"0\"");
-        fprintf(c->out, "\n};\n\n");
+        fprintf(c->out, "\n};\n");
+        value_strings(c, "values", m->out_values, m->nout, "0");
+        fputc('\n', c->out);
     }
 }
 

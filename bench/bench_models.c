@@ -164,7 +164,7 @@ int main(void)
             t = now() - t0;
             if (t < tf) tf = t;
         }
-        printf("attention512_unfused_ms=%.1f\nattention512_fused_ms=%.1f\nattention512_fusion_speedup=%.2fx\n512", tu * 1e3,
+        printf("attention512_unfused_ms=%.1f\nattention512_fused_ms=%.1f\nattention512_fusion_speedup=%.2fx\n", tu * 1e3,
                tf * 1e3, tu / tf);
         printf("attention512_unfused_extra_mb=%.1f\n", 2.0 * H * n512 * n512 * 4 / 1e6);
         free(q); free(k); free(v); free(out); free(sc); free(pr); free(scratch);

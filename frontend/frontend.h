@@ -284,8 +284,8 @@ typedef struct RaspProgram {
 const char *rasp_node_describe(Arena *a, const SrcFile *file, const RaspNode *n);
 
 /* The limit on any value set's size, and on the pairs a two-SOp map enumerates. */
-#define RASP_MAX_VALUES 4096
-#define RASP_MAX_PAIRS (1 << 20)
+#define RASP_MAX_VALUES 16384
+#define RASP_MAX_PAIRS (1 << 22)
 
 typedef struct ModelDecl {
     const char *name;

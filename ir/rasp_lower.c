@@ -51,7 +51,8 @@ static void fail(Lower *L, const RaspNode *n, const char *fmt, const char *arg)
 {
     char msg[512];
     snprintf(msg, sizeof msg, fmt, arg);
-    diag_error(L->diags, L->p->file, n->loc, "cannot compile `%s` to a transformer: %s", n->label, msg);
+    if (n->named) diag_error(L->diags, L->p->file, n->loc, "cannot compile `%s` to a transformer: %s", n->label, msg);
+    else diag_error(L->diags, L->p->file, n->loc, "cannot compile this expression to a transformer: %s", msg);
     L->failed = true;
 }
 
@@ -305,8 +306,18 @@ static void numeric_values(const ValueSet *vs, double *xs)
     for (int i = 0; i < vs->n; i++) xs[i] = value_number(vs->v[i]);
 }
 
+/* Matrices past this many floats are not compiled (a clear error instead of running out of memory). */
+#define MAX_MATRIX_FLOATS ((size_t)1 << 27)
+
 static void map_mlp(Lower *L, const RaspNode *n, int slot)
 {
+    size_t hidden = n->op == RN_SEQMAP ? (size_t)n->in[0]->vs.n * (size_t)n->in[1]->vs.n : 2 * (size_t)n->in[0]->vs.n + 1;
+    if (hidden * (size_t)L->d > MAX_MATRIX_FLOATS) {
+        char what[96];
+        snprintf(what, sizeof what, "%zu hidden units over a residual of %d", hidden, L->d);
+        fail(L, n, "its MLP would need %s: too large to compile (the interpreter runs it)", what);
+        return;
+    }
     if (linear_mlp(L, n, slot)) return;
     if (n->op == RN_SEQMAP) {
         if (n->in[0]->enc == ENC_NUMERICAL || n->in[1]->enc == ENC_NUMERICAL) {
@@ -563,6 +574,12 @@ Model *rasp_lower(Arena *arena, const RaspProgram *p, DiagList *diags)
     mark_live(&L, p->output);
     schedule(&L);
     allocate_dims(&L);
+    if ((size_t)L.d * (size_t)L.d > MAX_MATRIX_FLOATS) {
+        char what[64];
+        snprintf(what, sizeof what, "a residual stream of %d dimensions", L.d);
+        fail(&L, p->output, "the program needs %s: too large to compile (the interpreter runs it)", what);
+        return NULL;
+    }
     int ns = L.nslots > 0 ? L.nslots : 1;
     L.heads = ARENA_ARRAY(arena, ModelHead *, ns);
     L.nheads = ARENA_ARRAY(arena, int, ns);

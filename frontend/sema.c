@@ -546,13 +546,14 @@ static void read_vocab(Sema *s, const Stmt *st, RaspProgram *p)
     for (int i = 0; i < st->nset; i++) {
         const SetItem *si = &st->set[i];
         if (!si->is_range) { count++; continue; }
-        if (si->hi < si->lo.u.i || si->hi - si->lo.u.i >= RASP_MAX_VALUES) {
+        /* the width in unsigned arithmetic: hi - lo can overflow int64_t */
+        if (si->hi < si->lo.u.i || (uint64_t)si->hi - (uint64_t)si->lo.u.i >= RASP_MAX_VALUES) {
             ERROR(s, si->loc, "the range %lld..%lld is %s", (long long)si->lo.u.i, (long long)si->hi,
                   si->hi < si->lo.u.i ? "empty" : "too large for a vocabulary");
             ok = false;
             continue;
         }
-        count += (int)(si->hi - si->lo.u.i + 1);
+        count += (int)((uint64_t)si->hi - (uint64_t)si->lo.u.i + 1);
     }
     if (!ok) return;
     if (count > RASP_MAX_VALUES) {
@@ -569,7 +570,8 @@ static void read_vocab(Sema *s, const Stmt *st, RaspProgram *p)
     for (int i = 0; i < st->nset; i++) {
         const SetItem *si = &st->set[i];
         if (si->is_range) {
-            for (int64_t v = si->lo.u.i; v <= si->hi; v++) vals[k++] = value_int(v);
+            int width = (int)((uint64_t)si->hi - (uint64_t)si->lo.u.i); /* checked above: small */
+            for (int j = 0; j <= width; j++) vals[k++] = value_int(si->lo.u.i + j);
             has_num = true;
         } else {
             vals[k++] = si->lo;

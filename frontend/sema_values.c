@@ -266,7 +266,7 @@ static void dset_free(DoubleSet *d)
     d->used = NULL;
 }
 
-static void dset_add(DoubleSet *d, double x);
+static bool dset_add(DoubleSet *d, double x);
 
 static void dset_clear(DoubleSet *d)
 {
@@ -283,7 +283,8 @@ static void dset_grow(DoubleSet *d)
     dset_free(&old);
 }
 
-static void dset_add(DoubleSet *d, double x)
+/* Add x; true when it was not there yet. */
+static bool dset_add(DoubleSet *d, double x)
 {
     if (x == 0.0) x = 0.0; /* -0.0 and 0.0 are one value */
     uint64_t h;
@@ -296,9 +297,9 @@ static void dset_add(DoubleSet *d, double x)
             d->used[i] = 1;
             d->keys[i] = x;
             if (++d->n * 2 > d->mask + 1) dset_grow(d);
-            return;
+            return true;
         }
-        if (d->keys[i] == x) return;
+        if (d->keys[i] == x) return false;
     }
 }
 
@@ -352,14 +353,20 @@ static MeansStatus means_integral(Sema *s, const ValueSet *vs, int64_t lo, int64
     return st;
 }
 
-/* Any numbers: the distinct sums of m values in a hash set, from those of m - 1 values. */
+/* Any numbers: the distinct sums of m values in a hash set, from those of m - 1 values. Each new
+ * sum of m values is a new mean, so the count can pass the limit before the round ends. */
 static MeansStatus means_general(Sema *s, const ValueSet *vs, long limit, DoubleSet *means)
 {
     const long budget = 1L << 27; /* additions before the enumeration is called too slow */
     int max_len = s->prog->max_len;
     DoubleSet next = { .s = s };
-    double *sums = malloc(sizeof(double) * (size_t)(limit + 1));
-    if (!sums) longjmp(*s->arena->on_oom, 1);
+    double *sums = malloc(sizeof(double) * (size_t)(limit + 1)), *vals = malloc(sizeof(double) * (size_t)vs->n);
+    if (!sums || !vals) {
+        free(sums);
+        free(vals);
+        longjmp(*s->arena->on_oom, 1);
+    }
+    for (int j = 0; j < vs->n; j++) vals[j] = value_number(vs->v[j]);
     dset_alloc(&next, 64);
     int nsums = 1;
     sums[0] = 0.0;
@@ -369,22 +376,23 @@ static MeansStatus means_general(Sema *s, const ValueSet *vs, long limit, Double
         dset_clear(&next);
         for (int i = 0; i < nsums && st == MEANS_OK; i++) {
             for (int j = 0; j < vs->n; j++) {
-                dset_add(&next, sums[i] + value_number(vs->v[j]));
-                if (next.n > (size_t)limit) { st = MEANS_OVER; break; }
+                double sum = sums[i] + vals[j];
+                if (!dset_add(&next, sum)) continue;
+                dset_add(means, sum / m);
+                if (next.n > (size_t)limit || means->n > (size_t)limit) {
+                    st = MEANS_OVER;
+                    break;
+                }
             }
             work += vs->n;
             if (st == MEANS_OK && work > budget) st = MEANS_SLOW;
         }
-        if (st != MEANS_OK) break;
         nsums = 0;
-        for (size_t k = 0; k <= next.mask; k++)
-            if (next.used[k]) {
-                sums[nsums++] = next.keys[k];
-                dset_add(means, next.keys[k] / m);
-            }
-        if (means->n > (size_t)limit) st = MEANS_OVER;
+        for (size_t k = 0; st == MEANS_OK && k <= next.mask; k++)
+            if (next.used[k]) sums[nsums++] = next.keys[k];
     }
     free(sums);
+    free(vals);
     dset_free(&next);
     return st;
 }

@@ -89,7 +89,7 @@ double graph_flops(const Graph *g, int n)
         const GraphOp *o = &g->ops[i];
         const GraphTensor *t = &g->tensors[o->out];
         switch (o->kind) {
-        case G_LINEAR: f += 2.0 * (o->vals ? o->nnz : (double)o->rows * o->cols); break;
+        case G_LINEAR: f += 2.0 * (o->vals ? o->nnz : (double)o->rows * o->cols); break; /* + acc: adds the non-zero rows only */
         case G_SCORES: f += 2.0 * o->rows * n; break;
         case G_MIX: f += 2.0 * o->rows * n; break;
         case G_FUSED_ATTENTION: f += 2.0 * (o->rows + o->cols) * n; break;
@@ -204,6 +204,7 @@ void graph_print(const Graph *g, FILE *out)
             if (o->in[k] >= 0) fprintf(out, " %%%s", g->tensors[o->in[k]].name);
         if (o->kind == G_LINEAR) fprintf(out, " W[%d][%d]%s", o->rows, o->cols, o->b ? " +b" : "");
         if (o->kind == G_LINEAR && o->vals) fprintf(out, " sparse %d non-zeros", o->nnz);
+        if (o->kind == G_LINEAR && o->in[1] >= 0) fprintf(out, " (added to %%%s)", g->tensors[o->in[1]].name);
         if (o->kind == G_SCORES || o->kind == G_FUSED_ATTENTION) fprintf(out, " scale %g%s", o->scale, o->causal ? " causal" : "");
         if (o->kind == G_SOFTMAX && o->causal) fprintf(out, " causal");
         if (o->cache[0] >= 0) fprintf(out, " cache %%%s %%%s", g->tensors[o->cache[0]].name, g->tensors[o->cache[1]].name);
@@ -267,7 +268,9 @@ void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena)
                            m->pos_emb + (size_t)(pos0 + p) * m->dim, (size_t)m->dim);
             break;
         case G_LINEAR:
-            if (o->vals) tfmcrt_linear_csr(out, a, un, o->rowptr, o->colidx, o->vals, o->b, (size_t)o->rows, (size_t)o->cols);
+            if (o->vals && b)
+                tfmcrt_linear_csr_acc(out, b, a, un, o->rowptr, o->colidx, o->vals, o->b, (size_t)o->rows, (size_t)o->cols);
+            else if (o->vals) tfmcrt_linear_csr(out, a, un, o->rowptr, o->colidx, o->vals, o->b, (size_t)o->rows, (size_t)o->cols);
             else tfmcrt_linear(out, a, un, o->w, o->b, (size_t)o->rows, (size_t)o->cols);
             break;
         case G_FUSED_ATTENTION:

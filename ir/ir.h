@@ -160,7 +160,7 @@ void model_print(const Model *m, FILE *out);
 
 typedef enum GraphOpKind {
     G_EMBED,    /* out[n][dim] = tok_emb[ids[i]] + pos_emb[pos0 + i] */
-    G_LINEAR,   /* out[n][rows] = in[n][cols] . W^T (+ b) */
+    G_LINEAR,   /* out[n][rows] = in[n][cols] . W^T (+ b); compressed with in[1]: in[1] + that */
     G_ACT,      /* out = act(in) */
     G_ADD,      /* out = a + b */
     G_SCORES,   /* out[n][n] = scale * q . k^T, masked (-inf) where not allowed */

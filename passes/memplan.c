@@ -84,6 +84,13 @@ bool pass_memplan(PassContext *pc, Graph *g)
     for (int i = 0; i < g->nops; i++) {
         const GraphOp *o = &g->ops[i];
         int t = o->out;
+        /* a sparse update of a tensor read for the last time here takes its place (in place) */
+        if (!placed[t] && o->kind == G_LINEAR && o->in[1] >= 0 && last[o->in[1]] == i && o->in[1] != g->output &&
+            graph_tensor_floats(g, o->in[1]) == graph_tensor_floats(g, t)) {
+            g->tensors[t].offset = g->tensors[o->in[1]].offset;
+            placed[t] = true;
+            last[o->in[1]] = -2; /* its place now belongs to t: not given back below */
+        }
         if (!placed[t]) {
             size_t size = graph_tensor_floats(g, t);
             g->tensors[t].offset = take(free_list, &nfree, &end, size ? size : 1);

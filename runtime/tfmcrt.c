@@ -114,6 +114,25 @@ void tfmcrt_linear_csr(float *out, const float *in, size_t n, const int *rowptr,
     }
 }
 
+void tfmcrt_linear_csr_acc(float *out, const float *acc, const float *in, size_t n, const int *rowptr,
+                           const int *colidx, const float *vals, const float *b, size_t rows, size_t cols)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float *x = in + i * cols;
+        float *y = out + i * rows;
+        const float *a = acc + i * rows;
+        for (size_t r = 0; r < rows; r++) {
+            if (rowptr[r] == rowptr[r + 1] && !b) {
+                y[r] = a[r]; /* nothing to add: the same value, no arithmetic */
+                continue;
+            }
+            float s = b ? b[r] : 0.0f;
+            for (int k = rowptr[r]; k < rowptr[r + 1]; k++) s += vals[k] * x[colidx[k]];
+            y[r] = a[r] + s;
+        }
+    }
+}
+
 void tfmcrt_attention(float *out, const float *q, const float *k, const float *v, size_t n, size_t dk, size_t dv,
                       float scale, int causal)
 {

@@ -26,6 +26,11 @@ void tfmcrt_linear(float *out, const float *in, size_t n, const float *w, const 
 void tfmcrt_linear_csr(float *out, const float *in, size_t n, const int *rowptr, const int *colidx,
                        const float *vals, const float *b, size_t rows, size_t cols);
 
+/* out[n][rows] = acc[n][rows] + (in . W^T + b) with W in compressed rows: a sparse update of the
+ * residual stream; out may be acc itself (in place). */
+void tfmcrt_linear_csr_acc(float *out, const float *acc, const float *in, size_t n, const int *rowptr,
+                           const int *colidx, const float *vals, const float *b, size_t rows, size_t cols);
+
 /* out[n][dv] = softmax(scale q[n][dk] . k[n][dk]^T) v[n][dv], causal or not, one query row at a time
  * with an online softmax (running maximum and sum): the [n][n] scores never exist. */
 void tfmcrt_attention(float *out, const float *q, const float *k, const float *v, size_t n, size_t dk, size_t dv,

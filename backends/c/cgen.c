@@ -57,13 +57,19 @@ static bool unrolled(const Cgen *c, const GraphOp *op)
 
 static void emit_unrolled(Cgen *c, const GraphOp *op, const char *name)
 {
-    fprintf(c->out, "/* %s: W[%d][%d], %d non-zeros, specialised */\n", c->g->tensors[op->out].name, op->rows, op->cols,
-            op->nnz);
-    fprintf(c->out, "static void %s_%s(float *out, const float *in, size_t n)\n{\n    size_t i;\n", c->P, name);
+    bool acc = op->in[1] >= 0; /* out = acc + (W x + b): only the rows with terms change */
+    fprintf(c->out, "/* %s: W[%d][%d], %d non-zeros, specialised%s */\n", c->g->tensors[op->out].name, op->rows, op->cols,
+            op->nnz, acc ? ", added to the residual" : "");
+    fprintf(c->out, "static void %s_%s(float *out, %sconst float *in, size_t n)\n{\n    size_t i;\n", c->P, name,
+            acc ? "const float *acc, " : "");
     fprintf(c->out, "    for (i = 0; i < n; i++) {\n        const float *x = in + i * %d;\n        float *y = out + i * %d;\n",
             op->cols, op->rows);
+    if (acc) fprintf(c->out, "        const float *a = acc + i * %d;\n        if (y != a) memcpy(y, a, sizeof(float) * %d);\n",
+                     op->rows, op->rows);
     for (int r = 0; r < op->rows; r++) {
-        fprintf(c->out, "        y[%d] = ", r);
+        if (acc && !op->b && op->rowptr[r] == op->rowptr[r + 1]) continue;
+        if (acc) fprintf(c->out, "        y[%d] = y[%d] + (", r, r);
+        else fprintf(c->out, "        y[%d] = ", r);
         if (op->b) fprintf(c->out, "%af", (double)op->b[r]);
         else fprintf(c->out, "0.0f");
         for (int k = op->rowptr[r]; k < op->rowptr[r + 1]; k++) {
@@ -72,7 +78,7 @@ static void emit_unrolled(Cgen *c, const GraphOp *op, const char *name)
             else if (v == -1.0f) fprintf(c->out, " - x[%d]", op->colidx[k]);
             else fprintf(c->out, " + x[%d] * %af", op->colidx[k], (double)v);
         }
-        fprintf(c->out, ";\n");
+        fprintf(c->out, acc ? ");\n" : ";\n");
     }
     fprintf(c->out, "    }\n}\n\n");
 }
@@ -328,8 +334,18 @@ static void emit_forward(Cgen *c)
         case G_LINEAR: {
             char w[128];
             cgen_ident(g->tensors[op->out].name, w, sizeof w);
+            if (unrolled(c, op) && op->in[1] >= 0) {
+                fprintf(c->out, "    %s_lin_%s(%s, %s, %s, np);  /* added to the residual */\n", P, w, out, bname, a);
+                break;
+            }
             if (unrolled(c, op)) {
                 fprintf(c->out, "    %s_lin_%s(%s, %s, np);\n", P, w, out, a);
+                break;
+            }
+            if (op->vals && op->in[1] >= 0) {
+                fprintf(c->out, "    tfmcrt_linear_csr_acc(%s, %s, %s, np, %s_w_%s_rowptr, %s_w_%s_colidx, %s_w_%s_vals, %s%s%s, %d, %d);\n",
+                        out, bname, a, P, w, P, w, P, w, op->b ? P : "NULL", op->b ? "_b_" : "", op->b ? w : "", op->rows,
+                        op->cols);
                 break;
             }
             if (op->vals)

@@ -51,11 +51,12 @@ static TfmcStatus load(TfmcContext *ctx, SrcFile *file)
 {
     int nerrors = 0;
     Item *items = parse_file(&ctx->arena, file, &ctx->diags, &nerrors);
-    /* After syntax errors the tree has holes: checking it would mostly report their echoes. */
-    if (nerrors) return TFMC_ERR_COMPILE;
     int before = ctx->diags.n;
     SemaResult r = { 0 };
+    /* Items with syntax errors are marked broken and skipped, so the rest of the file is still
+     * checked (every independent error) without echoes of the broken ones. */
     sema_check(&ctx->arena, file, items, &ctx->diags, &r);
+    if (nerrors) return TFMC_ERR_COMPILE; /* no program of a file with syntax errors is used */
     for (int i = 0; i < r.nprograms; i++) {
         TfmcProgram *p = ARENA_NEW(&ctx->arena, TfmcProgram);
         p->kind = TFMC_PROGRAM_RASP;

@@ -247,7 +247,7 @@ void graph_print(const Graph *g, FILE *out);
  * holds g->arena_floats floats; caches in it keep earlier positions. The output tensor is at
  * arena + g->tensors[g->output].offset. */
 void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena);
-/* Decode position i of a residual: a categorical value (undefined when no dimension is >= 0.5),
+/* Decode position i of a residual: a categorical value (undefined when no dimension is > 0.5),
  * or a number. */
 Value model_decode(const Model *m, const float *row);
 

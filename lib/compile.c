@@ -176,6 +176,11 @@ TfmcStatus tfmc_verify(TfmcContext *ctx, const TfmcProgram *p, const TfmcVerifyO
     TfmcStatus st = tfmc_compile(ctx, p);
     if (st != TFMC_OK) return st;
     const Model *m = p->compiled;
+    if (!p->rasp) {
+        tfmc_report(ctx, "`%s` is a model declaration: verify compares a RASP program's transformer with its "
+                         "interpreter", p->name);
+        return TFMC_ERR_USAGE;
+    }
     int len = opts && opts->max_len > 0 ? opts->max_len : m->max_len;
     if (len > m->max_len) {
         tfmc_report(ctx, "--len %d is more than max_len %d of `%s`", len, m->max_len, p->name);

@@ -3,26 +3,29 @@
 
 Usage: fuzz_frontend.py TFMC [--iterations N] [--seed S] [--examples DIR]
                              [--start I] [--timeout SECONDS] [--failures DIR]
-                             [--verbose]
+                             [--progress N] [--verbose]
 
 Every iteration builds one input file, from a generator picked at random:
 
   bytes     random bytes (NULs, invalid UTF-8 and all)
   soup      a random sequence of the language's tokens
-  grammar   a random, mostly well-formed program (defs, rasp programs, models)
+  grammar   a random, mostly well-formed program (defs, rasp programs)
   mutant    an example program (examples/*.tfm or the spec's examples) after
             1 to 4 mutations: delete / duplicate / swap / insert / replace
             tokens or bytes, truncate, deep nesting (up to 10000 `(`), long
             operator chains and lambdas, huge integers, odd headers, NUL
-            bytes, invalid UTF-8, long names and strings, splices of other
-            examples
+            bytes, invalid UTF-8, long names and strings, repeated lines,
+            the file repeated, splices of other examples
+  scale     a valid program that is large in one direction (many calls, a
+            function that calls the previous one twice, long chains of
+            functions or statements, many programs, many selectors)
 
 and runs `TFMC check FILE` on it. When the file checks, every rasp program of
 it (up to two) also runs through `TFMC eval FILE -p NAME`: once with lines on
 standard input (random sequences drawn from the program's vocabulary, of
-lengths 0..max_len+1, mixed with garbage lines: random bytes, NULs, huge and
-negative numbers, thousands of tokens) and once with one random sequence on
-the command line (sometimes with --trace).
+lengths 0..max_len+1, mixed with garbage lines: random bytes, NULs, huge,
+negative and odd numbers such as 0x10 / nan / 1.0, thousands of tokens) and
+once with one random sequence on the command line (sometimes with --trace).
 
 A run fails when it
   - exits with a status other than 0 or 1 (usage errors, 2, included),
@@ -30,7 +33,13 @@ A run fails when it
   - prints `AddressSanitizer`, `LeakSanitizer` or `runtime error` on stderr,
   - exits 1 with nothing on stderr (an error must always be explained),
   - (eval from standard input, without --trace) prints a number of output
-    lines different from the number of input lines (spec section 3).
+    lines different from the number of input lines (spec section 3),
+  - (eval, when the program's vocabulary is plain: only integers, or only
+    strings without blanks) accepts an input line that spec section 3
+    rejects or rejects one it accepts: a line is good when it has 1..max_len
+    tokens, each one of the vocabulary (read as a decimal integer when the
+    vocabulary is integers, else as a string); the bad lines, and only those,
+    must be named on stderr (`... line K ...`) and make the exit status 1.
 Runs are limited in memory: a sanitizer build gets ASAN_OPTIONS
 soft_rss_limit_mb / allocator_may_return_null (allocations fail once the
 process is over the limit, which the library must report as `out of memory`)
@@ -66,6 +75,7 @@ STDERR_SHOWN_LINES = 12
 MAX_TEXT = 2 * 1000 * 1000       # the largest generated file, in bytes
 
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error")
+UBSAN_LINE_RE = re.compile(r"(?m)^\S+: runtime error: ")
 
 # ---------------------------------------------------------------- the language
 
@@ -245,7 +255,8 @@ class Header:
             return False
         if self.kinds == {"int"}:
             values = {int(w) for w in self.vocab}
-            return all(re.fullmatch(r"[+-]?[0-9]{1,18}", w) and int(w) in values for w in words)
+            return all(re.fullmatch(r"[+-]?[0-9]{1,30}", w) and -2**63 <= int(w) < 2**63 and int(w) in values
+                       for w in words)
         return all(w in self.vocab for w in words)
 
 
@@ -662,7 +673,7 @@ def gen_scale(rng, corpus):
         return ("def f(x) {\n  s = x + 1;\n  return s;\n}\n" + hdr
                 + "".join(f"  v{i} = f(tokens);\n" for i in range(n)) + "  return v0;\n}\n")
     if k == 1:      # functions that call the previous one twice: 2^n expansions
-        n = rng.randint(4, 14)
+        n = rng.randint(4, 24)
         out = ["def f0(x) {\n  return x + 1;\n}"]
         out += [f"def f{i}(x) {{\n  a = f{i - 1}(x);\n  b = f{i - 1}(x);\n  return a;\n}}" for i in range(1, n)]
         return "\n".join(out) + "\n" + hdr + f"  return f{n - 1}(tokens);\n}}\n"
@@ -797,7 +808,8 @@ def judge(rc, stderr, expected_lines=None, stdout=b""):
     if rc is None:
         return "timeout"
     for marker in SANITIZER_MARKERS:
-        if marker in err:
+        # UBSan's `PLACE: runtime error:` at a line start, not a diagnostic quoting a source line
+        if marker in err and (marker != "runtime error" or UBSAN_LINE_RE.search(err)):
             return marker
     if rc < 0:
         return f"killed by {signal_name(rc)}"
@@ -871,7 +883,7 @@ LINE_NUMBER_RE = re.compile(r"\bline (\d+)\b")
 def check_bad_lines(data, header, rc, err):
     """Spec section 3: every bad input line, and only those, gets a line on stderr naming it, and
     the exit status is non-zero when there was one."""
-    lines = data.split(b"\n")
+    lines = data.split(b"\n") if data else []
     if data.endswith(b"\n"):
         lines.pop()
     expected = set()

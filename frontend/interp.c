@@ -136,14 +136,26 @@ static void cell(const RaspTrace *t, const RaspNode *node, int i, char *buf)
         value_format(t->sop[node->id][i], buf, CELL);
         return;
     }
+    /* the selected keys, runs written as ranges: {0..16} for 17 keys, {1,3,5..9} */
     const bool *row = t->sel[node->id] + i * t->n;
     int len = snprintf(buf, CELL, "{");
     bool first = true;
-    for (int j = 0; j < t->n && len < CELL - 8; j++)
-        if (row[j]) {
-            len += snprintf(buf + len, (size_t)(CELL - len), first ? "%d" : ",%d", j);
-            first = false;
+    for (int j = 0; j < t->n; j++) {
+        if (!row[j]) continue;
+        int k = j;
+        while (k + 1 < t->n && row[k + 1]) k++;
+        char item[32];
+        if (k > j + 1) snprintf(item, sizeof item, "%s%d..%d", first ? "" : ",", j, k);
+        else if (k == j + 1) snprintf(item, sizeof item, "%s%d,%d", first ? "" : ",", j, k);
+        else snprintf(item, sizeof item, "%s%d", first ? "" : ",", j);
+        if (len + (int)strlen(item) + 6 >= CELL) { /* no room: say the set goes on */
+            len += snprintf(buf + len, (size_t)(CELL - len), ",...");
+            break;
         }
+        len += snprintf(buf + len, (size_t)(CELL - len), "%s", item);
+        first = false;
+        j = k;
+    }
     snprintf(buf + len, (size_t)(CELL - len), "}");
 }
 

@@ -695,8 +695,11 @@ void sema_check(Arena *arena, const SrcFile *file, Item *items, DiagList *diags,
     for (Item *it = items; it; it = it->next) {
         if (it->kind == ITEM_DEF || it->broken) continue; /* a broken item's syntax error is reported */
         for (Item *o = items; o != it; o = o->next)
-            if (o->kind != ITEM_DEF && strcmp(o->name, it->name) == 0)
+            if (o->kind != ITEM_DEF && strcmp(o->name, it->name) == 0) {
+                /* named once, against the first definition */
                 ERROR(&s, it->name_loc, "`%s` is already defined (line %d)", it->name, o->name_loc.first_line);
+                break;
+            }
         if (it->kind == ITEM_RASP) {
             RaspProgram *p = check_program(&s, it);
             if (p) VEC_PUSH(arena, out->programs, out->nprograms, out->cap_programs, p);

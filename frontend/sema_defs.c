@@ -156,6 +156,7 @@ void sema_check_defs(Sema *s)
             if (strcmp(s->defs[j]->name, d->name) == 0) {
                 ERROR(s, d->name_loc, "function `%s` is already defined (line %d)", d->name,
                       s->defs[j]->name_loc.first_line);
+                break; /* once, against the first definition */
             }
         for (int p = 0; p < d->nparams; p++)
             for (int q = 0; q < p; q++)

@@ -211,7 +211,12 @@ static TfmcStatus read_token(const RaspProgram *rp, const char *word, size_t wle
     memcpy(tmp, word, wlen);
     tmp[wlen] = '\0';
     Value v = { 0 };
-    if (numeric) {
+    bool has_bool = false;
+    for (int k = 0; k < rp->vocab.n; k++) has_bool |= rp->vocab.v[k].kind == TFMC_BOOL;
+    if (numeric && has_bool && (!strcmp(tmp, "true") || !strcmp(tmp, "false"))) {
+        /* a vocabulary of booleans reads them as they print */
+        v = value_bool(tmp[0] == 't');
+    } else if (numeric) {
         char *end;
         errno = 0;
         long long i = strtoll(tmp, &end, 10);

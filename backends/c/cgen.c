@@ -243,7 +243,10 @@ static void emit_api(Cgen *c)
     fprintf(c->out, "int %s_encode(const char *word);\n", P);
     fprintf(c->out, "int %s_encode(const char *word)\n{\n    int i;\n", P);
     if (m->vocab_is_int) {
-        fprintf(c->out, "    char *end;\n    long v = strtol(word, &end, 10);\n");
+        /* the text as printed first (booleans print as true/false), then the number */
+        fprintf(c->out, "    char *end;\n    long v;\n");
+        fprintf(c->out, "    for (i = 0; i < %s_VOCAB; i++)\n        if (strcmp(%s_tokens[i], word) == 0) return i;\n", up, P);
+        fprintf(c->out, "    v = strtol(word, &end, 10);\n");
         fprintf(c->out, "    if (end == word || *end != '\\0') return -1;\n");
         fprintf(c->out, "    for (i = 0; i < %s_VOCAB; i++)\n        if (strtol(%s_tokens[i], NULL, 10) == v) return i;\n", up, P);
     } else {

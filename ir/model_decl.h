@@ -1,0 +1,34 @@
+/* model_decl.h: what the two halves of model declarations share: the declaration being built
+ * (model_decl.c checks statements and options) and its weights (model_weights.c). */
+#ifndef TFMC_MODEL_DECL_H
+#define TFMC_MODEL_DECL_H
+
+#include "ir.h"
+
+typedef enum Scheme { SCHEME_TFMC, SCHEME_GPT2, SCHEME_LLAMA } Scheme;
+
+typedef struct Decl {
+    Arena *a;
+    const SrcFile *file;
+    DiagList *diags;
+    int errors;
+    const ModelDecl *decl;
+    Model *m;
+    int vocab, max_len, dim;
+    SrcLoc vocab_loc, dim_loc;
+    const char *weights;
+    SrcLoc weights_loc;
+    Scheme scheme;
+    bool has_init;
+    uint64_t seed;
+    bool tied;
+    bool check_only; /* statements and options only: no weights allocated or read */
+} Decl;
+
+#define ERR(D, loc, ...) ((D)->errors++, diag_error((D)->diags, (D)->file, (loc), __VA_ARGS__))
+
+/* Seeded weights, and weights from the declaration's .safetensors file (false on an error). */
+void decl_random_weights(Decl *D);
+bool decl_load_weights(Decl *D);
+
+#endif

@@ -1,0 +1,393 @@
+/* model_weights.c: the weights of a declared model: seeded random ones, or a .safetensors file read
+ * in our naming scheme or as a Hugging Face GPT-2 / Llama checkpoint (layouts converted on
+ * reading); also the one list of our tensor names that loading and --emit=weights share. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_decl.h"
+
+/* Seeded N(0, 0.02) weights (xorshift64* and Box-Muller); norm weights around 1. */
+static double gaussian(uint64_t *s)
+{
+    double u[2];
+    for (int i = 0; i < 2; i++) {
+        *s ^= *s >> 12;
+        *s ^= *s << 25;
+        *s ^= *s >> 27;
+        u[i] = ((double)((*s * 2685821657736338717ull) >> 11) + 0.5) / 9007199254740992.0;
+    }
+    return sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]);
+}
+
+static void fill(float *w, size_t n, uint64_t *s, float mean, float std)
+{
+    if (!w) return;
+    for (size_t i = 0; i < n; i++) w[i] = mean + std * (float)gaussian(s);
+}
+
+static void fill_norm(Norm *n, size_t d, uint64_t *s)
+{
+    fill(n->weight, d, s, 1.0f, 0.1f);
+    fill(n->bias, d, s, 0.0f, 0.1f);
+}
+
+static void fill_ffn(Ffn *f, size_t d, uint64_t *s)
+{
+    size_t h = (size_t)f->hidden;
+    fill(f->up, h * d, s, 0, 0.02f);
+    fill(f->gate, h * d, s, 0, 0.02f);
+    fill(f->down, d * h, s, 0, 0.02f);
+    fill(f->b_up, h, s, 0, 0.02f);
+    fill(f->b_gate, h, s, 0, 0.02f);
+    fill(f->b_down, d, s, 0, 0.02f);
+}
+
+void decl_random_weights(Decl *D)
+{
+    Model *m = D->m;
+    size_t d = (size_t)m->dim;
+    uint64_t s = D->seed * 0x9E3779B97F4A7C15ull + 1;
+    fill(m->tok_emb, (size_t)m->vocab_size * d, &s, 0, 0.02f);
+    if (m->pos == POS_LEARNED) fill(m->pos_emb, (size_t)m->positions * d, &s, 0, 0.02f);
+    for (int i = 0; i < m->nblocks; i++) {
+        ModelBlock *b = &m->blocks[i];
+        if (b->shared_with >= 0) continue;
+        fill_norm(&b->norm, d, &s);
+        fill_norm(&b->post_norm, d, &s);
+        if (b->kind == BLOCK_MHA) {
+            size_t q = (size_t)b->mha_heads * b->head_dim, kv = (size_t)b->kv_heads * b->head_dim;
+            fill(b->wq, q * d, &s, 0, 0.02f);
+            fill(b->wk, kv * d, &s, 0, 0.02f);
+            fill(b->wv, kv * d, &s, 0, 0.02f);
+            fill(b->wo, d * q, &s, 0, 0.02f);
+            fill(b->bq, q, &s, 0, 0.02f);
+            fill(b->bk, kv, &s, 0, 0.02f);
+            fill(b->bv, kv, &s, 0, 0.02f);
+            fill(b->bo, d, &s, 0, 0.02f);
+        } else if (b->kind == BLOCK_FFN) {
+            fill_ffn(&b->ffn, d, &s);
+        } else {
+            fill(b->router, (size_t)b->experts * d, &s, 0, 0.02f);
+            for (int e = 0; e < b->experts; e++) fill_ffn(&b->expert[e], d, &s);
+        }
+    }
+    fill_norm(&m->final_norm, d, &s);
+    if (!m->tied) fill(m->unembed, (size_t)m->vocab_size * d, &s, 0, 0.02f);
+}
+
+/* ------------------------------------------------------------ naming */
+
+typedef struct Loader {
+    Decl *D;
+    SafeTensors *st;
+    bool failed;
+    float *tmp;
+    size_t tmp_cap;
+} Loader;
+
+static const char *resolve(Loader *L, const char *name)
+{
+    if (safetensors_has(L->st, name)) return name;
+    const char *prefix = L->D->scheme == SCHEME_GPT2 ? "transformer." : L->D->scheme == SCHEME_LLAMA ? "model." : NULL;
+    if (prefix) {
+        const char *full = arena_printf(L->D->a, "%s%s", prefix, name);
+        if (safetensors_has(L->st, full)) return full;
+    }
+    return name;
+}
+
+static void load_error(Loader *L, const char *msg)
+{
+    if (L->failed) return;
+    L->failed = true;
+    ERR(L->D, L->D->weights_loc, "%s: %s", L->D->weights, msg);
+}
+
+/* Read name [rows][cols] (cols 0: a vector) into out, transposed from [cols][rows] when asked. */
+static void load(Loader *L, const char *name, float *out, int rows, int cols, bool transposed)
+{
+    if (L->failed || !out) return;
+    char err[512];
+    name = resolve(L, name);
+    if (!transposed) {
+        if (!safetensors_read(L->st, name, rows, cols, out, err, sizeof err)) load_error(L, err);
+        return;
+    }
+    size_t n = (size_t)rows * cols;
+    float *t = malloc(n * sizeof(float));
+    if (!t) {
+        load_error(L, "out of memory");
+        return;
+    }
+    if (!safetensors_read(L->st, name, cols, rows, t, err, sizeof err)) load_error(L, err);
+    else
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) out[(size_t)r * cols + c] = t[(size_t)c * rows + r];
+    free(t);
+}
+
+static void load_norm(Loader *L, const char *base, const Norm *n)
+{
+    if (n->kind == NORM_NONE) return;
+    int d = L->D->dim;
+    load(L, arena_printf(L->D->a, "%s.weight", base), n->weight, d, 0, false);
+    if (n->bias) load(L, arena_printf(L->D->a, "%s.bias", base), n->bias, d, 0, false);
+}
+
+static void visit_norm(Arena *a, const char *base, const Norm *n, int d, TensorVisit visit, void *ud)
+{
+    if (n->kind == NORM_NONE) return;
+    visit(ud, arena_printf(a, "%s.weight", base), n->weight, d, 0);
+    if (n->bias) visit(ud, arena_printf(a, "%s.bias", base), n->bias, d, 0);
+}
+
+static void visit_ffn(Arena *a, const char *base, const Ffn *f, int d, TensorVisit visit, void *ud)
+{
+    int h = f->hidden;
+    visit(ud, arena_printf(a, "%s.up.weight", base), f->up, h, d);
+    if (f->gate) visit(ud, arena_printf(a, "%s.gate.weight", base), f->gate, h, d);
+    visit(ud, arena_printf(a, "%s.down.weight", base), f->down, d, h);
+    if (f->b_up) {
+        visit(ud, arena_printf(a, "%s.up.bias", base), f->b_up, h, 0);
+        if (f->gate) visit(ud, arena_printf(a, "%s.gate.bias", base), f->b_gate, h, 0);
+        visit(ud, arena_printf(a, "%s.down.bias", base), f->b_down, d, 0);
+    }
+}
+
+/* Our scheme (docs/weights.md): layers.L.{attention,mlp,moe}..., embed.*, norm.*, unembed. Layers
+ * are numbered over the blocks that own their weights (shared repetitions reuse theirs). */
+void model_tfmc_tensors(Arena *a, const Model *m, TensorVisit visit, void *ud)
+{
+    int d = m->dim, l = 0;
+    visit(ud, "embed.token.weight", m->tok_emb, m->vocab_size, d);
+    if (m->pos == POS_LEARNED) visit(ud, "embed.position.weight", m->pos_emb, m->positions, d);
+    for (int i = 0; i < m->nblocks; i++) {
+        const ModelBlock *b = &m->blocks[i];
+        if (b->shared_with >= 0) continue;
+        const char *kind = b->kind == BLOCK_MHA ? "attention" : b->kind == BLOCK_FFN ? "mlp" : "moe";
+        const char *base = arena_printf(a, "layers.%d.%s", l++, kind);
+        visit_norm(a, arena_printf(a, "%s.norm", base), &b->norm, d, visit, ud);
+        visit_norm(a, arena_printf(a, "%s.post_norm", base), &b->post_norm, d, visit, ud);
+        if (b->kind == BLOCK_MHA) {
+            int q = b->mha_heads * b->head_dim, kv = b->kv_heads * b->head_dim;
+            visit(ud, arena_printf(a, "%s.q.weight", base), b->wq, q, d);
+            visit(ud, arena_printf(a, "%s.k.weight", base), b->wk, kv, d);
+            visit(ud, arena_printf(a, "%s.v.weight", base), b->wv, kv, d);
+            visit(ud, arena_printf(a, "%s.o.weight", base), b->wo, d, q);
+            if (b->bq) {
+                visit(ud, arena_printf(a, "%s.q.bias", base), b->bq, q, 0);
+                visit(ud, arena_printf(a, "%s.k.bias", base), b->bk, kv, 0);
+                visit(ud, arena_printf(a, "%s.v.bias", base), b->bv, kv, 0);
+                visit(ud, arena_printf(a, "%s.o.bias", base), b->bo, d, 0);
+            }
+        } else if (b->kind == BLOCK_FFN) {
+            visit_ffn(a, base, &b->ffn, d, visit, ud);
+        } else {
+            visit(ud, arena_printf(a, "%s.router.weight", base), b->router, b->experts, d);
+            for (int e = 0; e < b->experts; e++)
+                visit_ffn(a, arena_printf(a, "%s.experts.%d", base, e), &b->expert[e], d, visit, ud);
+        }
+    }
+    visit_norm(a, "norm", &m->final_norm, d, visit, ud);
+    if (!m->tied) visit(ud, "unembed.weight", m->unembed, m->vocab_size, d);
+}
+
+static void load_visit(void *ud, const char *name, float *data, int rows, int cols)
+{
+    load((Loader *)ud, name, data, rows, cols, false);
+}
+
+static void load_tfmc(Loader *L) { model_tfmc_tensors(L->D->a, L->D->m, load_visit, L); }
+
+/* A position table with at least max_len rows: its first rows are used. */
+static void load_positions(Loader *L, const char *name)
+{
+    Model *m = L->D->m;
+    int rank;
+    long dims[4];
+    name = resolve(L, name);
+    if (!safetensors_shape(L->st, name, &rank, dims)) {
+        load(L, name, m->pos_emb, m->positions, m->dim, false); /* reports it missing */
+        return;
+    }
+    if (rank != 2 || dims[1] != m->dim || dims[0] < m->positions) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "tensor `%s` must have shape [>= %d, %d] (max_len rows of dim)", name, m->positions, m->dim);
+        load_error(L, msg);
+        return;
+    }
+    float *t = malloc(sizeof(float) * (size_t)dims[0] * m->dim);
+    char err[512];
+    if (!t) { load_error(L, "out of memory"); return; }
+    if (!safetensors_read(L->st, name, (int)dims[0], m->dim, t, err, sizeof err)) load_error(L, err);
+    else memcpy(m->pos_emb, t, sizeof(float) * (size_t)m->positions * m->dim);
+    free(t);
+}
+
+/* The output head of a HF checkpoint: lm_head.weight, or tied to the embedding. */
+static void load_lm_head(Loader *L)
+{
+    Model *m = L->D->m;
+    if (!safetensors_has(L->st, "lm_head.weight")) {
+        if (!m->tied) load(L, "lm_head.weight", m->unembed, m->vocab_size, m->dim, false);
+        return;
+    }
+    if (!m->tied) {
+        load(L, "lm_head.weight", m->unembed, m->vocab_size, m->dim, false);
+        return;
+    }
+    size_t n = (size_t)m->vocab_size * m->dim;
+    float *t = malloc(n * sizeof(float));
+    if (!t) { load_error(L, "out of memory"); return; }
+    load(L, "lm_head.weight", t, m->vocab_size, m->dim, false);
+    if (!L->failed && memcmp(t, m->tok_emb, n * sizeof(float)) != 0)
+        load_error(L, "`lm_head.weight` differs from the token embedding, but the model says `unembed tied`; "
+                      "declare `unembed separate`");
+    free(t);
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* GPT-2 checkpoints store their causal masks as buffers; Llama ones the rotary frequencies. */
+static bool gpt2_ignored(const char *name) { return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias"); }
+static bool llama_ignored(const char *name) { return ends_with(name, "rotary_emb.inv_freq"); }
+
+/* GPT-2: h.N.{ln_1, attn.c_attn (fused QKV, Conv1D [in][out]), attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj}. */
+static void load_gpt2(Loader *L)
+{
+    Model *m = L->D->m;
+    Arena *a = L->D->a;
+    int d = m->dim, layer = -1;
+    load(L, "wte.weight", m->tok_emb, m->vocab_size, d, false);
+    if (m->pos == POS_LEARNED) load_positions(L, "wpe.weight");
+    for (int i = 0; i < m->nblocks && !L->failed; i++) {
+        ModelBlock *b = &m->blocks[i];
+        if (b->shared_with >= 0) continue;
+        if (b->kind == BLOCK_MHA) layer++;
+        if (layer < 0) { load_error(L, "a GPT-2 block starts with `attention`"); return; }
+        const char *h = arena_printf(a, "h.%d", layer);
+        if (b->kind == BLOCK_MHA) {
+            if (b->kv_heads != b->mha_heads || b->head_dim * b->mha_heads != d || !b->bq)
+                { load_error(L, "GPT-2 attention has kv_heads = heads, head_dim = dim / heads and biases"); return; }
+            load_norm(L, arena_printf(a, "%s.ln_1", h), &b->norm);
+            float *qkv = malloc(sizeof(float) * (size_t)3 * d * d), *bias = malloc(sizeof(float) * (size_t)3 * d);
+            if (!qkv || !bias) {
+                free(qkv);
+                free(bias);
+                { load_error(L, "out of memory"); return; }
+            }
+            load(L, arena_printf(a, "%s.attn.c_attn.weight", h), qkv, 3 * d, d, true);
+            load(L, arena_printf(a, "%s.attn.c_attn.bias", h), bias, 3 * d, 0, false);
+            if (!L->failed) {
+                memcpy(b->wq, qkv, sizeof(float) * (size_t)d * d);
+                memcpy(b->wk, qkv + (size_t)d * d, sizeof(float) * (size_t)d * d);
+                memcpy(b->wv, qkv + (size_t)2 * d * d, sizeof(float) * (size_t)d * d);
+                memcpy(b->bq, bias, sizeof(float) * (size_t)d);
+                memcpy(b->bk, bias + d, sizeof(float) * (size_t)d);
+                memcpy(b->bv, bias + 2 * d, sizeof(float) * (size_t)d);
+            }
+            free(qkv);
+            free(bias);
+            load(L, arena_printf(a, "%s.attn.c_proj.weight", h), b->wo, d, d, true);
+            load(L, arena_printf(a, "%s.attn.c_proj.bias", h), b->bo, d, 0, false);
+        } else if (b->kind == BLOCK_FFN) {
+            if (b->ffn.gate || !b->ffn.b_up) { load_error(L, "a GPT-2 MLP is ungated, with biases"); return; }
+            load_norm(L, arena_printf(a, "%s.ln_2", h), &b->norm);
+            load(L, arena_printf(a, "%s.mlp.c_fc.weight", h), b->ffn.up, b->ffn.hidden, d, true);
+            load(L, arena_printf(a, "%s.mlp.c_fc.bias", h), b->ffn.b_up, b->ffn.hidden, 0, false);
+            load(L, arena_printf(a, "%s.mlp.c_proj.weight", h), b->ffn.down, d, b->ffn.hidden, true);
+            load(L, arena_printf(a, "%s.mlp.c_proj.bias", h), b->ffn.b_down, d, 0, false);
+        } else {
+            { load_error(L, "GPT-2 checkpoints have no mixture of experts"); return; }
+        }
+    }
+    load_norm(L, "ln_f", &m->final_norm);
+    load_lm_head(L);
+}
+
+/* Llama: model.layers.N.{input_layernorm, self_attn.{q,k,v,o}_proj, post_attention_layernorm,
+ * mlp.{gate,up,down}_proj}, model.norm, lm_head. */
+static void load_llama(Loader *L)
+{
+    Model *m = L->D->m;
+    Arena *a = L->D->a;
+    int d = m->dim, layer = -1;
+    load(L, "embed_tokens.weight", m->tok_emb, m->vocab_size, d, false);
+    for (int i = 0; i < m->nblocks && !L->failed; i++) {
+        ModelBlock *b = &m->blocks[i];
+        if (b->shared_with >= 0) continue;
+        if (b->kind == BLOCK_MHA) layer++;
+        if (layer < 0) { load_error(L, "a Llama block starts with `attention`"); return; }
+        const char *h = arena_printf(a, "layers.%d", layer);
+        if (b->kind == BLOCK_MHA) {
+            int q = b->mha_heads * b->head_dim, kv = b->kv_heads * b->head_dim;
+            load_norm(L, arena_printf(a, "%s.input_layernorm", h), &b->norm);
+            load(L, arena_printf(a, "%s.self_attn.q_proj.weight", h), b->wq, q, d, false);
+            load(L, arena_printf(a, "%s.self_attn.k_proj.weight", h), b->wk, kv, d, false);
+            load(L, arena_printf(a, "%s.self_attn.v_proj.weight", h), b->wv, kv, d, false);
+            load(L, arena_printf(a, "%s.self_attn.o_proj.weight", h), b->wo, d, q, false);
+            if (b->bq) {
+                load(L, arena_printf(a, "%s.self_attn.q_proj.bias", h), b->bq, q, 0, false);
+                load(L, arena_printf(a, "%s.self_attn.k_proj.bias", h), b->bk, kv, 0, false);
+                load(L, arena_printf(a, "%s.self_attn.v_proj.bias", h), b->bv, kv, 0, false);
+                load(L, arena_printf(a, "%s.self_attn.o_proj.bias", h), b->bo, d, 0, false);
+            }
+        } else if (b->kind == BLOCK_FFN) {
+            if (!b->ffn.gate) { load_error(L, "a Llama MLP is gated: use `act swiglu`"); return; }
+            load_norm(L, arena_printf(a, "%s.post_attention_layernorm", h), &b->norm);
+            load(L, arena_printf(a, "%s.mlp.gate_proj.weight", h), b->ffn.gate, b->ffn.hidden, d, false);
+            load(L, arena_printf(a, "%s.mlp.up_proj.weight", h), b->ffn.up, b->ffn.hidden, d, false);
+            load(L, arena_printf(a, "%s.mlp.down_proj.weight", h), b->ffn.down, d, b->ffn.hidden, false);
+            if (b->ffn.b_up) {
+                load(L, arena_printf(a, "%s.mlp.gate_proj.bias", h), b->ffn.b_gate, b->ffn.hidden, 0, false);
+                load(L, arena_printf(a, "%s.mlp.up_proj.bias", h), b->ffn.b_up, b->ffn.hidden, 0, false);
+                load(L, arena_printf(a, "%s.mlp.down_proj.bias", h), b->ffn.b_down, d, 0, false);
+            }
+        } else {
+            { load_error(L, "Llama checkpoints have no mixture of experts"); return; }
+        }
+    }
+    load_norm(L, "norm", &m->final_norm);
+    load_lm_head(L);
+}
+
+bool decl_load_weights(Decl *D)
+{
+    char err[512];
+    const char *path = D->weights;
+    char full[4096];
+    if (path[0] != '/' && D->file && D->file->path) {
+        /* relative to the folder of the .tfm file */
+        const char *slash = strrchr(D->file->path, '/');
+        if (slash) {
+            snprintf(full, sizeof full, "%.*s/%s", (int)(slash - D->file->path), D->file->path, path);
+            path = full;
+        }
+    }
+    SafeTensors *st = safetensors_open(path, err, sizeof err);
+    if (!st) {
+        ERR(D, D->weights_loc, "%s: %s", D->weights, err);
+        return false;
+    }
+    Loader L = { D, st, false, NULL, 0 };
+    if (D->scheme == SCHEME_GPT2) load_gpt2(&L);
+    else if (D->scheme == SCHEME_LLAMA) load_llama(&L);
+    else load_tfmc(&L);
+    if (!L.failed) {
+        const char *extra = safetensors_unused(st, D->scheme == SCHEME_GPT2 ? gpt2_ignored
+                                                     : D->scheme == SCHEME_LLAMA ? llama_ignored : NULL);
+        if (extra) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "unexpected tensor `%s`: the declaration has no place for it", extra);
+            load_error(&L, msg);
+        }
+    }
+    safetensors_close(st);
+    return !L.failed;
+}
+

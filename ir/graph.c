@@ -102,7 +102,7 @@ double graph_flops(const Graph *g, int n)
                  o->block->top * 2.0 * (o->block->ffn.gate ? 3 : 2) * o->block->ffn.hidden * g->model->dim;
             break;
         case G_ADD: case G_ACT: case G_GLU: case G_NORM: case G_ROPE: f += t->cols; break;
-        case G_EMBED: case G_KV_STORE: break;
+        case G_EMBED: case G_KV_STORE: case G_SLICE: break;
         }
     }
     return f;
@@ -185,6 +185,7 @@ static const char *op_name(GraphOpKind k)
     case G_MHA_SCORES: return "mha_scores";
     case G_MHA_SOFTMAX: return "mha_softmax";
     case G_MHA_MIX: return "mha_mix";
+    case G_SLICE: return "slice";
     }
     return "?";
 }
@@ -205,6 +206,7 @@ void graph_print(const Graph *g, FILE *out)
         if (o->kind == G_LINEAR) fprintf(out, " W[%d][%d]%s", o->rows, o->cols, o->b ? " +b" : "");
         if (o->kind == G_LINEAR && o->vals) fprintf(out, " sparse %d non-zeros", o->nnz);
         if (o->kind == G_LINEAR && o->in[1] >= 0) fprintf(out, " (added to %%%s)", g->tensors[o->in[1]].name);
+        if (o->kind == G_SLICE) fprintf(out, " columns %d..%d", o->rows, o->rows + t->cols - 1);
         if (o->kind == G_SCORES || o->kind == G_FUSED_ATTENTION) fprintf(out, " scale %g%s", o->scale, o->causal ? " causal" : "");
         if (o->kind == G_SOFTMAX && o->causal) fprintf(out, " causal");
         if (o->cache[0] >= 0) fprintf(out, " cache %%%s %%%s", g->tensors[o->cache[0]].name, g->tensors[o->cache[1]].name);
@@ -299,6 +301,9 @@ void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena)
         case G_KV_STORE:
             tfmcrt_kv_store(arena + g->tensors[o->cache[0]].offset, arena + g->tensors[o->cache[1]].offset, a, b, un,
                             (size_t)pos0, (size_t)g->tensors[o->cache[0]].cols);
+            break;
+        case G_SLICE:
+            tfmcrt_slice(out, a, un, (size_t)g->tensors[o->in[0]].cols, (size_t)o->rows, (size_t)t->cols);
             break;
         case G_MHA_SCORES: case G_MHA_SOFTMAX: case G_MHA_MIX: {
             TfmcrtAttention at;

@@ -175,7 +175,8 @@ typedef enum GraphOpKind {
     G_FUSED_ATTENTION, /* out[n][dv] = softmax(scale q.k^T) v row by row (online softmax, no [n][n]) */
     G_MHA_SCORES,  /* declared, unfused: out[heads][n][T] = scores of q against the key cache */
     G_MHA_SOFTMAX, /* out = the score function (softmax, softmax1, hard, linear) of each row */
-    G_MHA_MIX      /* out[n][heads * hd] = weights . value cache */
+    G_MHA_MIX,     /* out[n][heads * hd] = weights . value cache */
+    G_SLICE        /* out[n][cols] = columns rows .. rows + cols of in[n][...] (after a fused QKV) */
 } GraphOpKind;
 
 typedef struct GraphOp {

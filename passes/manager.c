@@ -9,6 +9,7 @@ const PassInfo pass_table[] = {
     { "prune", 1, pass_prune, NULL, "exact pruning: dead residual dimensions, heads, neurons, blocks" },
     { "magnitude", 99, pass_magnitude, NULL, "magnitude pruning (lossy, opt-in)" },
     { "fuse-attention", 1, NULL, pass_fuse_attention, "scores + softmax + mix into one kernel, no [n][n] tensors" },
+    { "fuse-qkv", 2, NULL, pass_fuse_qkv, "Q, K and V projections as one matrix multiplication" },
     { "lowrank", 99, NULL, pass_lowrank, "low-rank factorisation by truncated SVD (opt-in)" },
     { "sparse", 2, NULL, pass_sparse, "compressed rows for very sparse weight matrices" },
     { "memplan", 1, NULL, pass_memplan, "one arena, tensors placed by liveness" },
@@ -48,7 +49,7 @@ static bool check_list(const char *list, const char *what, DiagList *diags)
         if (!found) {
             SrcLoc none = { 0, 0, 0, 0 };
             diag_error(diags, NULL, none, "%s names no pass `%.*s`; the passes are prune, fold, magnitude, "
-                                          "fuse-attention, lowrank, sparse, memplan", what, (int)len, p);
+                                          "fuse-attention, fuse-qkv, lowrank, sparse, memplan", what, (int)len, p);
             return false;
         }
         p = end ? end + 1 : NULL;

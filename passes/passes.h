@@ -54,6 +54,7 @@ bool pass_prune(PassContext *pc, Model *m);
 bool pass_fold(PassContext *pc, Model *m);
 bool pass_magnitude(PassContext *pc, Model *m);
 bool pass_fuse_attention(PassContext *pc, Graph *g);
+bool pass_fuse_qkv(PassContext *pc, Graph *g);
 bool pass_lowrank(PassContext *pc, Graph *g);
 bool pass_sparse(PassContext *pc, Graph *g);
 bool pass_memplan(PassContext *pc, Graph *g);

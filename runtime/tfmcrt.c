@@ -160,6 +160,11 @@ void tfmcrt_attention(float *out, const float *q, const float *k, const float *v
     }
 }
 
+void tfmcrt_slice(float *out, const float *in, size_t n, size_t in_cols, size_t start, size_t cols)
+{
+    for (size_t i = 0; i < n; i++) memcpy(out + i * cols, in + i * in_cols + start, cols * sizeof(float));
+}
+
 void tfmcrt_copy(float *out, const float *in, size_t count)
 {
     if (count) memcpy(out, in, count * sizeof(float));

@@ -37,6 +37,9 @@ void tfmcrt_linear_csr_acc(float *out, const float *acc, const float *in, size_t
 void tfmcrt_attention(float *out, const float *q, const float *k, const float *v, size_t n, size_t dk, size_t dv,
                       float scale, int causal);
 
+/* out[n][cols] = columns start .. start + cols of in[n][in_cols] (the parts of a fused projection). */
+void tfmcrt_slice(float *out, const float *in, size_t n, size_t in_cols, size_t start, size_t cols);
+
 /* out[count] = in[count] (the buffers do not overlap). */
 void tfmcrt_copy(float *out, const float *in, size_t count);
 

@@ -385,7 +385,7 @@ static void emit_forward(Cgen *c)
             break;
         }
         case G_NORM: case G_GLU: case G_ROPE: case G_KV_STORE: case G_ATTEND: case G_MOE: break;
-        case G_MHA_SCORES: case G_MHA_SOFTMAX: case G_MHA_MIX: break;
+        case G_MHA_SCORES: case G_MHA_SOFTMAX: case G_MHA_MIX: case G_SLICE: break;
         }
     }
     const char *res = cgen_ident(g->tensors[g->output].name, id, sizeof id);

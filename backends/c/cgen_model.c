@@ -218,6 +218,10 @@ static void emit_run(Cgen *c)
             fprintf(c->out, "n, pos0, %d, &%s_%s_options);\n", m->positions, P, out);
             break;
         }
+        case G_SLICE:
+            fprintf(c->out, "    tfmcrt_slice(%s, %s, n, %d, %d, %d);  /* from the fused projection */\n", out, a,
+                    g->tensors[op->in[0]].cols, op->rows, g->tensors[op->out].cols);
+            break;
         case G_SCORES: case G_SOFTMAX: case G_MIX: case G_FUSED_ATTENTION: break; /* RASP graphs only */
         }
     }

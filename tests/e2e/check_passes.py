@@ -78,6 +78,12 @@ def main():
             x, y = [float(v) for v in a.stdout.split()], [float(v) for v in b.stdout.split()]
             tol = 1e-5 * max(1.0, max(abs(v) for v in x))
             check(len(x) == len(y) and max(abs(p - q) for p, q in zip(x, y)) <= tol, "%s: -O2 logits differ from -O0" % f)
+            # the generated C at -O2 (fused QKV, slices) prints what run -O2 prints
+            src, exe = os.path.join(tmp, f + ".c"), os.path.join(tmp, f + ".bin")
+            gen = sh([tfmc, path, "-O2", "--main", "-o", src])
+            cc = sh(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", src] + flags + ["-o", exe])
+            ok = gen.returncode == 0 and cc.returncode == 0
+            check(ok and sh([exe, "--logits"] + ids).stdout == b.stdout, "%s: -O2 C differs from run -O2 %s" % (f, cc.stderr[:200]))
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

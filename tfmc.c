@@ -339,6 +339,7 @@ static int cmd_sequences(int argc, char **argv, bool compiled)
     bool options_done = false;
     int status = 0;
     if (!words) return EXIT_INPUT;
+    int taken; /* what pass_option made of an argument (parsed once: --no-X appends) */
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         /* A word that starts with `-` and a digit is a token (negative integers), not an option. */
@@ -358,8 +359,8 @@ static int cmd_sequences(int argc, char **argv, bool compiled)
             name = argv[++i];
         } else if (option && !strncmp(a, "--program=", 10)) {
             name = a + 10;
-        } else if (option && compiled && pass_option(a) != 0) {
-            if (pass_option(a) < 0) {
+        } else if (option && compiled && (taken = pass_option(a)) != 0) {
+            if (taken < 0) {
                 free(words);
                 return bad_pass_option(a);
             }
@@ -471,6 +472,7 @@ static int cmd_verify(int argc, char **argv)
 {
     const char *file = NULL, *name = NULL;
     TfmcVerifyOptions o = { 0, 0, 0 };
+    int taken; /* what pass_option made of an argument (parsed once: --no-X appends) */
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         bool has_value = i + 1 < argc;
@@ -488,8 +490,8 @@ static int cmd_verify(int argc, char **argv)
             if (!strcmp(a, "--len")) o.max_len = (int)(v > 4096 ? 4096 : v);
             else if (!strcmp(a, "--samples")) o.samples = (long)v;
             else o.seed = (uint64_t)v;
-        } else if (pass_option(a) != 0) {
-            if (pass_option(a) < 0) return bad_pass_option(a);
+        } else if ((taken = pass_option(a)) != 0) {
+            if (taken < 0) return bad_pass_option(a);
         } else if (a[0] == '-' && a[1]) {
             return usage_error("verify: unknown option `%s`", a);
         } else if (!file) {
@@ -528,6 +530,7 @@ static int cmd_compile(int argc, char **argv)
     bool with_main = false;
     char options[1024] = "";
     size_t olen = 0;
+    int taken; /* what pass_option made of an argument (parsed once: --no-X appends) */
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] == '-' && strcmp(a, "-") != 0 && olen < sizeof options - 256)
@@ -555,8 +558,8 @@ static int cmd_compile(int argc, char **argv)
             weights = a + 10;
             if (strcmp(weights, "inline") && strcmp(weights, "separate"))
                 return usage_error("unknown --weights mode `%s` (inline or separate)", weights);
-        } else if (pass_option(a) != 0) {
-            if (pass_option(a) < 0) return bad_pass_option(a);
+        } else if ((taken = pass_option(a)) != 0) {
+            if (taken < 0) return bad_pass_option(a);
         } else if (a[0] == '-' && a[1]) {
             return usage_error("unknown option `%s`", a);
         } else if (!file) {

@@ -47,6 +47,19 @@ static uint64_t fnv1a(const char *s, size_t n)
     return h;
 }
 
+/* Register a checked RASP program (rasp) or model declaration (model) of file. */
+static void add_program(TfmcContext *ctx, const SrcFile *file, const char *name, RaspProgram *rasp,
+                        const ModelDecl *model)
+{
+    TfmcProgram *p = ARENA_NEW(&ctx->arena, TfmcProgram);
+    p->kind = rasp ? TFMC_PROGRAM_RASP : TFMC_PROGRAM_MODEL;
+    p->name = name;
+    p->rasp = rasp;
+    p->model = model;
+    p->file = file;
+    VEC_PUSH(&ctx->arena, ctx->programs, ctx->nprograms, ctx->cap, p);
+}
+
 static TfmcStatus load(TfmcContext *ctx, SrcFile *file)
 {
     int nerrors = 0;
@@ -57,23 +70,11 @@ static TfmcStatus load(TfmcContext *ctx, SrcFile *file)
      * checked (every independent error) without echoes of the broken ones. */
     sema_check(&ctx->arena, file, items, &ctx->diags, &r);
     if (nerrors) return TFMC_ERR_COMPILE; /* no program of a file with syntax errors is used */
-    for (int i = 0; i < r.nprograms; i++) {
-        TfmcProgram *p = ARENA_NEW(&ctx->arena, TfmcProgram);
-        p->kind = TFMC_PROGRAM_RASP;
-        p->name = r.programs[i]->name;
-        p->rasp = r.programs[i];
-        p->file = file;
-        VEC_PUSH(&ctx->arena, ctx->programs, ctx->nprograms, ctx->cap, p);
-    }
+    for (int i = 0; i < r.nprograms; i++) add_program(ctx, file, r.programs[i]->name, r.programs[i], NULL);
     for (int i = 0; i < r.nmodels; i++) {
         /* a model's statements and options are checked with the file; its weights when compiled */
-        if (!model_declare(&ctx->arena, r.models[i], file, &ctx->diags, true)) continue;
-        TfmcProgram *p = ARENA_NEW(&ctx->arena, TfmcProgram);
-        p->kind = TFMC_PROGRAM_MODEL;
-        p->name = r.models[i]->name;
-        p->model = r.models[i];
-        p->file = file;
-        VEC_PUSH(&ctx->arena, ctx->programs, ctx->nprograms, ctx->cap, p);
+        if (model_declare(&ctx->arena, r.models[i], file, &ctx->diags, true))
+            add_program(ctx, file, r.models[i]->name, NULL, r.models[i]);
     }
     return ctx->diags.n > before ? TFMC_ERR_COMPILE : TFMC_OK;
 }

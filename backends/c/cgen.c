@@ -133,6 +133,32 @@ static void int_array(Cgen *c, const char *name, const int *v, size_t n)
     fprintf(c->wf, "\n};\n\n");
 }
 
+void cgen_emit_line_reader(Cgen *c, const char *call, bool check_len)
+{
+    char up[128];
+    cgen_upper(c->P, up, sizeof up);
+    fprintf(c->out,
+            "    while (fgets(line, sizeof line, stdin)) {\n"
+            "        size_t len = strlen(line);\n        int count = 0;\n        char *s = line;\n        lineno++;\n"
+            "        if (len == sizeof line - 1 && line[len - 1] != '\\n') {\n"
+            "            int ch;\n            while ((ch = getchar()) != EOF && ch != '\\n') {}\n"
+            "            printf(\"\\n\");\n            fprintf(stderr, \"input line %%ld: the line is too long\\n\", lineno);\n"
+            "            status = 1;\n            continue;\n        }\n"
+            "        for (;;) {\n"
+            "            while (*s == ' ' || *s == '\\t' || *s == '\\r' || *s == '\\n' || *s == '\\v' || *s == '\\f') s++;\n"
+            "            if (!*s) break;\n            if (count <= %s_MAX_LEN) words[count] = s;\n            count++;\n"
+            "            while (*s && !(*s == ' ' || *s == '\\t' || *s == '\\r' || *s == '\\n' || *s == '\\v' || *s == '\\f')) s++;\n"
+            "            if (*s) *s++ = '\\0';\n        }\n",
+            up);
+    if (check_len)
+        fprintf(c->out,
+                "        if (count > %s_MAX_LEN) {\n            printf(\"\\n\");\n"
+                "            fprintf(stderr, \"input line %%ld: more than max_len %%d tokens\\n\", lineno, %s_MAX_LEN);\n"
+                "            status = 1;\n            continue;\n        }\n",
+                up, up);
+    fprintf(c->out, "        if (%s != 0) status = 1;\n        fflush(stdout);\n    }\n    return status;\n}\n", call);
+}
+
 void cgen_sparse_arrays(Cgen *c, const char *name, const GraphOp *op, const char *comment)
 {
     char buf[192];
@@ -448,24 +474,11 @@ static void emit_main(Cgen *c)
             "    %s_ctx ctx;\n    int status = 0, first = 1;\n    long lineno = 0;\n"
             "    if (%s_init(&ctx, %s_arena, sizeof %s_arena) != 0) return 1;\n"
             "    if (argc > 1 && strcmp(argv[1], \"--\") == 0) first = 2;\n"
-            "    if (argc > first) return %s_run_line(&ctx, argv + first, argc - first, 0);\n"
-            "    while (fgets(line, sizeof line, stdin)) {\n"
-            "        size_t len = strlen(line);\n        int count = 0;\n        char *s = line;\n"
-            "        lineno++;\n"
-            "        if (len == sizeof line - 1 && line[len - 1] != '\\n') {\n"
-            "            int ch;\n            while ((ch = getchar()) != EOF && ch != '\\n') {}\n"
-            "            printf(\"\\n\");\n"
-            "            fprintf(stderr, \"input line %%ld: the line is too long\\n\", lineno);\n"
-            "            status = 1;\n            continue;\n        }\n"
-            "        for (;;) {\n"
-            "            while (*s == ' ' || *s == '\\t' || *s == '\\r' || *s == '\\n' || *s == '\\v' || *s == '\\f') s++;\n"
-            "            if (!*s) break;\n"
-            "            if (count <= %s_MAX_LEN) words[count] = s;\n            count++;\n"
-            "            while (*s && !(*s == ' ' || *s == '\\t' || *s == '\\r' || *s == '\\n' || *s == '\\v' || *s == '\\f')) s++;\n"
-            "            if (*s) *s++ = '\\0';\n        }\n"
-            "        if (%s_run_line(&ctx, words, count, lineno) != 0) status = 1;\n"
-            "        fflush(stdout);\n    }\n    return status;\n}\n",
-            up, P, P, P, P, P, up, P);
+            "    if (argc > first) return %s_run_line(&ctx, argv + first, argc - first, 0);\n",
+            up, P, P, P, P, P);
+    char call[256];
+    snprintf(call, sizeof call, "%s_run_line(&ctx, words, count, lineno)", P);
+    cgen_emit_line_reader(c, call, false);
 }
 
 void cgen_emit(const Graph *g, const CgenOptions *o, FILE *out)

@@ -26,6 +26,10 @@ const char *cgen_ident(const char *name, char *buf, size_t cap);
 void cgen_weights_array(Cgen *c, const char *name, const float *w, size_t n, const char *comment);
 /* A compressed-rows weight matrix: NAME_vals, NAME_rowptr, NAME_colidx. */
 void cgen_sparse_arrays(Cgen *c, const char *name, const GraphOp *op, const char *comment);
+/* The stdin loop of a generated main(): one sequence per line, split at whitespace, given to
+ * `call` (which sees words, count, lineno); lines too long for the buffer are bad lines. With
+ * check_len, a line of more than MAX_LEN tokens is reported here. Ends main(). */
+void cgen_emit_line_reader(Cgen *c, const char *call, bool check_len);
 /* The upper-case macro prefix: reverse -> REVERSE. */
 void cgen_upper(const char *p, char *buf, size_t cap);
 /* The C backend of declared models: prefill, decode with a KV cache, reset, main(). */

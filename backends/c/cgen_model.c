@@ -331,24 +331,11 @@ static void emit_main(Cgen *c)
             "    if (argc > first) {\n"
             "        if (argc - first > %s_MAX_LEN) {\n            printf(\"\\n\");\n"
             "            fprintf(stderr, \"input: more than max_len %%d tokens\\n\", %s_MAX_LEN);\n            return 1;\n        }\n"
-            "        return %s_line(&ctx, argv + first, argc - first, mode, k, 0);\n    }\n"
-            "    while (fgets(line, sizeof line, stdin)) {\n"
-            "        size_t len = strlen(line);\n        int count = 0;\n        char *s = line;\n        lineno++;\n"
-            "        if (len == sizeof line - 1 && line[len - 1] != '\\n') {\n"
-            "            int ch;\n            while ((ch = getchar()) != EOF && ch != '\\n') {}\n"
-            "            printf(\"\\n\");\n            fprintf(stderr, \"input line %%ld: the line is too long\\n\", lineno);\n"
-            "            status = 1;\n            continue;\n        }\n"
-            "        for (;;) {\n"
-            "            while (*s == ' ' || *s == '\\t' || *s == '\\r' || *s == '\\n' || *s == '\\v' || *s == '\\f') s++;\n"
-            "            if (!*s) break;\n            if (count <= %s_MAX_LEN) words[count] = s;\n            count++;\n"
-            "            while (*s && !(*s == ' ' || *s == '\\t' || *s == '\\r' || *s == '\\n' || *s == '\\v' || *s == '\\f')) s++;\n"
-            "            if (*s) *s++ = '\\0';\n        }\n"
-            "        if (count > %s_MAX_LEN) {\n            printf(\"\\n\");\n"
-            "            fprintf(stderr, \"input line %%ld: more than max_len %%d tokens\\n\", lineno, %s_MAX_LEN);\n"
-            "            status = 1;\n            continue;\n        }\n"
-            "        if (%s_line(&ctx, words, count, mode, k, lineno) != 0) status = 1;\n        fflush(stdout);\n    }\n"
-            "    return status;\n}\n",
-            up, P, P, P, P, up, up, P, up, up, up, P);
+            "        return %s_line(&ctx, argv + first, argc - first, mode, k, 0);\n    }\n",
+            up, P, P, P, P, up, up, P);
+    char call[256];
+    snprintf(call, sizeof call, "%s_line(&ctx, words, count, mode, k, lineno)", P);
+    cgen_emit_line_reader(c, call, true);
 }
 
 void cgen_emit_model(const Graph *g, const CgenOptions *o, FILE *out)

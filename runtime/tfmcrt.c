@@ -361,6 +361,34 @@ void tfmcrt_norm(float *out, const float *in, size_t n, size_t d, int kind, floa
     }
 }
 
+#ifdef VEC_LANES
+typedef int VecI16 __attribute__((vector_size(64)));
+
+/* exp of sixteen lanes at once, in place, within 2 ulp of expf: exp(x) = 2^k exp(r),
+ * k = round(x / ln 2), |r| <= ln(2)/2, exp(r) by its Taylor series to degree 6. Lanes below -87
+ * (and -inf) give 0, lanes above 88 give exp(88). */
+static inline __attribute__((always_inline)) void vexp(Vec16 *px)
+{
+    Vec16 x = *px;
+    const Vec16 lo = { -87.0f, -87.0f, -87.0f, -87.0f, -87.0f, -87.0f, -87.0f, -87.0f,
+                       -87.0f, -87.0f, -87.0f, -87.0f, -87.0f, -87.0f, -87.0f, -87.0f };
+    VecI16 under = x < lo, over = x > -lo;
+    x = (Vec16)(((VecI16)x & ~under) | ((VecI16)lo & under));
+    x = (Vec16)(((VecI16)x & ~over) | ((VecI16)-lo & over));
+    /* adding 1.5 * 2^23 rounds to an integer */
+    Vec16 k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    Vec16 r = x - k * 0.693145751953125f - k * 1.42860682030941723e-6f;
+    Vec16 p = r * (1.0f / 720) + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    VecI16 bits = (__builtin_convertvector(k, VecI16) + 127) << 23;
+    *px = (Vec16)((VecI16)(p * (Vec16)bits) & ~under);
+}
+#endif
+
 static float act1(float x, int act)
 {
     switch (act) {
@@ -374,13 +402,49 @@ static float act1(float x, int act)
     }
 }
 
+#ifdef VEC_LANES
+/* x / (1 + exp(-z)) for sixteen lanes: SiLU is z = x, tanh-GELU is z = 2u (0.5 (1 + tanh u) is
+ * the logistic function of 2u). With up, the result times up (a gated unit). Tails go through a
+ * padded copy, so every element takes the same arithmetic whatever its position. */
+TFMCRT_CLONES
+static void act_logistic(float *out, const float *x, const float *up, size_t count, int act)
+{
+    for (size_t i = 0; i < count; i += VEC_LANES) {
+        size_t m = count - i < VEC_LANES ? count - i : VEC_LANES;
+        Vec16 v = { 0 }, u = { 0 }, z;
+        memcpy(&v, x + i, m * sizeof(float));
+        if (up) memcpy(&u, up + i, m * sizeof(float));
+        if (act == TFMCRT_GELU_TANH)
+            z = v * (v * v * (-2.0f * 0.79788456080286536f * 0.044715f) - 2.0f * 0.79788456080286536f);
+        else
+            z = -v;
+        vexp(&z);
+        v = v / (z + 1.0f);
+        if (up) v *= u;
+        memcpy(out + i, &v, m * sizeof(float));
+    }
+}
+#endif
+
 void tfmcrt_act(float *x, size_t count, int act)
 {
+#ifdef VEC_LANES
+    if (act == TFMCRT_GELU_TANH || act == TFMCRT_SILU || act == TFMCRT_SWIGLU) {
+        act_logistic(x, x, NULL, count, act);
+        return;
+    }
+#endif
     for (size_t i = 0; i < count; i++) x[i] = act1(x[i], act);
 }
 
 void tfmcrt_glu(float *out, const float *gate, const float *up, size_t count, int act)
 {
+#ifdef VEC_LANES
+    if (act == TFMCRT_SWIGLU || act == TFMCRT_SILU) {
+        act_logistic(out, gate, up, count, act);
+        return;
+    }
+#endif
     for (size_t i = 0; i < count; i++) out[i] = act1(gate[i], act) * up[i];
 }
 
@@ -411,10 +475,130 @@ void tfmcrt_kv_store(float *kcache, float *vcache, const float *k, const float *
 
 static float elu1(float x) { return x > 0 ? x + 1.0f : expf(x); }
 
+static void allowed(const TfmcrtAttention *a, size_t i, size_t n, size_t pos0, size_t *first, size_t *last);
+
+#ifdef VEC_LANES
+#define ATT_BQ 4  /* queries that share each load of a key or value */
+#define ATT_BK 32 /* keys per block: two vectors of scores per query */
+#define ATT_DC 64 /* head dimensions per transposed chunk of keys */
+
+/* Softmax attention a block of keys at a time, never more than ATT_BQ x ATT_BK scores (flash
+ * attention's online softmax): for each group of queries of one head and each block of keys, the
+ * scores come from a transposed copy of the keys (one broadcast query value times two vectors of
+ * keys), then every query's running maximum, sum and output are rescaled to the block's new
+ * maximum, and the block's weighted values are added with each value row loaded once for the
+ * group. softmax1 starts from a virtual key of score 0 and value 0. */
+TFMCRT_CLONES
+static void attend_tiled(float *out, const float *q, const float *kcache, const float *vcache, size_t n,
+                         size_t pos0, const TfmcrtAttention *a)
+{
+    size_t hd = (size_t)a->head_dim, H = (size_t)a->heads, group = H / (size_t)a->kv_heads;
+    size_t kvd = (size_t)a->kv_heads * hd, qd = H * hd;
+    float kt[ATT_DC * ATT_BK], s[ATT_BQ][ATT_BK];
+    for (size_t h = 0; h < H; h++) {
+        const float *kb = kcache + (h / group) * hd, *vb = vcache + (h / group) * hd;
+        float slope = a->alibi ? powf(2.0f, -8.0f * (float)(h + 1) / (float)H) : 0.0f;
+        for (size_t i0 = 0; i0 < n; i0 += ATT_BQ) {
+            size_t nq = n - i0 < ATT_BQ ? n - i0 : ATT_BQ;
+            size_t first[ATT_BQ] = { 0 }, last[ATT_BQ] = { 0 };
+            float m[ATT_BQ], l[ATT_BQ];
+            for (size_t r = 0; r < nq; r++) {
+                allowed(a, i0 + r, n, pos0, &first[r], &last[r]);
+                m[r] = a->score == TFMCRT_SOFTMAX1 ? 0.0f : -INFINITY;
+                l[r] = a->score == TFMCRT_SOFTMAX1 ? 1.0f : 0.0f;
+                memset(out + (i0 + r) * qd + h * hd, 0, hd * sizeof(float));
+            }
+            /* first and last only grow with the query's position */
+            for (size_t j0 = first[0]; j0 < last[nq - 1]; j0 += ATT_BK) {
+                size_t nk = last[nq - 1] - j0 < ATT_BK ? last[nq - 1] - j0 : ATT_BK;
+                Vec16 acc[ATT_BQ][2];
+                memset(acc, 0, sizeof acc);
+                for (size_t c0 = 0; c0 < hd; c0 += ATT_DC) {
+                    size_t dc = hd - c0 < ATT_DC ? hd - c0 : ATT_DC;
+                    for (size_t j = 0; j < ATT_BK; j++)
+                        for (size_t c = 0; c < dc; c++) kt[c * ATT_BK + j] = j < nk ? kb[(j0 + j) * kvd + c0 + c] : 0.0f;
+                    for (size_t r = 0; r < nq; r++) {
+                        const float *qr = q + (i0 + r) * qd + h * hd + c0;
+                        Vec16 s0 = acc[r][0], s1 = acc[r][1];
+                        for (size_t c = 0; c < dc; c++) {
+                            Vec16 k0, k1;
+                            memcpy(&k0, kt + c * ATT_BK, 64);
+                            memcpy(&k1, kt + c * ATT_BK + 16, 64);
+                            s0 += k0 * qr[c];
+                            s1 += k1 * qr[c];
+                        }
+                        acc[r][0] = s0, acc[r][1] = s1;
+                    }
+                }
+                for (size_t r = 0; r < nq; r++) {
+                    size_t t = pos0 + i0 + r;
+                    acc[r][0] *= a->scale, acc[r][1] *= a->scale;
+                    memcpy(s[r], acc[r], sizeof s[r]);
+                    float bm = -INFINITY;
+                    for (size_t j = 0; j < ATT_BK; j++) {
+                        if (j >= nk || j0 + j < first[r] || j0 + j >= last[r])
+                            s[r][j] = -INFINITY;
+                        else if (a->alibi)
+                            s[r][j] -= slope * ((float)t - (float)(j0 + j));
+                        bm = s[r][j] > bm ? s[r][j] : bm;
+                    }
+                    if (bm == -INFINITY) continue; /* no key of this block for this query */
+                    float mn = bm > m[r] ? bm : m[r], corr = expf(m[r] - mn);
+                    Vec16 p0, p1;
+                    memcpy(&p0, s[r], 64);
+                    memcpy(&p1, s[r] + 16, 64);
+                    p0 -= mn, p1 -= mn;
+                    vexp(&p0), vexp(&p1);
+                    memcpy(s[r], &p0, 64);
+                    memcpy(s[r] + 16, &p1, 64);
+                    float sum = 0.0f;
+                    for (size_t j = 0; j < ATT_BK; j++) sum += s[r][j];
+                    l[r] = l[r] * corr + sum;
+                    m[r] = mn;
+                    if (corr != 1.0f) {
+                        float *o = out + (i0 + r) * qd + h * hd;
+                        for (size_t c = 0; c < hd; c++) o[c] *= corr;
+                    }
+                }
+                /* out += P . V: each value row loaded once for the group */
+                for (size_t r = nq; r < ATT_BQ; r++) memset(s[r], 0, sizeof s[r]);
+                size_t c = 0;
+                for (; c + VEC_LANES <= hd; c += VEC_LANES) {
+                    float *o0 = out + i0 * qd + h * hd + c;
+                    Vec16 o[ATT_BQ];
+                    for (size_t r = 0; r < nq; r++) memcpy(&o[r], o0 + r * qd, 64);
+                    for (size_t j = 0; j < nk; j++) {
+                        Vec16 v;
+                        memcpy(&v, vb + (j0 + j) * kvd + c, 64);
+                        o[0] += v * s[0][j], o[1] += v * s[1][j], o[2] += v * s[2][j], o[3] += v * s[3][j];
+                    }
+                    for (size_t r = 0; r < nq; r++) memcpy(o0 + r * qd, &o[r], 64);
+                }
+                for (; c < hd; c++)
+                    for (size_t r = 0; r < nq; r++) {
+                        float *o = out + (i0 + r) * qd + h * hd;
+                        for (size_t j = 0; j < nk; j++) o[c] += s[r][j] * vb[(j0 + j) * kvd + c];
+                    }
+            }
+            for (size_t r = 0; r < nq; r++) {
+                float *o = out + (i0 + r) * qd + h * hd;
+                for (size_t c = 0; c < hd; c++) o[c] /= l[r];
+            }
+        }
+    }
+}
+#endif
+
 TFMCRT_CLONES
 void tfmcrt_attend(float *out, const float *q, const float *kcache, const float *vcache, size_t n, size_t pos0,
                    const TfmcrtAttention *a, float *w)
 {
+#ifdef VEC_LANES
+    if (a->score == TFMCRT_SOFTMAX || a->score == TFMCRT_SOFTMAX1) {
+        attend_tiled(out, q, kcache, vcache, n, pos0, a);
+        return;
+    }
+#endif
     size_t hd = (size_t)a->head_dim, H = (size_t)a->heads, KV = (size_t)a->kv_heads, group = H / KV;
     size_t total = pos0 + n, kvd = KV * hd;
     for (size_t i = 0; i < n; i++) {

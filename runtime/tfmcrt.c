@@ -21,6 +21,7 @@ const char *tfmcrt_version(void) { return TFMCRT_VERSION; }
 /* Sixteen floats: one AVX-512 register, two AVX2 ones, four SSE ones. Independent lanes let the
  * compiler vectorise under plain -O2, where a single running sum may not be reassociated. */
 typedef float Vec16 __attribute__((vector_size(64)));
+typedef int VecI16 __attribute__((vector_size(64))); /* lane masks: -1 or 0 */
 #define VEC_LANES 16
 #endif
 
@@ -285,9 +286,21 @@ void tfmcrt_copy(float *out, const float *in, size_t count)
     if (count) memcpy(out, in, count * sizeof(float));
 }
 
+/* Without branches: a branch on the sign of each activation mispredicts half the time. */
+TFMCRT_CLONES
 void tfmcrt_relu(float *x, size_t count)
 {
-    for (size_t i = 0; i < count; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    size_t i = 0;
+#ifdef VEC_LANES
+    const Vec16 zero = { 0 };
+    for (; i + VEC_LANES <= count; i += VEC_LANES) {
+        Vec16 v;
+        memcpy(&v, x + i, sizeof v);
+        v = (Vec16)((VecI16)v & (v > zero));
+        memcpy(x + i, &v, sizeof v);
+    }
+#endif
+    for (; i < count; i++) x[i] = fmaxf(x[i], 0.0f);
 }
 
 void tfmcrt_add(float *out, const float *a, const float *b, size_t count)
@@ -362,7 +375,6 @@ void tfmcrt_norm(float *out, const float *in, size_t n, size_t d, int kind, floa
 }
 
 #ifdef VEC_LANES
-typedef int VecI16 __attribute__((vector_size(64)));
 
 /* exp of sixteen lanes at once, in place, within 2 ulp of expf: exp(x) = 2^k exp(r),
  * k = round(x / ln 2), |r| <= ln(2)/2, exp(r) by its Taylor series to degree 6. Lanes below -87
@@ -434,6 +446,10 @@ void tfmcrt_act(float *x, size_t count, int act)
         return;
     }
 #endif
+    if (act == TFMCRT_RELU) {
+        tfmcrt_relu(x, count);
+        return;
+    }
     for (size_t i = 0; i < count; i++) x[i] = act1(x[i], act);
 }
 
@@ -478,112 +494,99 @@ static float elu1(float x) { return x > 0 ? x + 1.0f : expf(x); }
 static void allowed(const TfmcrtAttention *a, size_t i, size_t n, size_t pos0, size_t *first, size_t *last);
 
 #ifdef VEC_LANES
-#define ATT_BQ 4  /* queries that share each load of a key or value */
-#define ATT_BK 32 /* keys per block: two vectors of scores per query */
-#define ATT_DC 64 /* head dimensions per transposed chunk of keys */
+#define ATT_BK 8    /* keys per block */
+#define ATT_MAXD 128 /* head dimensions the tiled kernel takes (two [hd][16] buffers on the stack) */
 
-/* Softmax attention a block of keys at a time, never more than ATT_BQ x ATT_BK scores (flash
- * attention's online softmax): for each group of queries of one head and each block of keys, the
- * scores come from a transposed copy of the keys (one broadcast query value times two vectors of
- * keys), then every query's running maximum, sum and output are rescaled to the block's new
- * maximum, and the block's weighted values are added with each value row loaded once for the
- * group. softmax1 starts from a virtual key of score 0 and value 0. */
+/* Softmax attention for sixteen queries of one head at a time, one query per vector lane, a block
+ * of ATT_BK keys at a time (flash attention's online softmax: never more than 16 x ATT_BK scores).
+ * The queries are transposed once into qt[hd][16] (with the scale folded in); then a key's scores
+ * for all sixteen queries are one vector, sum over c of qt[c] times the key's c-th value, and the
+ * softmax bookkeeping (running maximum, sum, rescaling) is lane-wise vector arithmetic. The
+ * output is kept transposed too, ot[hd][16], and each of its vectors takes the block's ATT_BK
+ * weighted values in one pass. Masked scores (causal, window, past the end) are -inf, so their
+ * weights are exactly 0; the running maximum starts at -1e30 rather than -inf so that a query
+ * whose keys are all still ahead never computes inf - inf. softmax1 starts from a virtual key of
+ * score 0 and value 0: maximum 0, sum 1. */
 TFMCRT_CLONES
 static void attend_tiled(float *out, const float *q, const float *kcache, const float *vcache, size_t n,
                          size_t pos0, const TfmcrtAttention *a)
 {
     size_t hd = (size_t)a->head_dim, H = (size_t)a->heads, group = H / (size_t)a->kv_heads;
     size_t kvd = (size_t)a->kv_heads * hd, qd = H * hd;
-    float kt[ATT_DC * ATT_BK], s[ATT_BQ][ATT_BK];
+    float qt[ATT_MAXD * VEC_LANES], ot[ATT_MAXD * VEC_LANES];
+    const Vec16 zero = { 0 };
     for (size_t h = 0; h < H; h++) {
         const float *kb = kcache + (h / group) * hd, *vb = vcache + (h / group) * hd;
         float slope = a->alibi ? powf(2.0f, -8.0f * (float)(h + 1) / (float)H) : 0.0f;
-        for (size_t i0 = 0; i0 < n; i0 += ATT_BQ) {
-            size_t nq = n - i0 < ATT_BQ ? n - i0 : ATT_BQ;
-            size_t first[ATT_BQ] = { 0 }, last[ATT_BQ] = { 0 };
-            float m[ATT_BQ], l[ATT_BQ];
-            for (size_t r = 0; r < nq; r++) {
-                allowed(a, i0 + r, n, pos0, &first[r], &last[r]);
-                m[r] = a->score == TFMCRT_SOFTMAX1 ? 0.0f : -INFINITY;
-                l[r] = a->score == TFMCRT_SOFTMAX1 ? 1.0f : 0.0f;
-                memset(out + (i0 + r) * qd + h * hd, 0, hd * sizeof(float));
+        for (size_t i0 = 0; i0 < n; i0 += VEC_LANES) {
+            size_t nq = n - i0 < VEC_LANES ? n - i0 : VEC_LANES;
+            Vec16 firstv = zero, lastv = zero, tv = zero, m, l, ninf = zero - INFINITY;
+            size_t jbeg = 0, jend = 0, lo = 0, hi = 0;
+            for (size_t r = 0; r < VEC_LANES; r++) {
+                size_t f, e;
+                allowed(a, i0 + (r < nq ? r : nq - 1), n, pos0, &f, &e);
+                firstv[r] = (float)f, lastv[r] = (float)e, tv[r] = (float)(pos0 + i0 + r);
+                if (r == 0) jbeg = f, hi = e;
+                if (r == nq - 1) jend = e, lo = f;
+                for (size_t c = 0; c < hd; c++) qt[c * VEC_LANES + r] = r < nq ? q[(i0 + r) * qd + h * hd + c] * a->scale : 0.0f;
             }
-            /* first and last only grow with the query's position */
-            for (size_t j0 = first[0]; j0 < last[nq - 1]; j0 += ATT_BK) {
-                size_t nk = last[nq - 1] - j0 < ATT_BK ? last[nq - 1] - j0 : ATT_BK;
-                Vec16 acc[ATT_BQ][2];
-                memset(acc, 0, sizeof acc);
-                for (size_t c0 = 0; c0 < hd; c0 += ATT_DC) {
-                    size_t dc = hd - c0 < ATT_DC ? hd - c0 : ATT_DC;
-                    for (size_t j = 0; j < ATT_BK; j++)
-                        for (size_t c = 0; c < dc; c++) kt[c * ATT_BK + j] = j < nk ? kb[(j0 + j) * kvd + c0 + c] : 0.0f;
-                    for (size_t r = 0; r < nq; r++) {
-                        const float *qr = q + (i0 + r) * qd + h * hd + c0;
-                        Vec16 s0 = acc[r][0], s1 = acc[r][1];
-                        for (size_t c = 0; c < dc; c++) {
-                            Vec16 k0, k1;
-                            memcpy(&k0, kt + c * ATT_BK, 64);
-                            memcpy(&k1, kt + c * ATT_BK + 16, 64);
-                            s0 += k0 * qr[c];
-                            s1 += k1 * qr[c];
-                        }
-                        acc[r][0] = s0, acc[r][1] = s1;
-                    }
+            /* keys in [lo, hi) are visible to every query of the group: no mask there */
+            m = zero + (a->score == TFMCRT_SOFTMAX1 ? 0.0f : -1e30f);
+            l = zero + (a->score == TFMCRT_SOFTMAX1 ? 1.0f : 0.0f);
+            memset(ot, 0, hd * sizeof(Vec16));
+            for (size_t j0 = jbeg; j0 < jend; j0 += ATT_BK) {
+                size_t nk = jend - j0 < ATT_BK ? jend - j0 : ATT_BK;
+                const float *k[ATT_BK], *v[ATT_BK];
+                for (size_t j = 0; j < ATT_BK; j++) {
+                    /* keys past the end repeat the first one; their weights are masked to 0 */
+                    k[j] = kb + (j0 + (j < nk ? j : 0)) * kvd;
+                    v[j] = vb + (j0 + (j < nk ? j : 0)) * kvd;
                 }
-                for (size_t r = 0; r < nq; r++) {
-                    size_t t = pos0 + i0 + r;
-                    acc[r][0] *= a->scale, acc[r][1] *= a->scale;
-                    memcpy(s[r], acc[r], sizeof s[r]);
-                    float bm = -INFINITY;
-                    for (size_t j = 0; j < ATT_BK; j++) {
-                        if (j >= nk || j0 + j < first[r] || j0 + j >= last[r])
-                            s[r][j] = -INFINITY;
-                        else if (a->alibi)
-                            s[r][j] -= slope * ((float)t - (float)(j0 + j));
-                        bm = s[r][j] > bm ? s[r][j] : bm;
-                    }
-                    if (bm == -INFINITY) continue; /* no key of this block for this query */
-                    float mn = bm > m[r] ? bm : m[r], corr = expf(m[r] - mn);
-                    Vec16 p0, p1;
-                    memcpy(&p0, s[r], 64);
-                    memcpy(&p1, s[r] + 16, 64);
-                    p0 -= mn, p1 -= mn;
-                    vexp(&p0), vexp(&p1);
-                    memcpy(s[r], &p0, 64);
-                    memcpy(s[r] + 16, &p1, 64);
-                    float sum = 0.0f;
-                    for (size_t j = 0; j < ATT_BK; j++) sum += s[r][j];
-                    l[r] = l[r] * corr + sum;
-                    m[r] = mn;
-                    if (corr != 1.0f) {
-                        float *o = out + (i0 + r) * qd + h * hd;
-                        for (size_t c = 0; c < hd; c++) o[c] *= corr;
-                    }
+                Vec16 s[ATT_BK];
+                for (size_t j = 0; j < ATT_BK; j++) s[j] = zero;
+                for (size_t c = 0; c < hd; c++) {
+                    Vec16 qc;
+                    memcpy(&qc, qt + c * VEC_LANES, 64);
+                    s[0] += qc * k[0][c], s[1] += qc * k[1][c], s[2] += qc * k[2][c], s[3] += qc * k[3][c];
+                    s[4] += qc * k[4][c], s[5] += qc * k[5][c], s[6] += qc * k[6][c], s[7] += qc * k[7][c];
                 }
-                /* out += P . V: each value row loaded once for the group */
-                for (size_t r = nq; r < ATT_BQ; r++) memset(s[r], 0, sizeof s[r]);
-                size_t c = 0;
-                for (; c + VEC_LANES <= hd; c += VEC_LANES) {
-                    float *o0 = out + i0 * qd + h * hd + c;
-                    Vec16 o[ATT_BQ];
-                    for (size_t r = 0; r < nq; r++) memcpy(&o[r], o0 + r * qd, 64);
-                    for (size_t j = 0; j < nk; j++) {
-                        Vec16 v;
-                        memcpy(&v, vb + (j0 + j) * kvd + c, 64);
-                        o[0] += v * s[0][j], o[1] += v * s[1][j], o[2] += v * s[2][j], o[3] += v * s[3][j];
+                bool masked = nk < ATT_BK || j0 < lo || j0 + ATT_BK > hi;
+                Vec16 mn = m;
+                for (size_t j = 0; j < ATT_BK; j++) {
+                    float jj = (float)(j0 + j);
+                    if (a->alibi) s[j] -= slope * (tv - jj);
+                    if (j >= nk) {
+                        s[j] = ninf;
+                    } else if (masked) {
+                        VecI16 out_of_range = (zero + jj < firstv) | (zero + jj >= lastv);
+                        s[j] = (Vec16)(((VecI16)s[j] & ~out_of_range) | ((VecI16)ninf & out_of_range));
                     }
-                    for (size_t r = 0; r < nq; r++) memcpy(o0 + r * qd, &o[r], 64);
+                    VecI16 gt = s[j] > mn;
+                    mn = (Vec16)(((VecI16)s[j] & gt) | ((VecI16)mn & ~gt));
                 }
-                for (; c < hd; c++)
-                    for (size_t r = 0; r < nq; r++) {
-                        float *o = out + (i0 + r) * qd + h * hd;
-                        for (size_t j = 0; j < nk; j++) o[c] += s[r][j] * vb[(j0 + j) * kvd + c];
-                    }
+                Vec16 corr = m - mn, sum = zero;
+                vexp(&corr);
+                for (size_t j = 0; j < ATT_BK; j++) {
+                    s[j] -= mn;
+                    vexp(&s[j]);
+                    sum += s[j];
+                }
+                l = l * corr + sum;
+                m = mn;
+                for (size_t c = 0; c < hd; c++) {
+                    Vec16 o;
+                    memcpy(&o, ot + c * VEC_LANES, 64);
+                    /* two chains of four multiply-adds, not one of eight */
+                    Vec16 x0 = s[0] * v[0][c], x1 = s[1] * v[1][c];
+                    x0 += s[2] * v[2][c], x1 += s[3] * v[3][c];
+                    x0 += s[4] * v[4][c], x1 += s[5] * v[5][c];
+                    x0 += s[6] * v[6][c], x1 += s[7] * v[7][c];
+                    o = o * corr + (x0 + x1);
+                    memcpy(ot + c * VEC_LANES, &o, 64);
+                }
             }
-            for (size_t r = 0; r < nq; r++) {
-                float *o = out + (i0 + r) * qd + h * hd;
-                for (size_t c = 0; c < hd; c++) o[c] /= l[r];
-            }
+            for (size_t r = 0; r < nq; r++)
+                for (size_t c = 0; c < hd; c++) out[(i0 + r) * qd + h * hd + c] = ot[c * VEC_LANES + r] / l[r];
         }
     }
 }
@@ -594,7 +597,8 @@ void tfmcrt_attend(float *out, const float *q, const float *kcache, const float 
                    const TfmcrtAttention *a, float *w)
 {
 #ifdef VEC_LANES
-    if (a->score == TFMCRT_SOFTMAX || a->score == TFMCRT_SOFTMAX1) {
+    /* many queries (prefill): sixteen at a time; one (decode): a row of scores at a time, below */
+    if ((a->score == TFMCRT_SOFTMAX || a->score == TFMCRT_SOFTMAX1) && n >= 4 && a->head_dim <= ATT_MAXD) {
         attend_tiled(out, q, kcache, vcache, n, pos0, a);
         return;
     }

@@ -88,15 +88,17 @@ double graph_flops(const Graph *g, int n)
     for (int i = 0; i < g->nops; i++) {
         const GraphOp *o = &g->ops[i];
         const GraphTensor *t = &g->tensors[o->out];
+        /* keys per query: all n, or (n + 1) / 2 on average under a causal mask */
+        double keys = o->causal || (o->block && o->block->causal) ? (n + 1) / 2.0 : n;
         switch (o->kind) {
         case G_LINEAR: f += 2.0 * (o->vals ? o->nnz : (double)o->rows * o->cols); break; /* + acc: adds the non-zero rows only */
-        case G_SCORES: f += 2.0 * o->rows * n; break;
-        case G_MIX: f += 2.0 * o->rows * n; break;
-        case G_FUSED_ATTENTION: f += 2.0 * (o->rows + o->cols) * n; break;
-        case G_SOFTMAX: f += 3.0 * n; break;
-        case G_ATTEND: f += 4.0 * o->block->mha_heads * o->block->head_dim * n; break;
-        case G_MHA_SCORES: case G_MHA_MIX: f += 2.0 * o->block->mha_heads * o->block->head_dim * n; break;
-        case G_MHA_SOFTMAX: f += 3.0 * o->block->mha_heads * n; break;
+        case G_SCORES: f += 2.0 * o->rows * keys; break;
+        case G_MIX: f += 2.0 * o->rows * keys; break;
+        case G_FUSED_ATTENTION: f += 2.0 * (o->rows + o->cols) * keys; break;
+        case G_SOFTMAX: f += 3.0 * keys; break;
+        case G_ATTEND: f += 4.0 * o->block->mha_heads * o->block->head_dim * keys; break;
+        case G_MHA_SCORES: case G_MHA_MIX: f += 2.0 * o->block->mha_heads * o->block->head_dim * keys; break;
+        case G_MHA_SOFTMAX: f += 3.0 * o->block->mha_heads * keys; break;
         case G_MOE:
             f += 2.0 * o->block->experts * g->model->dim +
                  o->block->top * 2.0 * (o->block->ffn.gate ? 3 : 2) * o->block->ffn.hidden * g->model->dim;
@@ -139,6 +141,7 @@ Graph *graph_from_model(Arena *a, const Model *m)
                 int so = op(a, g, G_SCORES, s, q, k, h->label);
                 g->ops[so].scale = b->scale;
                 g->ops[so].causal = b->causal;
+                g->ops[so].never_later = h->never_later;
                 g->ops[so].rows = h->dk;
                 int pr = tensor(a, g, 0, true, arena_printf(a, "%s.probs", p));
                 int sm = op(a, g, G_SOFTMAX, pr, s, -1, "softmax");

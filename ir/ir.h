@@ -39,6 +39,7 @@ typedef struct Ffn {
 typedef struct ModelHead {
     const char *label; /* the RASP node it computes, or "h3" */
     int dk, dv;
+    bool never_later; /* its selector never selects a key after the query: a causal mask is exact */
     float *wq, *wk; /* [dk][dim] */
     float *wv;      /* [dv][dim] */
     float *wo;      /* [dim][dv] */
@@ -197,6 +198,7 @@ typedef struct GraphOp {
     Activation act;
     float scale;
     bool causal;
+    bool never_later;         /* G_SCORES: the head's selector never selects a later key */
     const Norm *norm;         /* G_NORM */
     const ModelBlock *block;  /* G_ROPE, G_ATTEND, G_MOE: the block's options */
     int heads;                /* G_ROPE: heads in the tensor */

@@ -390,6 +390,18 @@ static bool conjuncts(Lower *L, const RaspNode *sel, Conjunct *out, int *n, int 
     return false;
 }
 
+/* Whether a conjunct compares indices with indices and never selects a key after the query: then
+ * neither does the selector (all its conjuncts must hold). */
+static bool conjunct_never_later(const Conjunct *c)
+{
+    if (c->keys->op != RN_INDICES || c->queries->op != RN_INDICES) return false;
+    int kn = c->keys->vs.n;
+    for (int i = 0; i < c->queries->vs.n; i++)
+        for (int j = 0; j < kn; j++)
+            if (c->m[i * kn + j] && value_number(c->keys->vs.v[j]) > value_number(c->queries->vs.v[i])) return false;
+    return true;
+}
+
 /* A head scoring S per satisfied conjunct, and bos_score for the BOS key. */
 static ModelHead *score_head(Lower *L, const RaspNode *n, int slot, const RaspNode *sel, float bos_per_conj,
                              float bos_extra, int dv)
@@ -415,6 +427,7 @@ static ModelHead *score_head(Lower *L, const RaspNode *n, int slot, const RaspNo
     for (int c = 0; c < nc; c++) {
         const Conjunct *cj = &cs[c];
         int kn = cj->keys->vs.n;
+        h.never_later |= conjunct_never_later(cj);
         for (int i = 0; i < cj->queries->vs.n; i++, r++) {
             h.wq[(size_t)r * L->d + L->base[cj->queries->id] + i] = 1.0f;
             for (int j = 0; j < kn; j++)

@@ -1,6 +1,8 @@
 /* fuse_attention.c: attention fusion (-O1). Unfused attention is three ops: scores [n][n] (per
  * head), the score function, the weighted sum. For a RASP head they become one op whose kernel
- * runs one query row at a time with an online softmax (a running maximum and sum); for a declared
+ * runs one query row at a time with an online softmax (a running maximum and sum), and skips the
+ * keys after the query when the head's selector provably never selects them (frac_prevs'
+ * select(indices, indices, <=), shift_right's k == q - 1: half the scores); for a declared
  * model one tfmcrt_attend per block, a row of scores at a time over the KV cache, with every head,
  * mask, window, ALiBi and score function. Either way the [n][n] tensors leave the arena, so its
  * size no longer grows with n^2. Preserves: values up to float rounding (RASP outputs decode
@@ -24,6 +26,9 @@ bool pass_fuse_attention(PassContext *pc, Graph *g)
             f.in[2] = mix->in[1]; /* v */
             f.rows = o->rows;     /* dk */
             f.cols = mix->rows;   /* dv */
+            /* a selector that never selects a later key: those keys score at least S/2 below BOS,
+             * so their weight is below float resolution; the kernel need not visit them */
+            f.causal = o->causal || o->never_later;
             g->ops[k++] = f;
             i += 2;
             continue;

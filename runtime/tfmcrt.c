@@ -29,6 +29,12 @@ typedef int VecI16 __attribute__((vector_size(64))); /* lane masks: -1 or 0 */
 TFMCRT_CLONES
 static float dot(const float *a, const float *b, size_t n)
 {
+    if (n < 16) {
+        /* short vectors (RASP heads): sixteen-lane accumulators would cost more than they save */
+        float s = 0;
+        for (size_t c = 0; c < n; c++) s += a[c] * b[c];
+        return s;
+    }
     float acc[16] = { 0 };
     size_t c = 0;
     for (; c + 16 <= n; c += 16)
@@ -249,6 +255,7 @@ void tfmcrt_linear_csr_acc(float *out, const float *acc, const float *in, size_t
     }
 }
 
+TFMCRT_CLONES
 void tfmcrt_attention(float *out, const float *q, const float *k, const float *v, size_t n, size_t dk, size_t dv,
                       float scale, int causal)
 {
@@ -268,7 +275,8 @@ void tfmcrt_attention(float *out, const float *q, const float *k, const float *v
                 for (size_t c = 0; c < dv; c++) o[c] *= r;
                 m = s;
             }
-            float w = expf(s - m);
+            /* RASP heads: most keys that count score exactly the maximum */
+            float w = s == m ? 1.0f : expf(s - m);
             sum += w;
             for (size_t c = 0; c < dv; c++) o[c] += w * v[j * dv + c];
         }

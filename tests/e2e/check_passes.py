@@ -65,6 +65,20 @@ def main():
             p0, f0 = report_last(tfmc, [path, "-O0"])
             p2, f2 = report_last(tfmc, [path, "-O2"])
             check(p2 < p0 and f2 < f0, "%s: -O2 stores %d params, %g FLOPs; -O0 %d, %g" % (name, p2, f2, p0, f0))
+        # a selector that never selects a later key makes the fused head causal (and only then);
+        # verify proves the outputs unchanged
+        for cmp, causal in (("<", True), ("<=", True), ("==", True), (">", False), (">=", False), ("!=", False)):
+            path = os.path.join(tmp, "sel.tfm")
+            with open(path, "w") as fh:
+                fh.write('rasp sel {\n  vocab {1, 2, 3};\n  max_len 5;\n'
+                         '  return numerical(aggregate(select(indices, indices, %s), numerical(tokens)));\n}\n' % cmp)
+            g = sh([tfmc, path, "-O1", "--emit=graph", "-o", "-"])
+            fused = [l for l in g.stdout.splitlines() if "fused_attention" in l]
+            check(g.returncode == 0 and len(fused) == 1 and ("causal" in fused[0]) == causal,
+                  "select(indices, indices, %s): fused head %s causal: %s" % (cmp, "not" if causal else "", g.stdout + g.stderr))
+            for level in ("-O1", "-O2"):
+                p = sh([tfmc, "verify", path, level])
+                check(p.returncode == 0, "select(indices, indices, %s) verify %s: %s" % (cmp, level, p.stdout[-300:]))
         for f in sorted(os.listdir(fixtures)):
             if not f.endswith(".tfm"):
                 continue

@@ -386,7 +386,7 @@ void tfmcrt_norm(float *out, const float *in, size_t n, size_t d, int kind, floa
 
 /* exp of sixteen lanes at once, in place, within 2 ulp of expf: exp(x) = 2^k exp(r),
  * k = round(x / ln 2), |r| <= ln(2)/2, exp(r) by its Taylor series to degree 6. Lanes below -87
- * (and -inf) give 0, lanes above 88 give exp(88). */
+ * (and -inf) give 0, lanes above 87 give exp(87). */
 static inline __attribute__((always_inline)) void vexp(Vec16 *px)
 {
     Vec16 x = *px;

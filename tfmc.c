@@ -260,14 +260,16 @@ static bool model_line(TfmcSession *s, int vocab, int max_len, char **words, siz
         }
         ids[i] = (int)v;
     }
-    float *out = malloc(sizeof(float) * n * (size_t)vocab);
+    /* --logits and --generate read the last position's logits only: only those are computed */
+    bool every = !logits && generate <= 0;
+    float *out = malloc(sizeof(float) * (every ? n : 1) * (size_t)vocab);
     if (!out) {
         snprintf(err, errcap, "out of memory");
         return false;
     }
     tfmc_session_reset(s);
-    bool ok = tfmc_session_prefill(s, ids, n, out) == TFMC_OK;
-    const float *last = out + (n - 1) * (size_t)vocab;
+    bool ok = (every ? tfmc_session_prefill(s, ids, n, out) : tfmc_session_prefill_last(s, ids, n, out)) == TFMC_OK;
+    const float *last = every ? out + (n - 1) * (size_t)vocab : out;
     if (!ok) {
         snprintf(err, errcap, "the model could not run this sequence");
     } else if (logits) {

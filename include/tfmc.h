@@ -194,8 +194,12 @@ int tfmc_model_vocab(const TfmcProgram *p); /* token ids are 0..vocab-1 */
 TfmcStatus tfmc_session_new(TfmcContext *ctx, const TfmcProgram *p, TfmcSession **out);
 void tfmc_session_free(TfmcSession *s);
 void tfmc_session_reset(TfmcSession *s);
-/* Feed n tokens at the next positions; logits (when not NULL) receives [n][vocab]. */
+/* Feed n tokens at the next positions; logits (when not NULL) receives [n][vocab]. With NULL the
+ * final norm and the logits are not computed at all. */
 TfmcStatus tfmc_session_prefill(TfmcSession *s, const int *ids, size_t n, float *logits);
+/* The same, but logits receives [vocab]: those of the last position only, the only ones computed
+ * (a prompt before generation: the output head then costs one position, not n). */
+TfmcStatus tfmc_session_prefill_last(TfmcSession *s, const int *ids, size_t n, float *logits);
 /* Feed one token; logits receives [vocab]. */
 TfmcStatus tfmc_session_decode(TfmcSession *s, int id, float *logits);
 /* The index of the largest value (the first of equal ones). */

@@ -244,17 +244,23 @@ static void rt_attention(const ModelBlock *b, TfmcrtAttention *a)
     a->scale = b->scale;
 }
 
-void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena)
+void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena, int head_rows)
 {
     const Model *m = g->model;
-    size_t un = (size_t)n;
     float *scratch = arena + g->scratch;
     for (int i = 0; i < g->nops; i++) {
         const GraphOp *o = &g->ops[i];
         const GraphTensor *t = &g->tensors[o->out];
-        float *out = arena + t->offset;
-        const float *a = o->in[0] >= 0 ? arena + g->tensors[o->in[0]].offset : NULL;
-        const float *b = o->in[1] >= 0 ? arena + g->tensors[o->in[1]].offset : NULL;
+        /* the head (final norm, logits) runs on the last head_rows positions only */
+        size_t un = (size_t)n, skip = 0;
+        if (o->head && head_rows < n) {
+            if (head_rows <= 0) continue;
+            un = (size_t)head_rows;
+            skip = (size_t)(n - head_rows);
+        }
+        float *out = arena + t->offset + skip * (size_t)t->cols;
+        const float *a = o->in[0] >= 0 ? arena + g->tensors[o->in[0]].offset + skip * (size_t)g->tensors[o->in[0]].cols : NULL;
+        const float *b = o->in[1] >= 0 ? arena + g->tensors[o->in[1]].offset + skip * (size_t)g->tensors[o->in[1]].cols : NULL;
         size_t count = un * (size_t)t->cols;
         switch (o->kind) {
         case G_EMBED:

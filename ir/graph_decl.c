@@ -106,8 +106,10 @@ Graph *graph_from_declared(Arena *a, const Model *m)
         op(a, g, G_ADD, nx, x, delta, "residual");
         x = norm(a, g, nx, &b->post_norm, arena_printf(a, "b%d.post_norm", bi));
     }
+    int first_head = g->nops;
     x = norm(a, g, x, &m->final_norm, "final_norm");
     g->output = linear(a, g, x, m->unembed, NULL, m->vocab_size, d, "logits");
+    for (int i = first_head; i < g->nops; i++) g->ops[i].head = true;
     graph_plan(g);
     return g;
 }

@@ -199,6 +199,7 @@ typedef struct GraphOp {
     float scale;
     bool causal;
     bool never_later;         /* G_SCORES: the head's selector never selects a later key */
+    bool head;                /* the final norm and logits: needed only for the rows read */
     const Norm *norm;         /* G_NORM */
     const ModelBlock *block;  /* G_ROPE, G_ATTEND, G_MOE: the block's options */
     int heads;                /* G_ROPE: heads in the tensor */
@@ -249,7 +250,10 @@ void graph_print(const Graph *g, FILE *out);
 /* Run the graph on token ids at positions pos0..pos0+n-1 (RASP: BOS included, pos0 0). The arena
  * holds g->arena_floats floats; caches in it keep earlier positions. The output tensor is at
  * arena + g->tensors[g->output].offset. */
-void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena);
+/* Run the graph on n positions starting at position pos0. Ops marked `head` (a declared model's
+ * final norm and logits) run on the last head_rows positions only (n: all; 0: none), the others
+ * on all n; rows are where a full run would put them. */
+void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena, int head_rows);
 /* Decode position i of a residual: a categorical value (undefined when no dimension is > 0.5),
  * or a number. */
 Value model_decode(const Model *m, const float *row);

@@ -79,7 +79,7 @@ static bool run_graph(const TfmcProgram *p, const TfmcValue *tokens, size_t n, f
     token_ids(m, tokens, n, ids);
     for (size_t i = 1; i <= n; i++)
         if (ids[i] < 0) return false;
-    graph_run(p->graph, ids, (int)n + 1, 0, scratch);
+    graph_run(p->graph, ids, (int)n + 1, 0, scratch, (int)n + 1);
     const float *resid = scratch + p->graph->tensors[p->graph->output].offset;
     for (size_t i = 0; i < n; i++) out[i] = model_decode(m, resid + (i + 1) * (size_t)m->dim);
     return true;
@@ -519,7 +519,9 @@ void tfmc_session_free(TfmcSession *s)
 
 void tfmc_session_reset(TfmcSession *s) { s->len = 0; }
 
-TfmcStatus tfmc_session_prefill(TfmcSession *s, const int *ids, size_t n, float *logits)
+/* Feed n tokens; the head computes the logits of the last `rows` of them (n, 1 or 0), which go
+ * to logits. */
+static TfmcStatus session_feed(TfmcSession *s, const int *ids, size_t n, float *logits, size_t rows)
 {
     const Model *m = s->p->compiled;
     const Graph *g = s->p->graph;
@@ -533,20 +535,30 @@ TfmcStatus tfmc_session_prefill(TfmcSession *s, const int *ids, size_t n, float 
             return TFMC_ERR_INPUT;
         }
     memcpy(s->history + s->len, ids, n * sizeof(int));
-    size_t first = 0; /* the row of the output that belongs to ids[0] */
+    size_t total = n; /* positions in this run; the rows asked for are its last `rows` */
     if (s->cached) {
-        graph_run(g, ids, (int)n, s->len, s->arena);
+        graph_run(g, ids, (int)n, s->len, s->arena, (int)rows);
     } else {
         /* bidirectional attention: every position sees the new tokens, so recompute all */
-        graph_run(g, s->history, s->len + (int)n, 0, s->arena);
-        first = (size_t)s->len;
+        total = (size_t)s->len + n;
+        graph_run(g, s->history, (int)total, 0, s->arena, (int)rows);
     }
     s->len += (int)n;
-    if (logits) {
+    if (rows) {
         const float *out = s->arena + g->tensors[g->output].offset;
-        memcpy(logits, out + first * (size_t)m->vocab_size, n * (size_t)m->vocab_size * sizeof(float));
+        memcpy(logits, out + (total - rows) * (size_t)m->vocab_size, rows * (size_t)m->vocab_size * sizeof(float));
     }
     return TFMC_OK;
+}
+
+TfmcStatus tfmc_session_prefill(TfmcSession *s, const int *ids, size_t n, float *logits)
+{
+    return session_feed(s, ids, n, logits, logits ? n : 0);
+}
+
+TfmcStatus tfmc_session_prefill_last(TfmcSession *s, const int *ids, size_t n, float *logits)
+{
+    return session_feed(s, ids, n, logits, logits ? 1 : 0);
 }
 
 TfmcStatus tfmc_session_decode(TfmcSession *s, int id, float *logits) { return tfmc_session_prefill(s, &id, 1, logits); }

@@ -207,6 +207,7 @@ static void rewrite(PassContext *pc, Graph *g, Factors **plan)
         g->ops[k].b = old[i].b;
         g->ops[k].rows = f->rows;
         g->ops[k].cols = f->rank;
+        g->ops[k - 1].head = g->ops[k].head = old[i].head; /* both factors of the logits */
     }
 }
 

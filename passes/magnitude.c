@@ -371,7 +371,7 @@ static Graph *probe_graph(Arena *a, const Model *m)
 static const float *run_probe(const Graph *g, const Probes *P, int i, float *run)
 {
     int n = P->len[i] + (g->model->declared ? 0 : 1);
-    graph_run(g, P->ids + P->at[i], n, 0, run);
+    graph_run(g, P->ids + P->at[i], n, 0, run, n);
     return run + g->tensors[g->output].offset;
 }
 

@@ -134,13 +134,14 @@ static void emit_run(Cgen *c)
     const Model *m = c->m;
     const char *P = c->P;
     char id[128], a[128], b[128], name[192];
-    fprintf(c->out, "/* The transformer on ids[0..n) at positions pos0..: logits for each position. */\n");
-    fprintf(c->out, "static void %s_run(%s_ctx *ctx, const int *ids, size_t n, size_t pos0)\n{\n", P, P);
+    fprintf(c->out, "/* The transformer on ids[0..n) at positions pos0..; the final norm and the logits only for\n"
+                    " * the last hn positions (n: all, 0: none), in their rows. */\n");
+    fprintf(c->out, "static void %s_run(%s_ctx *ctx, const int *ids, size_t n, size_t pos0, size_t hn)\n{\n", P, P);
     for (int t = 0; t < g->ntensors; t++)
         if (graph_tensor_used(g, t))
             fprintf(c->out, "    float *%s = ctx->arena + %zu;\n", cgen_ident(g->tensors[t].name, id, sizeof id),
                     g->tensors[t].offset);
-    fprintf(c->out, "    float *scratch = ctx->arena + %zu;\n    size_t p;\n\n", g->scratch);
+    fprintf(c->out, "    float *scratch = ctx->arena + %zu;\n    size_t p, hs = n - hn;\n\n", g->scratch);
     int block = -1;
     for (int i = 0; i < g->nops; i++) {
         const GraphOp *op = &g->ops[i];
@@ -155,6 +156,18 @@ static void emit_run(Cgen *c)
                     mb->kind == BLOCK_MHA ? "attention" : mb->kind == BLOCK_FFN ? "feed-forward" : "mixture of experts");
         }
         size_t cols = (size_t)g->tensors[op->out].cols;
+        /* head ops (final norm, logits: G_NORM and G_LINEAR) run on the rows asked for */
+        char O[160], A[160], guard[16] = "";
+        const char *N = "n";
+        snprintf(O, sizeof O, "%s", out);
+        snprintf(A, sizeof A, "%s", op->in[0] >= 0 ? a : "");
+        if (op->head) {
+            if (i == 0 || !g->ops[i - 1].head) fprintf(c->out, "\n    /* the head, for the last hn positions */\n");
+            snprintf(O, sizeof O, "%s + hs * %zu", out, cols);
+            snprintf(A, sizeof A, "%s + hs * %d", a, g->tensors[op->in[0]].cols);
+            N = "hn";
+            snprintf(guard, sizeof guard, "if (hn) ");
+        }
         switch (op->kind) {
         case G_EMBED:
             fprintf(c->out, "    /* embeddings */\n    for (p = 0; p < n; p++)\n");
@@ -168,14 +181,14 @@ static void emit_run(Cgen *c)
         case G_LINEAR:
             snprintf(name, sizeof name, "w_%s", out);
             if (op->vals)
-                fprintf(c->out, "    tfmcrt_linear_csr(%s, %s, n, %s_%s_rowptr, %s_%s_colidx, %s_%s_vals, %s, %d, %d);\n", out,
-                        a, P, name, P, name, P, name, weights(c, op->b, 0, "", ""), op->rows, op->cols);
+                fprintf(c->out, "    %stfmcrt_linear_csr(%s, %s, %s, %s_%s_rowptr, %s_%s_colidx, %s_%s_vals, %s, %d, %d);\n",
+                        guard, O, A, N, P, name, P, name, P, name, weights(c, op->b, 0, "", ""), op->rows, op->cols);
             else
-                fprintf(c->out, "    tfmcrt_linear(%s, %s, n, %s, %s, %d, %d);\n", out, a,
+                fprintf(c->out, "    %stfmcrt_linear(%s, %s, %s, %s, %s, %d, %d);\n", guard, O, A, N,
                         weights(c, op->w, 0, name, ""), weights(c, op->b, 0, "", ""), op->rows, op->cols);
             break;
         case G_NORM:
-            fprintf(c->out, "    tfmcrt_norm(%s, %s, n, %d, %s, %af, %af, %s, %s);\n", out, a, m->dim,
+            fprintf(c->out, "    %stfmcrt_norm(%s, %s, %s, %d, %s, %af, %af, %s, %s);\n", guard, O, A, N, m->dim,
                     norm_kind(op->norm->kind), (double)op->norm->eps, (double)op->norm->alpha,
                     weights(c, op->norm->weight, 0, "", ""), weights(c, op->norm->bias, 0, "", ""));
             break;
@@ -245,31 +258,41 @@ static void emit_api(Cgen *c, bool cached)
             "void %s_reset(%s_ctx *ctx);\nvoid %s_reset(%s_ctx *ctx) { ctx->len = 0; }\n\n",
             P, P, P, P, up, P, P, P, P);
     fprintf(c->out,
-            "/* Feed tokens[0..n) at the next positions; logits (when not NULL) receives [n][%s_VOCAB].\n"
-            " * Returns 0, -1 when the sequence would pass %s_MAX_LEN, -2 for a bad token id. */\n"
-            "int %s_prefill(%s_ctx *ctx, const int *tokens, int n, float *logits);\n"
-            "int %s_prefill(%s_ctx *ctx, const int *tokens, int n, float *logits)\n{\n"
-            "    int i;\n    size_t first = 0;\n"
+            "/* Feed tokens[0..n); the logits of the last `rows` of them (n, 1 or 0) go to logits. */\n"
+            "static int %s_feed(%s_ctx *ctx, const int *tokens, int n, float *logits, int rows)\n{\n"
+            "    int i;\n    size_t total = (size_t)n;\n"
             "    if (n < 1 || ctx->len + n > %s_MAX_LEN) return -1;\n"
             "    for (i = 0; i < n; i++) {\n        if (tokens[i] < 0 || tokens[i] >= %s_VOCAB) return -2;\n"
             "        ctx->tokens[ctx->len + i] = tokens[i];\n    }\n",
-            up, up, P, P, P, P, up, up);
+            P, P, up, up);
     if (cached)
-        fprintf(c->out, "    %s_run(ctx, tokens, (size_t)n, (size_t)ctx->len);\n", P);
+        fprintf(c->out, "    %s_run(ctx, tokens, (size_t)n, (size_t)ctx->len, (size_t)rows);\n", P);
     else
         fprintf(c->out, "    /* bidirectional attention: every position sees the new tokens, so run them all */\n"
-                        "    %s_run(ctx, ctx->tokens, (size_t)(ctx->len + n), 0);\n    first = (size_t)ctx->len;\n", P);
+                        "    total = (size_t)(ctx->len + n);\n"
+                        "    %s_run(ctx, ctx->tokens, total, 0, (size_t)rows);\n", P);
     fprintf(c->out,
             "    ctx->len += n;\n"
-            "    if (logits) memcpy(logits, ctx->arena + %zu + first * %d, sizeof(float) * (size_t)n * %d);\n"
+            "    if (rows) memcpy(logits, ctx->arena + %zu + (total - (size_t)rows) * %d, sizeof(float) * (size_t)rows * %d);\n"
             "    return 0;\n}\n\n",
             g->tensors[g->output].offset, m->vocab_size, m->vocab_size);
     (void)logits;
     fprintf(c->out,
+            "/* Feed tokens[0..n) at the next positions; logits (when not NULL) receives [n][%s_VOCAB];\n"
+            " * with NULL the final norm and logits are not computed. Returns 0, -1 when the sequence\n"
+            " * would pass %s_MAX_LEN, -2 for a bad token id. */\n"
+            "int %s_prefill(%s_ctx *ctx, const int *tokens, int n, float *logits);\n"
+            "int %s_prefill(%s_ctx *ctx, const int *tokens, int n, float *logits)\n"
+            "{\n    return %s_feed(ctx, tokens, n, logits, logits ? n : 0);\n}\n\n"
+            "/* The same, but logits receives [%s_VOCAB], those of the last position, the only ones\n"
+            " * computed (a prompt before generation). */\n"
+            "int %s_prefill_last(%s_ctx *ctx, const int *tokens, int n, float *logits);\n"
+            "int %s_prefill_last(%s_ctx *ctx, const int *tokens, int n, float *logits)\n"
+            "{\n    return %s_feed(ctx, tokens, n, logits, logits ? 1 : 0);\n}\n\n"
             "/* Feed one token (using the KV cache); logits receives [%s_VOCAB]. */\n"
             "int %s_decode(%s_ctx *ctx, int token, float *logits);\n"
-            "int %s_decode(%s_ctx *ctx, int token, float *logits) { return %s_prefill(ctx, &token, 1, logits); }\n\n",
-            up, P, P, P, P, P);
+            "int %s_decode(%s_ctx *ctx, int token, float *logits) { return %s_feed(ctx, &token, 1, logits, logits ? 1 : 0); }\n\n",
+            up, up, P, P, P, P, P, up, P, P, P, P, P, up, P, P, P, P, P);
 }
 
 static void emit_main(Cgen *c)
@@ -301,19 +324,22 @@ static void emit_main(Cgen *c)
             "            printf(\"\\n\");\n"
             "            fprintf(stderr, \"%%s: token `%%s` is not a token id in 0..%%d\\n\", where, words[i], %s_VOCAB - 1);\n"
             "            return 1;\n        }\n        ids[i] = (int)v;\n    }\n"
-            "    %s_reset(ctx);\n    %s_prefill(ctx, ids, count, %s_logits);\n"
+            "    %s_reset(ctx);\n"
+            "    /* --logits and --generate read the last position's logits: only those are computed */\n"
+            "    if (mode == 0) %s_prefill(ctx, ids, count, %s_logits);\n"
+            "    else %s_prefill_last(ctx, ids, count, %s_logits);\n"
             "    if (mode == 1) {\n"
             "        for (i = 0; i < %s_VOCAB; i++)\n"
-            "            printf(\"%%s%%.9g\", i ? \" \" : \"\", (double)%s_logits[(count - 1) * %s_VOCAB + i]);\n"
+            "            printf(\"%%s%%.9g\", i ? \" \" : \"\", (double)%s_logits[i]);\n"
             "    } else if (mode == 2) {\n"
-            "        int next = %s_argmax(%s_logits + (count - 1) * %s_VOCAB);\n        long j;\n"
+            "        int next = %s_argmax(%s_logits);\n        long j;\n"
             "        for (j = 0; j < k; j++) {\n            printf(\"%%s%%d\", j ? \" \" : \"\", next);\n"
             "            if (j + 1 < k) {\n                %s_decode(ctx, next, %s_logits);\n"
             "                next = %s_argmax(%s_logits);\n            }\n        }\n"
             "    } else {\n"
             "        for (i = 0; i < count; i++) printf(\"%%s%%d\", i ? \" \" : \"\", %s_argmax(%s_logits + i * %s_VOCAB));\n"
             "    }\n    printf(\"\\n\");\n    return 0;\n}\n\n",
-            P, P, up, up, up, up, up, up, P, P, P, up, P, up, P, P, up, P, P, P, P, P, P, up);
+            P, P, up, up, up, up, up, up, P, P, P, P, P, up, P, P, P, P, P, P, P, P, P, up);
     fprintf(c->out,
             "int main(int argc, char **argv)\n{\n"
             "    static char line[65536];\n    char *words[%s_MAX_LEN + 1];\n    %s_ctx ctx;\n"

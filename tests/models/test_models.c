@@ -260,6 +260,26 @@ static void check_variant(const char *name)
         if (!(d2 <= worst)) worst = d2;
     }
 
+    /* only the last position's logits (computed for it alone), and none at all followed by a decode
+     * of the last token: both are the last row of the full prefill */
+    tfmc_session_reset(s);
+    st = tfmc_session_prefill_last(s, ids, (size_t)n, row);
+    CHECK(st == TFMC_OK, "%s: prefill_last fails (status %d)", name, (int)st);
+    if (st == TFMC_OK) {
+        double d = max_diff(row, e.logits + (size_t)(n - 1) * V, (size_t)V, NULL);
+        CHECK(d <= tol, "%s: prefill_last differs from PyTorch's last row by %.3g (tolerance %.3g)", name, d, tol);
+        if (!(d <= worst)) worst = d;
+    }
+    tfmc_session_reset(s);
+    st = n > 1 ? tfmc_session_prefill(s, ids, (size_t)n - 1, NULL) : TFMC_OK;
+    if (st == TFMC_OK) st = tfmc_session_decode(s, ids[n - 1], row);
+    CHECK(st == TFMC_OK, "%s: prefill without logits, then decode, fails (status %d)", name, (int)st);
+    if (st == TFMC_OK) {
+        double d = max_diff(row, e.logits + (size_t)(n - 1) * V, (size_t)V, NULL);
+        CHECK(d <= tol, "%s: decode after a prefill without logits differs by %.3g (tolerance %.3g)", name, d, tol);
+        if (!(d <= worst)) worst = d;
+    }
+
     /* one token at a time after a reset: position i gives the logits of the prefix 0..i */
     tfmc_session_reset(s);
     const float *steps = e.step_logits ? e.step_logits : e.logits;

@@ -72,7 +72,7 @@ static void run_graph(Graph *g, int x, int n, const float *input, float *out)
     float *arena = calloc(g->arena_floats, sizeof(float));
     int cols = g->tensors[x].cols, rows = g->tensors[g->output].cols;
     memcpy(arena + g->tensors[x].offset, input, sizeof(float) * (size_t)n * cols);
-    graph_run(g, NULL, n, 0, arena);
+    graph_run(g, NULL, n, 0, arena, n);
     memcpy(out, arena + g->tensors[g->output].offset, sizeof(float) * (size_t)n * rows);
     free(arena);
 }

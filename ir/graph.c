@@ -211,6 +211,7 @@ void graph_print(const Graph *g, FILE *out)
         if (o->kind == G_LINEAR && o->in[1] >= 0) fprintf(out, " (added to %%%s)", g->tensors[o->in[1]].name);
         if (o->kind == G_SLICE) fprintf(out, " columns %d..%d", o->rows, o->rows + t->cols - 1);
         if (o->kind == G_SCORES || o->kind == G_FUSED_ATTENTION) fprintf(out, " scale %g%s", o->scale, o->causal ? " causal" : "");
+        if (o->kind == G_SCORES && o->never_later && !o->causal) fprintf(out, " never-later");
         if (o->kind == G_SOFTMAX && o->causal) fprintf(out, " causal");
         if (o->cache[0] >= 0) fprintf(out, " cache %%%s %%%s", g->tensors[o->cache[0]].name, g->tensors[o->cache[1]].name);
         if (o->comment && o->kind != G_LINEAR) fprintf(out, "    # %s", o->comment);

@@ -455,6 +455,10 @@ bool pass_magnitude(PassContext *pc, Model *m)
     const PassOptions *o = pc->opts;
     FILE *out = pc->log ? pc->log : o->report ? stderr : NULL;
     if (o->prune_threshold <= 0 && o->prune_sparsity <= 0) return true; /* nothing asked for */
+    /* pruned scores lose the margin that makes a causal mask exact for never-later selectors:
+     * fusion must then visit every key, as the error measured here (unfused) does */
+    for (int bi = 0; bi < m->nblocks; bi++)
+        for (int h = 0; h < m->blocks[bi].nheads; h++) m->blocks[bi].heads[h].never_later = false;
     Guard *G = ARENA_NEW(pc->arena, Guard);
     G->arena = pc->arena;
     G->outer = pc->arena->on_oom;

@@ -1,6 +1,7 @@
 /* tfmcrt.c: reference kernels of the tfmc runtime. */
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "tfmcrt.h"
@@ -10,19 +11,46 @@ const char *tfmcrt_version(void) { return TFMCRT_VERSION; }
 /* Clones of the hot kernels for AVX-512, AVX2+FMA and the baseline, chosen at load time from cpuid
  * (GCC's ifunc), so one binary runs everywhere, valgrind included, at the machine's speed. The
  * runtime is built with -ffp-contract=fast, so a * b + c is one fused multiply-add where the clone
- * has one. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+ * has one. Not when the build already targets AVX2 or better (-march=native): nothing to choose,
+ * and GCC 12 fails inlining into a clone narrower than the base target. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(__AVX2__)
 #define TFMCRT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define TFMCRT_CPU_DISPATCH 1
 #else
 #define TFMCRT_CLONES
 #endif
 
-#if defined(__GNUC__)
+/* GNU vectors, where float arithmetic is float (not x87's long double: i386) and GCC has
+ * __builtin_convertvector (9 and later). */
+#if defined(__GNUC__) && defined(__FLT_EVAL_METHOD__) && __FLT_EVAL_METHOD__ == 0 && \
+    (defined(__clang__) || __GNUC__ >= 9)
 /* Sixteen floats: one AVX-512 register, two AVX2 ones, four SSE ones. Independent lanes let the
  * compiler vectorise under plain -O2, where a single running sum may not be reassociated. */
 typedef float Vec16 __attribute__((vector_size(64)));
-typedef int VecI16 __attribute__((vector_size(64))); /* lane masks: -1 or 0 */
+typedef int32_t VecI16 __attribute__((vector_size(64))); /* lane masks: -1 or 0 */
 #define VEC_LANES 16
+#endif
+
+#ifdef VEC_LANES
+/* The kernels that keep many sixteen-lane vectors in registers (the GEMM tiles, the vector
+ * activations) pay off only where a register holds sixteen floats: AVX-512, chosen at build time
+ * or found at run time. Elsewhere GCC spills them and the row kernels are faster. */
+static bool wide_registers(void)
+{
+#if defined(__AVX512F__)
+    return true;
+#elif defined(TFMCRT_CPU_DISPATCH)
+    return __builtin_cpu_supports("avx512f");
+#else
+    return false;
+#endif
+}
+#endif
+
+/* Tiled attention keeps two [hd][16] buffers (16 KB) on the stack: on 64-bit desktop and server
+ * targets only, not on microcontrollers (define TFMCRT_SMALL_STACK to keep it off anywhere). */
+#if defined(VEC_LANES) && (defined(__x86_64__) || defined(__aarch64__)) && !defined(TFMCRT_SMALL_STACK)
+#define TFMCRT_TILED_ATTENTION 1
 #endif
 
 /* A dot product; the same summation order for every caller on a given machine. */
@@ -212,7 +240,7 @@ void tfmcrt_linear(float *out, const float *in, size_t n, const float *w, const 
                    size_t cols)
 {
 #ifdef VEC_LANES
-    if (n >= GEMM_MR && cols > 0)
+    if (n >= GEMM_MR && cols > 0 && wide_registers())
         linear_gemm(out, in, n, w, rows, cols);
     else
 #endif
@@ -384,7 +412,7 @@ void tfmcrt_norm(float *out, const float *in, size_t n, size_t d, int kind, floa
 
 #ifdef VEC_LANES
 
-/* exp of sixteen lanes at once, in place, within 2 ulp of expf: exp(x) = 2^k exp(r),
+/* exp of sixteen lanes at once, in place, within 3 ulp of exp: exp(x) = 2^k exp(r),
  * k = round(x / ln 2), |r| <= ln(2)/2, exp(r) by its Taylor series to degree 6. Lanes below -87
  * (and -inf) give 0, lanes above 87 give exp(87). */
 static inline __attribute__((always_inline)) void vexp(Vec16 *px)
@@ -395,8 +423,10 @@ static inline __attribute__((always_inline)) void vexp(Vec16 *px)
     VecI16 under = x < lo, over = x > -lo;
     x = (Vec16)(((VecI16)x & ~under) | ((VecI16)lo & under));
     x = (Vec16)(((VecI16)x & ~over) | ((VecI16)-lo & over));
-    /* adding 1.5 * 2^23 rounds to an integer */
-    Vec16 k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    /* k = round(x / ln 2): x / ln 2 + 126.5 is positive, so truncation is floor (no rounding
+     * tricks that -ffast-math could fold away) */
+    VecI16 ki = __builtin_convertvector(x * 1.44269504088896341f + 126.5f, VecI16) - 126;
+    Vec16 k = __builtin_convertvector(ki, Vec16);
     Vec16 r = x - k * 0.693145751953125f - k * 1.42860682030941723e-6f;
     Vec16 p = r * (1.0f / 720) + 1.0f / 120;
     p = p * r + 1.0f / 24;
@@ -404,7 +434,7 @@ static inline __attribute__((always_inline)) void vexp(Vec16 *px)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    VecI16 bits = (__builtin_convertvector(k, VecI16) + 127) << 23;
+    VecI16 bits = (ki + 127) << 23;
     *px = (Vec16)((VecI16)(p * (Vec16)bits) & ~under);
 }
 #endif
@@ -449,7 +479,7 @@ static void act_logistic(float *out, const float *x, const float *up, size_t cou
 void tfmcrt_act(float *x, size_t count, int act)
 {
 #ifdef VEC_LANES
-    if (act == TFMCRT_GELU_TANH || act == TFMCRT_SILU || act == TFMCRT_SWIGLU) {
+    if ((act == TFMCRT_GELU_TANH || act == TFMCRT_SILU || act == TFMCRT_SWIGLU) && wide_registers()) {
         act_logistic(x, x, NULL, count, act);
         return;
     }
@@ -464,7 +494,7 @@ void tfmcrt_act(float *x, size_t count, int act)
 void tfmcrt_glu(float *out, const float *gate, const float *up, size_t count, int act)
 {
 #ifdef VEC_LANES
-    if (act == TFMCRT_SWIGLU || act == TFMCRT_SILU) {
+    if ((act == TFMCRT_SWIGLU || act == TFMCRT_SILU) && wide_registers()) {
         act_logistic(out, gate, up, count, act);
         return;
     }
@@ -501,7 +531,7 @@ static float elu1(float x) { return x > 0 ? x + 1.0f : expf(x); }
 
 static void allowed(const TfmcrtAttention *a, size_t i, size_t n, size_t pos0, size_t *first, size_t *last);
 
-#ifdef VEC_LANES
+#ifdef TFMCRT_TILED_ATTENTION
 #define ATT_BK 8    /* keys per block */
 #define ATT_MAXD 128 /* head dimensions the tiled kernel takes (two [hd][16] buffers on the stack) */
 
@@ -604,7 +634,7 @@ TFMCRT_CLONES
 void tfmcrt_attend(float *out, const float *q, const float *kcache, const float *vcache, size_t n, size_t pos0,
                    const TfmcrtAttention *a, float *w)
 {
-#ifdef VEC_LANES
+#ifdef TFMCRT_TILED_ATTENTION
     /* many queries (prefill): sixteen at a time; one (decode): a row of scores at a time, below */
     if ((a->score == TFMCRT_SOFTMAX || a->score == TFMCRT_SOFTMAX1) && n >= 4 && a->head_dim <= ATT_MAXD) {
         attend_tiled(out, q, kcache, vcache, n, pos0, a);

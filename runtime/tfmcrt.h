@@ -18,7 +18,8 @@ const char *tfmcrt_version(void);
 /* y[rows] = W[rows][cols] . x[cols] (+ b[rows] when b is not NULL), row-major W. */
 void tfmcrt_matvec(float *y, const float *w, const float *x, const float *b, size_t rows, size_t cols);
 
-/* out[n][rows] = in[n][cols] . W^T (+ b): a matvec per position. */
+/* out[n][rows] = in[n][cols] . W^T (+ b). One to three positions: row blocks of W, each read once;
+ * four or more on AVX-512: a packed-panel matrix product (up to 22 KB of stack). */
 void tfmcrt_linear(float *out, const float *in, size_t n, const float *w, const float *b, size_t rows,
                    size_t cols);
 

@@ -10,6 +10,14 @@
 
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2, MAX_TOKENS = 4096 };
 
+/* The context's diagnostics; when a call failed without leaving one (out of memory), say so. */
+static void print_errors(const TfmcContext *ctx, TfmcStatus st)
+{
+    tfmc_print_diagnostics(ctx, stderr);
+    if (tfmc_diagnostic_count(ctx) == 0 && st != TFMC_OK)
+        fprintf(stderr, "tfmc: %s\n", st == TFMC_ERR_NOMEM ? "out of memory" : "failed, with no diagnostic (an internal error)");
+}
+
 static const char usage_main[] =
     "usage: tfmc COMMAND [ARGS]   or   tfmc FILE -o OUT.c [-p NAME]\n"
     "\n"
@@ -212,7 +220,7 @@ static bool eval_one(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *to
     TfmcStatus st = compiled ? tfmc_run(ctx, p, tokens, n, out) : tfmc_eval(ctx, p, tokens, n, out);
     if (st != TFMC_OK) {
         fputc('\n', stdout);
-        tfmc_print_diagnostics(ctx, stderr);
+        print_errors(ctx, st);
         return false;
     }
     if (trace) tfmc_eval_trace(ctx, p, tokens, n, stdout);
@@ -296,8 +304,9 @@ static bool model_line(TfmcSession *s, int vocab, int max_len, char **words, siz
 static int run_model(TfmcContext *ctx, const TfmcProgram *p, char **words, size_t nwords, bool logits, long generate)
 {
     TfmcSession *s;
-    if (tfmc_session_new(ctx, p, &s) != TFMC_OK) {
-        tfmc_print_diagnostics(ctx, stderr);
+    TfmcStatus st = tfmc_session_new(ctx, p, &s);
+    if (st != TFMC_OK) {
+        print_errors(ctx, st);
         return EXIT_INPUT;
     }
     int vocab = tfmc_model_vocab(p), max_len = tfmc_program_max_len(p), status = 0;
@@ -412,8 +421,9 @@ static int cmd_sequences(int argc, char **argv, bool compiled)
         free(words);
         return EXIT_USAGE;
     }
-    if (compiled && tfmc_compile(ctx, p) != TFMC_OK) {
-        tfmc_print_diagnostics(ctx, stderr);
+    TfmcStatus cst = compiled ? tfmc_compile(ctx, p) : TFMC_OK;
+    if (cst != TFMC_OK) {
+        print_errors(ctx, cst);
         tfmc_context_free(ctx);
         free(words);
         return EXIT_INPUT;
@@ -511,7 +521,7 @@ static int cmd_verify(int argc, char **argv)
     TfmcStatus st = tfmc_find_program(ctx, name, &p);
     if (st == TFMC_OK) st = tfmc_verify(ctx, p, &o, &r, stdout);
     if (st != TFMC_OK) {
-        tfmc_print_diagnostics(ctx, stderr);
+        print_errors(ctx, st);
         tfmc_context_free(ctx);
         return st == TFMC_ERR_USAGE ? EXIT_USAGE : EXIT_INPUT;
     }
@@ -610,7 +620,7 @@ static int cmd_compile(int argc, char **argv)
         if (f != stdout && fclose(f) != 0) st = TFMC_ERR_IO;
         if (st == TFMC_ERR_IO) fprintf(stderr, "tfmc: cannot write `%s`\n", out);
     }
-    if (st != TFMC_OK) tfmc_print_diagnostics(ctx, stderr);
+    if (st != TFMC_OK) print_errors(ctx, st);
     tfmc_context_free(ctx);
     return st == TFMC_OK ? 0 : st == TFMC_ERR_USAGE ? EXIT_USAGE : EXIT_INPUT;
 }

@@ -25,11 +25,18 @@ static const MAtom *opt_value(Decl *D, const char *stmt, const MOpt *o)
     return &o->atoms[1];
 }
 
+/* Sizes, counts and seeds end up in ints and in products of them: nothing declared may pass this. */
+#define DECL_INT_MAX (1L << 30)
+
 static bool atom_int(Decl *D, const char *stmt, const char *opt, const MAtom *v, long lo, long *out)
 {
     if (!v) return false;
     if (v->kind != MA_INT || v->ival < lo) {
         ERR(D, v->loc, "`%s`: `%s` takes an integer of at least %ld", stmt, opt, lo);
+        return false;
+    }
+    if (v->ival > DECL_INT_MAX) {
+        ERR(D, v->loc, "`%s`: `%s` is %lld, more than tfmc takes (%ld)", stmt, opt, (long long)v->ival, DECL_INT_MAX);
         return false;
     }
     *out = (long)v->ival;

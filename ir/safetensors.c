@@ -66,7 +66,26 @@ static bool expect(Json *j, char c)
     return true;
 }
 
-/* A JSON string into a malloc'ed buffer (escapes decoded; \u kept to ASCII or '?'). */
+/* The length of the UTF-8 sequence at p (at most n bytes available), or 0 when it is not valid
+ * UTF-8 (overlong forms, surrogates and code points past U+10FFFF included). */
+static int utf8_length(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    int len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || (size_t)len > n) return 0;
+    unsigned v = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+    for (int i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        v = v << 6 | (p[i] & 0x3F);
+    }
+    static const unsigned least[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+    if (v < least[len] || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+    return len;
+}
+
+/* A JSON string into a malloc'ed buffer (escapes decoded; \u kept to ASCII or '?'). A string
+ * must be valid UTF-8 and may not hold U+0000 (names and dtypes are C strings: "F32\u0000x"
+ * would read as F32). */
 static char *jstring(Json *j)
 {
     skip_ws(j);
@@ -85,6 +104,25 @@ static char *jstring(Json *j)
             jfail(j, "control character in a string");
             return NULL;
         }
+        if ((unsigned char)c >= 0x80) {
+            /* a multi-byte character, copied whole once it is known to be valid */
+            int len = utf8_length((const unsigned char *)j->p - 1, (size_t)(j->end - j->p) + 1);
+            if (len == 0) {
+                free(s);
+                jfail(j, "a string is not valid UTF-8");
+                return NULL;
+            }
+            if (n + (size_t)len + 1 > cap) {
+                cap = 2 * cap + (size_t)len;
+                char *t = realloc(s, cap);
+                if (!t) { free(s); return NULL; }
+                s = t;
+            }
+            memcpy(s + n, j->p - 1, (size_t)len);
+            n += (size_t)len;
+            j->p += len - 1;
+            continue;
+        }
         if (c == '\\') {
             if (j->p >= j->end) break;
             char e = *j->p++;
@@ -100,10 +138,12 @@ static char *jstring(Json *j)
                 unsigned v = 0;
                 for (int i = 0; i < 4; i++) {
                     char h = *j->p++;
-                    v = v * 16 + (unsigned)(h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                                            : h >= 'A' && h <= 'F' ? h - 'A' + 10 : 99);
-                    if (v > 0xFFFF) { free(s); jfail(j, "bad \\u escape"); return NULL; }
+                    int digit = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                              : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+                    if (digit < 0) { free(s); jfail(j, "bad \\u escape"); return NULL; }
+                    v = v * 16 + (unsigned)digit;
                 }
+                if (v == 0) { free(s); jfail(j, "\\u0000 in a string"); return NULL; }
                 c = v < 128 ? (char)v : '?';
                 break;
             }
@@ -139,8 +179,39 @@ static bool jinteger(Json *j, long *out)
         v = v * 10 + (*j->p++ - '0');
     }
     if (j->p == start) return jfail(j, "expected an integer");
+    if (j->p - start > 1 && *start == '0') return jfail(j, "an integer with a leading zero");
     if (j->p < j->end && (*j->p == '.' || *j->p == 'e' || *j->p == 'E')) return jfail(j, "expected an integer");
     *out = v;
+    return true;
+}
+
+static bool digits(Json *j)
+{
+    const char *start = j->p;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
+    return j->p > start;
+}
+
+/* A number exactly as JSON writes one: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? (no +1,
+ * 1., 01, nan or 0x10). */
+static bool jnumber(Json *j)
+{
+    if (j->p < j->end && *j->p == '-') j->p++;
+    if (j->p >= j->end || *j->p < '0' || *j->p > '9') return jfail(j, "unexpected character");
+    if (*j->p == '0') j->p++;
+    else digits(j);
+    if (j->p < j->end && *j->p == '.') {
+        j->p++;
+        if (!digits(j)) return jfail(j, "bad number");
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        j->p++;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-')) j->p++;
+        if (!digits(j)) return jfail(j, "bad number");
+    }
+    if (j->p < j->end && ((*j->p >= '0' && *j->p <= '9') || *j->p == '.' || (*j->p >= 'a' && *j->p <= 'z') ||
+                          (*j->p >= 'A' && *j->p <= 'Z')))
+        return jfail(j, "bad number");
     return true;
 }
 
@@ -174,19 +245,15 @@ static bool jskip(Json *j, int depth)
             return expect(j, close);
         }
     }
-    const char *start = j->p;
-    while (j->p < j->end && (strchr("+-.eE", *j->p) || (*j->p >= '0' && *j->p <= '9') || (*j->p >= 'a' && *j->p <= 'z'))) j->p++;
-    size_t len = (size_t)(j->p - start);
-    if (len == 0) return jfail(j, "unexpected character");
-    if ((len == 4 && (!strncmp(start, "true", 4) || !strncmp(start, "null", 4))) || (len == 5 && !strncmp(start, "false", 5)))
-        return true;
-    char *end;
-    char buf[64];
-    if (len >= sizeof buf) return jfail(j, "bad number");
-    memcpy(buf, start, len);
-    buf[len] = '\0';
-    strtod(buf, &end);
-    return *end == '\0' ? true : jfail(j, "bad value");
+    static const char *const literals[] = { "true", "false", "null" };
+    for (int i = 0; i < 3; i++) {
+        size_t len = strlen(literals[i]);
+        if ((size_t)(j->end - j->p) >= len && !strncmp(j->p, literals[i], len)) {
+            j->p += len;
+            return true;
+        }
+    }
+    return jnumber(j);
 }
 
 static bool parse_entry(Json *j, Entry *e, SafeTensors *st)
@@ -279,7 +346,8 @@ static int by_offset(const void *a, const void *b)
 SafeTensors *safetensors_open(const char *path, char *err, size_t cap)
 {
     err[0] = '\0';
-    int fd = open(path, O_RDONLY);
+    /* non-blocking: opening a named pipe must not wait for a writer (it is rejected below) */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
     if (fd < 0) {
         snprintf(err, cap, "cannot open: %s", strerror(errno));
         return NULL;
@@ -367,13 +435,19 @@ SafeTensors *safetensors_open(const char *path, char *err, size_t cap)
         Entry *sorted = malloc(sizeof(Entry) * (size_t)(st->n ? st->n : 1));
         if (!sorted) ok = false;
         else {
-            memcpy(sorted, st->entries, sizeof(Entry) * (size_t)st->n);
+            if (st->n) memcpy(sorted, st->entries, sizeof(Entry) * (size_t)st->n);
             qsort(sorted, (size_t)st->n, sizeof(Entry), by_offset);
-            for (int i = 1; i < st->n && ok; i++)
-                if (sorted[i].begin < sorted[i - 1].end && sorted[i].end > sorted[i].begin) {
-                    snprintf(err, cap, "tensors `%s` and `%s` overlap in the data", sorted[i - 1].name, sorted[i].name);
+            /* in order of their starts, each tensor with bytes must start after every earlier one
+             * ends (empty tensors hold no bytes and take no part) */
+            int last = -1; /* the earlier non-empty tensor that ends last */
+            for (int i = 0; i < st->n && ok; i++) {
+                if (sorted[i].end == sorted[i].begin) continue;
+                if (last >= 0 && sorted[i].begin < sorted[last].end) {
+                    snprintf(err, cap, "tensors `%s` and `%s` overlap in the data", sorted[last].name, sorted[i].name);
                     ok = false;
                 }
+                if (last < 0 || sorted[i].end > sorted[last].end) last = i;
+            }
             free(sorted);
         }
     }

@@ -665,6 +665,61 @@ static void test_overlap(void)
     st_free(&f);
 }
 
+/* An empty tensor between two that overlap must not hide the overlap (the check once compared
+ * neighbours only, and skipped empty ones). */
+static void test_overlap_behind_empty(void)
+{
+    StFile f;
+    if (!load_base(&f, "learned")) return;
+    StEntry *a = st_find(&f, "embed.token.weight"), *b = st_find(&f, "embed.position.weight");
+    CHECK(a && b && f.n < 512, "learned.safetensors lacks its embeddings");
+    if (a && b && f.n < 512) {
+        size_t len = b->end - b->begin;
+        b->begin = a->begin + 8;
+        b->end = b->begin + len;
+        StEntry *e = &f.e[f.n++];
+        memset(e, 0, sizeof *e);
+        snprintf(e->name, sizeof e->name, "unused.empty");
+        snprintf(e->dtype, sizeof e->dtype, "F32");
+        e->rank = 1;
+        e->begin = e->end = a->begin + 4;
+        StWrite w = { .relayout = false };
+        if (make_case(&f, "learned", "overlap_empty", &w)) expect_failure("overlap_empty", "overlap", NULL);
+    }
+    st_free(&f);
+}
+
+/* JSON exactly as JSON is written: numbers, escapes, UTF-8 and no U+0000 inside a name or dtype
+ * (a C string would end there: "F32\u0000junk" once read as F32). Each header also lacks tensors,
+ * so a lenient reader fails later for another reason, which the "JSON" check tells apart. */
+static void test_strict_json(void)
+{
+    static const char *const headers[] = {
+        "{\"__metadata__\":{\"a\":+1}}",
+        "{\"__metadata__\":{\"a\":01}}",
+        "{\"__metadata__\":{\"a\":1.}}",
+        "{\"__metadata__\":{\"a\":nan}}",
+        "{\"__metadata__\":{\"a\":0x10}}",
+        "{\"__metadata__\":{\"a\":\"\\u0zzz\"}}",
+        "{\"__metadata__\":{\"a\":\"\xff\xfe\"}}",
+        "{\"__metadata__\":{\"a\":\"\xc0\xaf\"}}", /* an overlong '/' */
+        "{\"embed.token.weight\":{\"dtype\":\"F32\\u0000junk\",\"shape\":[48,16],\"data_offsets\":[0,3072]}}",
+        "{\"embed.token.weight\\u0000junk\":{\"dtype\":\"F32\",\"shape\":[48,16],\"data_offsets\":[0,3072]}}",
+    };
+    for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++) {
+        char cas[32];
+        snprintf(cas, sizeof cas, "strict_json%zu", i);
+        StWrite w = { .relayout = true, .header = headers[i] };
+        if (make_case(&base, "learned", cas, &w)) expect_failure(cas, "JSON", NULL);
+    }
+    /* valid JSON in the metadata is fine: the file then fails only for its missing tensors */
+    StWrite ok = { .relayout = true, .header = "{\"__metadata__\":{\"a\":[-0.5e+3,true,null,\"\\u00e9\xc3\xa9\"]}}" };
+    if (make_case(&base, "learned", "meta_ok", &ok)) expect_failure("meta_ok", "embed.token.weight", NULL);
+    /* no tensors at all */
+    StWrite none = { .relayout = true, .header = "{}" };
+    if (make_case(&base, "learned", "no_tensors", &none)) expect_failure("no_tensors", "embed.token.weight", NULL);
+}
+
 static void test_out_of_range(void)
 {
     StFile f;
@@ -998,6 +1053,8 @@ int main(int argc, char **argv)
             { "header_too_long", test_header_too_long },
             { "malformed_json", test_malformed_json },
             { "overlap", test_overlap },
+            { "overlap behind an empty tensor", test_overlap_behind_empty },
+            { "strict JSON", test_strict_json },
             { "out_of_range", test_out_of_range },
             { "offsets_reversed", test_offsets_reversed },
             { "size_mismatch", test_size_mismatch },

@@ -11,7 +11,7 @@ const PassInfo pass_table[] = {
     { "fuse-attention", 1, NULL, pass_fuse_attention, "scores + softmax + mix into one kernel, no [n][n] tensors" },
     { "fuse-qkv", 2, NULL, pass_fuse_qkv, "Q, K and V projections as one matrix multiplication" },
     { "lowrank", 99, NULL, pass_lowrank, "low-rank factorisation by truncated SVD (opt-in)" },
-    { "sparse", 2, NULL, pass_sparse, "compressed rows for very sparse weight matrices" },
+    { "sparse", 1, NULL, pass_sparse, "compressed rows for very sparse weight matrices" },
     { "memplan", 1, NULL, pass_memplan, "one arena, tensors placed by liveness" },
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);

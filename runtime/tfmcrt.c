@@ -414,14 +414,16 @@ void tfmcrt_norm(float *out, const float *in, size_t n, size_t d, int kind, floa
 
 /* exp of sixteen lanes at once, in place, within 3 ulp of exp: exp(x) = 2^k exp(r),
  * k = round(x / ln 2), |r| <= ln(2)/2, exp(r) by its Taylor series to degree 6. Lanes below -87
- * (and -inf) give 0, lanes above 87 give exp(87). */
+ * (and -inf) give 0, lanes above 87 give exp(87), NaN lanes stay NaN. */
 static inline __attribute__((always_inline)) void vexp(Vec16 *px)
 {
     Vec16 x = *px;
     const Vec16 lo = { -87.0f, -87.0f, -87.0f, -87.0f, -87.0f, -87.0f, -87.0f, -87.0f,
                        -87.0f, -87.0f, -87.0f, -87.0f, -87.0f, -87.0f, -87.0f, -87.0f };
-    VecI16 under = x < lo, over = x > -lo;
-    x = (Vec16)(((VecI16)x & ~under) | ((VecI16)lo & under));
+    VecI16 under = x < lo, over = x > -lo, nan = x != x;
+    /* NaN lanes compute exp(0) and get their NaN back at the end (converting NaN to an integer
+     * is undefined) */
+    x = (Vec16)(((VecI16)x & ~(under | nan)) | ((VecI16)lo & under));
     x = (Vec16)(((VecI16)x & ~over) | ((VecI16)-lo & over));
     /* k = round(x / ln 2): x / ln 2 + 126.5 is positive, so truncation is floor (no rounding
      * tricks that -ffast-math could fold away) */
@@ -435,7 +437,7 @@ static inline __attribute__((always_inline)) void vexp(Vec16 *px)
     p = p * r + 1.0f;
     p = p * r + 1.0f;
     VecI16 bits = (ki + 127) << 23;
-    *px = (Vec16)((VecI16)(p * (Vec16)bits) & ~under);
+    *px = (Vec16)(((VecI16)(p * (Vec16)bits) & ~under & ~nan) | ((VecI16)*px & nan));
 }
 #endif
 

@@ -228,45 +228,13 @@ static bool eval_one(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *to
     return true;
 }
 
-/* Split a line into words in place; returns the count (at most cap are stored). */
-static size_t split_words(char *line, char **words, size_t cap)
-{
-    size_t n = 0;
-    char *s = line;
-    for (;;) {
-        while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n' || *s == '\v' || *s == '\f') s++;
-        if (!*s) break;
-        if (n < cap) words[n] = s;
-        n++;
-        while (*s && !(*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n' || *s == '\v' || *s == '\f')) s++;
-        if (*s) *s++ = '\0';
-    }
-    return n;
-}
-
 /* One input sequence of a model: argmax ids per position, the last logits, or K generated ids. */
-static bool model_line(TfmcSession *s, int vocab, int max_len, char **words, size_t n, bool logits, long generate,
+static bool model_line(TfmcSession *s, int vocab, int max_len, const int *ids, size_t n, bool logits, long generate,
                        char *err, size_t errcap)
 {
-    int ids[MAX_TOKENS];
-    if (n == 0) {
-        snprintf(err, errcap, "empty input: a sequence needs at least one token");
+    if (generate > 0 && n + (size_t)generate > (size_t)max_len) {
+        snprintf(err, errcap, "%zu tokens plus %ld generated is more than max_len %d", n, generate, max_len);
         return false;
-    }
-    if (n > (size_t)max_len || (generate > 0 && n + (size_t)generate > (size_t)max_len)) {
-        if (generate > 0)
-            snprintf(err, errcap, "%zu tokens plus %ld generated is more than max_len %d", n, generate, max_len);
-        else snprintf(err, errcap, "the sequence has %zu tokens, more than max_len %d", n, max_len);
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char *end;
-        long v = strtol(words[i], &end, 10);
-        if (*end || end == words[i] || v < 0 || v >= vocab) {
-            snprintf(err, errcap, "token `%s` is not a token id in 0..%d", words[i], vocab - 1);
-            return false;
-        }
-        ids[i] = (int)v;
     }
     /* --logits and --generate read the last position's logits only: only those are computed */
     bool every = !logits && generate <= 0;
@@ -310,21 +278,22 @@ static int run_model(TfmcContext *ctx, const TfmcProgram *p, char **words, size_
         return EXIT_INPUT;
     }
     int vocab = tfmc_model_vocab(p), max_len = tfmc_program_max_len(p), status = 0;
+    int ids[MAX_TOKENS];
     char err[256];
     if (nwords > 0) {
-        if (!model_line(s, vocab, max_len, words, nwords, logits, generate, err, sizeof err)) {
+        if (tfmc_parse_id_words(p, words, nwords, ids, MAX_TOKENS, err, sizeof err) != TFMC_OK ||
+            !model_line(s, vocab, max_len, ids, nwords, logits, generate, err, sizeof err)) {
             fputc('\n', stdout);
             fprintf(stderr, "tfmc: input: %s\n", err);
             status = EXIT_INPUT;
         }
     } else {
-        char *line = NULL, *w[MAX_TOKENS];
+        char *line = NULL;
         size_t cap = 0;
         for (long lineno = 1; getline(&line, &cap, stdin) >= 0; lineno++) {
-            size_t n = split_words(line, w, MAX_TOKENS);
-            if (n > MAX_TOKENS) n = MAX_TOKENS + 1; /* too long either way */
-            if (!model_line(s, vocab, max_len, w, n > MAX_TOKENS ? MAX_TOKENS : n, logits, generate, err, sizeof err) ||
-                n > MAX_TOKENS) {
+            size_t n = 0;
+            if (tfmc_parse_ids(p, line, ids, MAX_TOKENS, &n, err, sizeof err) != TFMC_OK ||
+                !model_line(s, vocab, max_len, ids, n, logits, generate, err, sizeof err)) {
                 fputc('\n', stdout);
                 fflush(stdout);
                 fprintf(stderr, "tfmc: input line %ld: %s\n", lineno, err);

@@ -102,6 +102,13 @@ TfmcStatus tfmc_parse_tokens(const TfmcProgram *p, const char *line, TfmcValue *
 /* Same, from already split words (the command line). */
 TfmcStatus tfmc_parse_words(const TfmcProgram *p, char *const *words, size_t count,
                             TfmcValue *tokens, size_t cap, char *err, size_t errcap);
+/* A compiled model's input: a line of whitespace-separated token ids (decimal, 0..vocab-1), at
+ * most max_len and cap of them. On a bad line writes a message (without a newline) to err. */
+TfmcStatus tfmc_parse_ids(const TfmcProgram *p, const char *line, int *ids, size_t cap, size_t *n, char *err,
+                          size_t errcap);
+/* Same, from already split words. */
+TfmcStatus tfmc_parse_id_words(const TfmcProgram *p, char *const *words, size_t count, int *ids, size_t cap,
+                               char *err, size_t errcap);
 
 /* Run a RASP program in the reference interpreter: out[i] for each of the n positions. */
 TfmcStatus tfmc_eval(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n,

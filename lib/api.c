@@ -264,6 +264,22 @@ static TfmcStatus check_length(const TfmcProgram *p, size_t n, char *err, size_t
     return TFMC_OK;
 }
 
+static bool blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
+
+/* The next whitespace-separated word at or after *s (NULL when none), its length in *len; *s
+ * moves past it. */
+static const char *next_word(const char **s, size_t *len)
+{
+    const char *p = *s;
+    while (blank(*p)) p++;
+    if (!*p) return NULL;
+    const char *w = p;
+    while (*p && !blank(*p)) p++;
+    *len = (size_t)(p - w);
+    *s = p;
+    return w;
+}
+
 TfmcStatus tfmc_parse_tokens(const TfmcProgram *p, const char *line, TfmcValue *tokens, size_t cap, size_t *n,
                              char *err, size_t errcap)
 {
@@ -272,15 +288,11 @@ TfmcStatus tfmc_parse_tokens(const TfmcProgram *p, const char *line, TfmcValue *
         snprintf(err, errcap, "`%s` is a model, not a RASP program", p->name);
         return TFMC_ERR_USAGE;
     }
-    const char *s = line;
-    size_t count = 0;
-    for (;;) {
-        while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n' || *s == '\v' || *s == '\f') s++;
-        if (!*s) break;
-        const char *w = s;
-        while (*s && !(*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n' || *s == '\v' || *s == '\f')) s++;
+    const char *s = line, *w;
+    size_t count = 0, len;
+    while ((w = next_word(&s, &len))) {
         if (count < cap) {
-            TfmcStatus st = read_token(p->rasp, w, (size_t)(s - w), &tokens[count], err, errcap);
+            TfmcStatus st = read_token(p->rasp, w, len, &tokens[count], err, errcap);
             if (st != TFMC_OK) return st;
         }
         count++;
@@ -313,6 +325,73 @@ TfmcStatus tfmc_parse_words(const TfmcProgram *p, char *const *words, size_t cou
         if (st != TFMC_OK) return st;
     }
     return TFMC_OK;
+}
+
+/* A model's token: an id in 0..vocab-1, read as strtol reads it (as the generated main does). */
+static TfmcStatus read_id(int vocab, const char *w, size_t len, int *out, char *err, size_t errcap)
+{
+    char buf[64], *end = buf;
+    long v = -1;
+    if (len < sizeof buf) {
+        memcpy(buf, w, len);
+        buf[len] = '\0';
+        errno = 0;
+        v = strtol(buf, &end, 10);
+    }
+    if (len >= sizeof buf || *end || end == buf || errno || v < 0 || v >= vocab) {
+        snprintf(err, errcap, "token `%.*s` is not a token id in 0..%d", (int)(len > 64 ? 64 : len), w, vocab - 1);
+        return TFMC_ERR_INPUT;
+    }
+    *out = (int)v;
+    return TFMC_OK;
+}
+
+static TfmcStatus check_model_length(const TfmcProgram *p, size_t n, size_t cap, char *err, size_t errcap)
+{
+    if (p->rasp) {
+        snprintf(err, errcap, "`%s` is a RASP program: its tokens are values (tfmc_parse_tokens)", p->name);
+        return TFMC_ERR_USAGE;
+    }
+    if (!p->compiled) {
+        snprintf(err, errcap, "`%s` is not compiled yet: its vocabulary is known after tfmc_compile", p->name);
+        return TFMC_ERR_USAGE;
+    }
+    if (n == 0) {
+        snprintf(err, errcap, "empty input: a sequence needs at least one token");
+        return TFMC_ERR_INPUT;
+    }
+    if (n > (size_t)tfmc_program_max_len(p) || n > cap) {
+        snprintf(err, errcap, "the sequence has %zu tokens, more than max_len %d", n, tfmc_program_max_len(p));
+        return TFMC_ERR_INPUT;
+    }
+    return TFMC_OK;
+}
+
+TfmcStatus tfmc_parse_ids(const TfmcProgram *p, const char *line, int *ids, size_t cap, size_t *n, char *err,
+                          size_t errcap)
+{
+    *n = 0;
+    const char *s = line, *w;
+    size_t count = 0, len;
+    while ((w = next_word(&s, &len))) {
+        if (count < cap && p->compiled) {
+            TfmcStatus st = read_id(tfmc_model_vocab(p), w, len, &ids[count], err, errcap);
+            if (st != TFMC_OK) return st;
+        }
+        count++;
+    }
+    TfmcStatus st = check_model_length(p, count, cap, err, errcap);
+    if (st == TFMC_OK) *n = count;
+    return st;
+}
+
+TfmcStatus tfmc_parse_id_words(const TfmcProgram *p, char *const *words, size_t count, int *ids, size_t cap,
+                               char *err, size_t errcap)
+{
+    TfmcStatus st = check_model_length(p, count, cap, err, errcap);
+    for (size_t i = 0; i < count && st == TFMC_OK; i++)
+        st = read_id(tfmc_model_vocab(p), words[i], strlen(words[i]), &ids[i], err, errcap);
+    return st;
 }
 
 /* ------------------------------------------------------------- eval */

@@ -341,6 +341,49 @@ static void load_failing_allocations(const char *src, size_t len, int line)
     unit_check_int(ok, 1, "the load succeeded in the end", __FILE__, line);
 }
 
+/* A model's input: token ids, as `tfmc run` and the generated main() read them. */
+static void test_parse_ids(void)
+{
+    Loaded l;
+    if (!LOAD(&l, "model m { vocab 10; max_len 3; dim 4; init random(seed 1); embed token, position learned;\n"
+                  "  block x 1 { mlp hidden 4; } unembed tied; }")) {
+        unit_unload(&l);
+        return;
+    }
+    int ids[8] = { 0 };
+    size_t n = 99;
+    char err[256] = "";
+    /* the vocabulary is known once the model is compiled */
+    CHECK_INT(tfmc_parse_ids(l.p, "1", ids, 8, &n, err, sizeof err), TFMC_ERR_USAGE);
+    CHECK_INT(tfmc_compile(l.ctx, l.p), TFMC_OK);
+    CHECK_INT(tfmc_parse_ids(l.p, " 9\t0 3\n", ids, 8, &n, err, sizeof err), TFMC_OK);
+    CHECK_INT(n, 3);
+    CU_ASSERT(ids[0] == 9 && ids[1] == 0 && ids[2] == 3);
+    /* out of range, not a number, empty, too long, over the caller's capacity */
+    CHECK_INT(tfmc_parse_ids(l.p, "1 10", ids, 8, &n, err, sizeof err), TFMC_ERR_INPUT);
+    CHECK_STR(err, "token `10` is not a token id in 0..9");
+    CHECK_INT(n, 0);
+    CHECK_INT(tfmc_parse_ids(l.p, "1 -1", ids, 8, &n, err, sizeof err), TFMC_ERR_INPUT);
+    CHECK_INT(tfmc_parse_ids(l.p, "2x", ids, 8, &n, err, sizeof err), TFMC_ERR_INPUT);
+    CHECK_INT(tfmc_parse_ids(l.p, "99999999999999999999", ids, 8, &n, err, sizeof err), TFMC_ERR_INPUT);
+    CHECK_INT(tfmc_parse_ids(l.p, " \n", ids, 8, &n, err, sizeof err), TFMC_ERR_INPUT);
+    CHECK_STR(err, "empty input: a sequence needs at least one token");
+    CHECK_INT(tfmc_parse_ids(l.p, "1 2 3 4", ids, 8, &n, err, sizeof err), TFMC_ERR_INPUT);
+    CHECK_STR(err, "the sequence has 4 tokens, more than max_len 3");
+    CHECK_INT(tfmc_parse_ids(l.p, "1 2 3", ids, 2, &n, err, sizeof err), TFMC_ERR_INPUT);
+    char w0[] = "4", w1[] = "5", *words[2] = { w0, w1 };
+    CHECK_INT(tfmc_parse_id_words(l.p, words, 2, ids, 8, err, sizeof err), TFMC_OK);
+    CU_ASSERT(ids[0] == 4 && ids[1] == 5);
+    unit_unload(&l);
+    /* a RASP program's tokens are values, not ids */
+    if (!LOAD(&l, "rasp p { vocab {1, 2}; max_len 3; return tokens; }")) {
+        unit_unload(&l);
+        return;
+    }
+    CHECK_INT(tfmc_parse_ids(l.p, "1", ids, 8, &n, err, sizeof err), TFMC_ERR_USAGE);
+    unit_unload(&l);
+}
+
 static void test_allocation_failures(void)
 {
     /* out of memory while checking: a numerical mean's value set, a def, maps */
@@ -381,6 +424,7 @@ bool register_api_tests(void)
         { "find programs", test_find_program },
         { "load a file", test_load_file },
         { "custom allocator", test_custom_allocator },
+        { "parse ids (models)", test_parse_ids },
         { "allocation failures", test_allocation_failures },
     };
     return UNIT_SUITE("api", tests);

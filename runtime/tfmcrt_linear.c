@@ -1,0 +1,213 @@
+/* tfmcrt_linear.c: matrix products of the tfmc runtime: one position at a time (decode, memory
+ * bound), a packed-panel GEMM (prefill, compute bound), and compressed rows for sparse weights. */
+#include "tfmcrt_simd.h"
+
+#ifdef VEC_LANES
+/* y[0..8) = W[8][cols] . x: eight rows share each load of x; eight named accumulators stay in
+ * registers. */
+TFMCRT_CLONES
+static void rows8(float *y, const float *w, const float *x, size_t cols)
+{
+    Vec16 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 }, a4 = { 0 }, a5 = { 0 }, a6 = { 0 }, a7 = { 0 };
+    const float *w0 = w, *w1 = w + cols, *w2 = w + 2 * cols, *w3 = w + 3 * cols;
+    const float *w4 = w + 4 * cols, *w5 = w + 5 * cols, *w6 = w + 6 * cols, *w7 = w + 7 * cols;
+    size_t c = 0;
+    for (; c + VEC_LANES <= cols; c += VEC_LANES) {
+        Vec16 xv, v0, v1, v2, v3, v4, v5, v6, v7;
+        memcpy(&xv, x + c, sizeof xv);
+        memcpy(&v0, w0 + c, sizeof xv);
+        memcpy(&v1, w1 + c, sizeof xv);
+        memcpy(&v2, w2 + c, sizeof xv);
+        memcpy(&v3, w3 + c, sizeof xv);
+        memcpy(&v4, w4 + c, sizeof xv);
+        memcpy(&v5, w5 + c, sizeof xv);
+        memcpy(&v6, w6 + c, sizeof xv);
+        memcpy(&v7, w7 + c, sizeof xv);
+        a0 += v0 * xv;
+        a1 += v1 * xv;
+        a2 += v2 * xv;
+        a3 += v3 * xv;
+        a4 += v4 * xv;
+        a5 += v5 * xv;
+        a6 += v6 * xv;
+        a7 += v7 * xv;
+    }
+    Vec16 acc[8] = { a0, a1, a2, a3, a4, a5, a6, a7 };
+    for (int r = 0; r < 8; r++) {
+        float s = 0;
+        for (size_t k = c; k < cols; k++) s += w[(size_t)r * cols + k] * x[k];
+        for (int k = 0; k < VEC_LANES; k += 2) s += acc[r][k] + acc[r][k + 1];
+        y[r] = s;
+    }
+}
+#else
+static void rows8(float *y, const float *w, const float *x, size_t cols)
+{
+    for (int r = 0; r < 8; r++) y[r] = tfmcrt_dot(w + (size_t)r * cols, x, cols);
+}
+#endif
+
+void tfmcrt_matvec(float *y, const float *w, const float *x, const float *b, size_t rows, size_t cols)
+{
+    tfmcrt_linear(y, x, 1, w, b, rows, cols);
+}
+
+/* y[n][rows] = x[n][cols] . W^T one position at a time: blocks of eight rows of W stay in the cache
+ * while every position uses them. For one position (decode) this streams W once, which is what
+ * bounds it. */
+static void linear_rows8(float *out, const float *in, size_t n, const float *w, size_t rows, size_t cols)
+{
+    size_t r = 0;
+    for (; r + 8 <= rows; r += 8)
+        for (size_t i = 0; i < n; i++) rows8(out + i * rows + r, w + r * cols, in + i * cols, cols);
+    for (; r < rows; r++)
+        for (size_t i = 0; i < n; i++) out[i * rows + r] = tfmcrt_dot(w + r * cols, in + i * cols, cols);
+}
+
+#ifdef VEC_LANES
+/* Many positions at once (prefill) are a matrix product, bound by arithmetic, not by memory: W is
+ * copied a panel at a time (GEMM_NR of its rows, GEMM_KC of its columns) into a buffer laid out
+ * [column][row], which stays in L1 while every group of GEMM_MR positions multiplies it. Each
+ * step of the tile loop then broadcasts one input value against two vectors of the panel into
+ * eight accumulators that never leave the registers. Each output is summed in column order, the
+ * same whatever n is. */
+#define GEMM_MR 4
+#define GEMM_NR 32
+#define GEMM_KC 128
+
+/* c[4][32] = (add ? c : 0) + a[4][kc] (rows lda apart) . bp[kc][32] */
+TFMCRT_CLONES
+static void gemm_tile(float *c, size_t ldc, const float *a, size_t lda, const float *bp, size_t kc, int add)
+{
+    Vec16 c00 = { 0 }, c01 = { 0 }, c10 = { 0 }, c11 = { 0 }, c20 = { 0 }, c21 = { 0 }, c30 = { 0 }, c31 = { 0 };
+    if (add) {
+        memcpy(&c00, c, 64), memcpy(&c01, c + 16, 64);
+        memcpy(&c10, c + ldc, 64), memcpy(&c11, c + ldc + 16, 64);
+        memcpy(&c20, c + 2 * ldc, 64), memcpy(&c21, c + 2 * ldc + 16, 64);
+        memcpy(&c30, c + 3 * ldc, 64), memcpy(&c31, c + 3 * ldc + 16, 64);
+    }
+    const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
+    for (size_t k = 0; k < kc; k++) {
+        Vec16 b0, b1;
+        memcpy(&b0, bp + k * GEMM_NR, 64);
+        memcpy(&b1, bp + k * GEMM_NR + 16, 64);
+        c00 += b0 * a0[k], c01 += b1 * a0[k];
+        c10 += b0 * a1[k], c11 += b1 * a1[k];
+        c20 += b0 * a2[k], c21 += b1 * a2[k];
+        c30 += b0 * a3[k], c31 += b1 * a3[k];
+    }
+    memcpy(c, &c00, 64), memcpy(c + 16, &c01, 64);
+    memcpy(c + ldc, &c10, 64), memcpy(c + ldc + 16, &c11, 64);
+    memcpy(c + 2 * ldc, &c20, 64), memcpy(c + 2 * ldc + 16, &c21, 64);
+    memcpy(c + 3 * ldc, &c30, 64), memcpy(c + 3 * ldc + 16, &c31, 64);
+}
+
+/* c[8][16] = (add ? c : 0) + a[8][kc] . bp[kc][16]: the tile for W with at most 16 rows (the
+ * narrow factor of a low-rank product), eight positions deep so that eight sums are in flight. */
+TFMCRT_CLONES
+static void gemm_tile16(float *c, size_t ldc, const float *a, size_t lda, const float *bp, size_t kc, int add)
+{
+    Vec16 c0 = { 0 }, c1 = { 0 }, c2 = { 0 }, c3 = { 0 }, c4 = { 0 }, c5 = { 0 }, c6 = { 0 }, c7 = { 0 };
+    if (add) {
+        memcpy(&c0, c, 64), memcpy(&c1, c + ldc, 64), memcpy(&c2, c + 2 * ldc, 64), memcpy(&c3, c + 3 * ldc, 64);
+        memcpy(&c4, c + 4 * ldc, 64), memcpy(&c5, c + 5 * ldc, 64), memcpy(&c6, c + 6 * ldc, 64);
+        memcpy(&c7, c + 7 * ldc, 64);
+    }
+    for (size_t k = 0; k < kc; k++) {
+        Vec16 b0;
+        memcpy(&b0, bp + k * 16, 64);
+        c0 += b0 * a[k], c1 += b0 * a[lda + k], c2 += b0 * a[2 * lda + k], c3 += b0 * a[3 * lda + k];
+        c4 += b0 * a[4 * lda + k], c5 += b0 * a[5 * lda + k], c6 += b0 * a[6 * lda + k];
+        c7 += b0 * a[7 * lda + k];
+    }
+    memcpy(c, &c0, 64), memcpy(c + ldc, &c1, 64), memcpy(c + 2 * ldc, &c2, 64), memcpy(c + 3 * ldc, &c3, 64);
+    memcpy(c + 4 * ldc, &c4, 64), memcpy(c + 5 * ldc, &c5, 64), memcpy(c + 6 * ldc, &c6, 64);
+    memcpy(c + 7 * ldc, &c7, 64);
+}
+
+static void linear_gemm(float *out, const float *in, size_t n, const float *w, size_t rows, size_t cols)
+{
+    float bp[GEMM_KC * GEMM_NR], ct[8 * GEMM_NR], at[8 * GEMM_KC];
+    /* panels 32 rows of W wide, 4 positions at a time; or 16 wide and 8 deep when W is that narrow */
+    size_t width = rows <= 16 ? 16 : GEMM_NR, depth = rows <= 16 ? 8 : GEMM_MR;
+    for (size_t r0 = 0; r0 < rows; r0 += width) {
+        size_t nr = rows - r0 < width ? rows - r0 : width;
+        for (size_t k0 = 0; k0 < cols; k0 += GEMM_KC) {
+            size_t kc = cols - k0 < GEMM_KC ? cols - k0 : GEMM_KC;
+            /* the panel, transposed; rows past the end of W are zeros */
+            for (size_t j = 0; j < width; j++)
+                for (size_t k = 0; k < kc; k++) bp[k * width + j] = j < nr ? w[(r0 + j) * cols + k0 + k] : 0.0f;
+            for (size_t i0 = 0; i0 < n; i0 += depth) {
+                size_t mr = n - i0 < depth ? n - i0 : depth;
+                float *c = out + i0 * rows + r0;
+                const float *a = in + i0 * cols + k0;
+                size_t ldc = rows, lda = cols;
+                bool edge = mr < depth || nr < width;
+                if (edge) {
+                    /* through zero-padded copies */
+                    memset(at, 0, sizeof at);
+                    memset(ct, 0, sizeof ct);
+                    for (size_t i = 0; i < mr; i++) {
+                        memcpy(at + i * GEMM_KC, a + i * cols, kc * sizeof(float));
+                        if (k0 > 0) memcpy(ct + i * width, c + i * rows, nr * sizeof(float));
+                    }
+                    c = ct, a = at, ldc = width, lda = GEMM_KC;
+                }
+                if (width == 16)
+                    gemm_tile16(c, ldc, a, lda, bp, kc, k0 > 0);
+                else
+                    gemm_tile(c, ldc, a, lda, bp, kc, k0 > 0);
+                if (edge)
+                    for (size_t i = 0; i < mr; i++) memcpy(out + (i0 + i) * rows + r0, ct + i * width, nr * sizeof(float));
+            }
+        }
+    }
+}
+#endif
+
+void tfmcrt_linear(float *out, const float *in, size_t n, const float *w, const float *b, size_t rows,
+                   size_t cols)
+{
+#ifdef VEC_LANES
+    if (n >= GEMM_MR && cols > 0 && tfmcrt_wide_registers())
+        linear_gemm(out, in, n, w, rows, cols);
+    else
+#endif
+        linear_rows8(out, in, n, w, rows, cols);
+    if (b)
+        for (size_t i = 0; i < n; i++)
+            for (size_t r = 0; r < rows; r++) out[i * rows + r] += b[r];
+}
+
+void tfmcrt_linear_csr(float *out, const float *in, size_t n, const int *rowptr, const int *colidx,
+                       const float *vals, const float *b, size_t rows, size_t cols)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float *x = in + i * cols;
+        float *y = out + i * rows;
+        for (size_t r = 0; r < rows; r++) {
+            float s = b ? b[r] : 0.0f;
+            for (int k = rowptr[r]; k < rowptr[r + 1]; k++) s += vals[k] * x[colidx[k]];
+            y[r] = s;
+        }
+    }
+}
+
+void tfmcrt_linear_csr_acc(float *out, const float *acc, const float *in, size_t n, const int *rowptr,
+                           const int *colidx, const float *vals, const float *b, size_t rows, size_t cols)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float *x = in + i * cols;
+        float *y = out + i * rows;
+        const float *a = acc + i * rows;
+        for (size_t r = 0; r < rows; r++) {
+            if (rowptr[r] == rowptr[r + 1] && !b) {
+                y[r] = a[r]; /* nothing to add: the same value, no arithmetic */
+                continue;
+            }
+            float s = b ? b[r] : 0.0f;
+            for (int k = rowptr[r]; k < rowptr[r + 1]; k++) s += vals[k] * x[colidx[k]];
+            y[r] = a[r] + s;
+        }
+    }
+}

@@ -268,13 +268,19 @@ static void emit_api(Cgen *c)
     fprintf(c->out, "/* The token id of a word, or -1 when it is not in the vocabulary. */\n");
     fprintf(c->out, "int %s_encode(const char *word);\n", P);
     fprintf(c->out, "int %s_encode(const char *word)\n{\n    int i;\n", P);
+    bool has_float = false;
+    for (int i = 0; i < m->nvocab; i++) has_float |= m->vocab[i].kind == TFMC_FLOAT;
     if (m->vocab_is_int) {
-        /* the text as printed first (booleans print as true/false), then the number */
-        fprintf(c->out, "    char *end;\n    long v;\n");
+        /* the text as printed first (booleans print as true/false), then the number: an integer
+         * vocabulary reads integers only, one with floats any number (as tfmc eval reads them) */
+        fprintf(c->out, "    char *end;\n    %s v;\n", has_float ? "double" : "long");
         fprintf(c->out, "    for (i = 0; i < %s_VOCAB; i++)\n        if (strcmp(%s_tokens[i], word) == 0) return i;\n", up, P);
-        fprintf(c->out, "    v = strtol(word, &end, 10);\n");
+        fprintf(c->out, has_float ? "    v = strtod(word, &end);\n" : "    v = strtol(word, &end, 10);\n");
         fprintf(c->out, "    if (end == word || *end != '\\0') return -1;\n");
-        fprintf(c->out, "    for (i = 0; i < %s_VOCAB; i++)\n        if (strtol(%s_tokens[i], NULL, 10) == v) return i;\n", up, P);
+        if (has_float)
+            fprintf(c->out, "    for (i = 0; i < %s_VOCAB; i++)\n        if (strtod(%s_tokens[i], NULL) == v) return i;\n", up, P);
+        else
+            fprintf(c->out, "    for (i = 0; i < %s_VOCAB; i++)\n        if (strtol(%s_tokens[i], NULL, 10) == v) return i;\n", up, P);
     } else {
         fprintf(c->out, "    for (i = 0; i < %s_VOCAB; i++)\n        if (strcmp(%s_tokens[i], word) == 0) return i;\n", up, P);
     }

@@ -349,6 +349,21 @@ void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena, in
     }
 }
 
+int model_canonical_output(const Model *m, int k)
+{
+    int lo = k, hi = k;
+    while (lo > 0 && fabs(value_number(m->out_values[lo]) - value_number(m->out_values[lo - 1])) <=
+                         1e-9 * fmax(1.0, fabs(value_number(m->out_values[lo]))))
+        lo--;
+    while (hi + 1 < m->nout && fabs(value_number(m->out_values[hi + 1]) - value_number(m->out_values[hi])) <=
+                                   1e-9 * fmax(1.0, fabs(value_number(m->out_values[hi]))))
+        hi++;
+    int best = lo;
+    for (int j = lo + 1; j <= hi; j++)
+        if (fabs(value_number(m->out_values[j])) < fabs(value_number(m->out_values[best]))) best = j;
+    return best;
+}
+
 Value model_decode(const Model *m, const float *row)
 {
     if (m->out_kind == OUT_NUMERICAL) {
@@ -364,7 +379,7 @@ Value model_decode(const Model *m, const float *row)
         for (int k = lo - 1; k <= lo && m->nout > 0; k++) {
             if (k < 0 || k >= m->nout) continue;
             double x = value_number(m->out_values[k]);
-            if (fabs(v - x) <= 1e-4 * (fabs(x) > 1 ? fabs(x) : 1)) return m->out_values[k];
+            if (fabs(v - x) <= 1e-4 * (fabs(x) > 1 ? fabs(x) : 1)) return m->out_values[model_canonical_output(m, k)];
         }
         return value_float(fabsf(v) < 1e-30f ? 0.0f : v);
     }

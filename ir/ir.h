@@ -254,6 +254,11 @@ void graph_print(const Graph *g, FILE *out);
  * final norm and logits) run on the last head_rows positions only (n: all; 0: none), the others
  * on all n; rows are where a full run would put them. */
 void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena, int head_rows);
+/* Numbers of a numerical output's value set closer than 1e-9 (relative) are one value to the
+ * transformer (a mean of means holds 0 and -1.4e-17): output k decodes as the member of its run
+ * nearest zero (the first on a tie), so float sums that differ in the last bits, as between -O
+ * levels, print the same. */
+int model_canonical_output(const Model *m, int k);
 /* Decode position i of a residual: a categorical value (undefined when no dimension is > 0.5),
  * or a number. */
 Value model_decode(const Model *m, const float *row);

@@ -2,8 +2,8 @@
  * float arrays, a fixed memory plan in a caller-provided arena (no malloc), a forward pass that
  * reads top to bottom as a sequence of runtime kernel calls, token encode/decode helpers, and
  * optionally a main() with the command line's I/O. */
+#include <stdlib.h>
 #include <string.h>
-
 
 #include "cgen.h"
 
@@ -249,7 +249,13 @@ static void emit_tables(Cgen *c)
             fprintf(c->out, "%s%a,", i % 4 == 0 ? "\n    " : " ", value_number(m->out_values[i]));
         if (m->nout == 0) fprintf(c->out, " 0");
         fprintf(c->out, "\n};\n");
-        value_strings(c, "values", m->out_values, m->nout, "0");
+        /* numbers closer than 1e-9 share the text of their run's member nearest zero (what
+         * model_canonical_output decodes them to), so -O levels print alike */
+        Value *canon = malloc(sizeof(Value) * (size_t)(m->nout > 0 ? m->nout : 1));
+        if (!canon) return;
+        for (int i = 0; i < m->nout; i++) canon[i] = m->out_values[model_canonical_output(m, i)];
+        value_strings(c, "values", canon, m->nout, "0");
+        free(canon);
         fputc('\n', c->out);
     }
 }

@@ -277,16 +277,17 @@ static void emit_api(Cgen *c)
     bool has_float = false;
     for (int i = 0; i < m->nvocab; i++) has_float |= m->vocab[i].kind == TFMC_FLOAT;
     if (m->vocab_is_int) {
-        /* the text as printed first (booleans print as true/false), then the number: an integer
-         * vocabulary reads integers only, one with floats any number (as tfmc eval reads them) */
-        fprintf(c->out, "    char *end;\n    %s v;\n", has_float ? "double" : "long");
+        /* the text as printed first (booleans print as true/false), then the number, compared
+         * with each token's value (true is 1): an integer vocabulary reads integers only, one
+         * with floats any number (as tfmc eval reads them) */
+        fprintf(c->out, "    static const double number[%d] = {", m->nvocab > 0 ? m->nvocab : 1);
+        for (int i = 0; i < m->nvocab; i++) fprintf(c->out, "%s%a", i ? ", " : " ", value_number(m->vocab[i]));
+        fprintf(c->out, "%s };\n", m->nvocab ? "" : " 0");
+        fprintf(c->out, "    char *end;\n    double v;\n");
         fprintf(c->out, "    for (i = 0; i < %s_VOCAB; i++)\n        if (strcmp(%s_tokens[i], word) == 0) return i;\n", up, P);
-        fprintf(c->out, has_float ? "    v = strtod(word, &end);\n" : "    v = strtol(word, &end, 10);\n");
+        fprintf(c->out, has_float ? "    v = strtod(word, &end);\n" : "    v = (double)strtol(word, &end, 10);\n");
         fprintf(c->out, "    if (end == word || *end != '\\0') return -1;\n");
-        if (has_float)
-            fprintf(c->out, "    for (i = 0; i < %s_VOCAB; i++)\n        if (strtod(%s_tokens[i], NULL) == v) return i;\n", up, P);
-        else
-            fprintf(c->out, "    for (i = 0; i < %s_VOCAB; i++)\n        if (strtol(%s_tokens[i], NULL, 10) == v) return i;\n", up, P);
+        fprintf(c->out, "    for (i = 0; i < %s_VOCAB; i++)\n        if (number[i] == v) return i;\n", up);
     } else {
         fprintf(c->out, "    for (i = 0; i < %s_VOCAB; i++)\n        if (strcmp(%s_tokens[i], word) == 0) return i;\n", up, P);
     }

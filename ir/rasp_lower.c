@@ -11,6 +11,7 @@
  * exact at any max_len. Layers are allocated by longest path: attention at even slots, MLPs at
  * odd ones, independent nodes side by side.
  */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -603,6 +604,20 @@ Model *rasp_lower(Arena *arena, const RaspProgram *p, DiagList *diags)
     L.parts = ARENA_ARRAY(arena, const char **, ns);
     L.nparts = ARENA_ARRAY(arena, int, ns);
     L.cap_parts = ARENA_ARRAY(arena, int, ns);
+    /* what float32 weights cannot hold, said before building them */
+    for (int k = 0; k < nn && !L.failed; k++) {
+        const RaspNode *n = p->nodes[k];
+        if (!L.live[k] || n->is_selector) continue;
+        for (int i = 0; i < n->vs.n; i++)
+            if (value_is_number(n->vs.v[i]) && !(fabs(value_number(n->vs.v[i])) <= FLT_MAX)) {
+                char v[64];
+                snprintf(v, sizeof v, "%g", value_number(n->vs.v[i]));
+                fail(&L, n, "it can be %s, beyond float32's range (3.4e38): the transformer's weights cannot hold it", v);
+                break;
+            }
+        if (!L.failed && n->op == RN_AGGREGATE && n->in[1]->vs.n == 0)
+            fail(&L, n, "%s", "the values it aggregates are always undefined (an empty value set): nothing to compile");
+    }
     for (int k = 0; k < nn && !L.failed; k++) {
         const RaspNode *n = p->nodes[k];
         if (!L.live[k] || n->is_selector) continue;

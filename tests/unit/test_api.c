@@ -384,6 +384,30 @@ static void test_parse_ids(void)
     unit_unload(&l);
 }
 
+/* Programs the interpreter runs but float32 weights cannot hold: a clear error at the node, not
+ * an internal one (found by tests/fuzz/fuzz_compile.py). */
+static void test_cannot_compile(void)
+{
+    static const struct { const char *src, *want; } cases[] = {
+        { "rasp p { vocab {0, 1}; max_len 4; z = tokens % 0;\n"
+          "  return aggregate(select(indices, indices, ==), z); }",
+          "the values it aggregates are always undefined" },
+        { "rasp p { vocab {0, 1}; max_len 4; return numerical(tokens * 1e39); }", "beyond float32's range" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TfmcContext *ctx = tfmc_context_new(NULL);
+        const TfmcProgram *p = NULL;
+        CHECK_INT(tfmc_load_string(ctx, "p.tfm", cases[i].src, strlen(cases[i].src)), TFMC_OK);
+        CHECK_INT(tfmc_find_program(ctx, NULL, &p), TFMC_OK);
+        if (p) CHECK_INT(tfmc_compile(ctx, p), TFMC_ERR_COMPILE);
+        size_t n = tfmc_diagnostic_count(ctx);
+        const TfmcDiagnostic *d = n ? tfmc_diagnostic(ctx, n - 1) : NULL;
+        CU_ASSERT(d && d->line > 0 && strstr(d->message, cases[i].want) && !strstr(d->message, "internal error"));
+        if (d && !strstr(d->message, cases[i].want)) fprintf(stderr, "    got: %s\n", d->message);
+        tfmc_context_free(ctx);
+    }
+}
+
 static void test_allocation_failures(void)
 {
     /* out of memory while checking: a numerical mean's value set, a def, maps */
@@ -425,6 +449,7 @@ bool register_api_tests(void)
         { "load a file", test_load_file },
         { "custom allocator", test_custom_allocator },
         { "parse ids (models)", test_parse_ids },
+        { "cannot compile: clear errors", test_cannot_compile },
         { "allocation failures", test_allocation_failures },
     };
     return UNIT_SUITE("api", tests);

@@ -79,10 +79,8 @@ import math
 import os
 import random
 import re
-import resource
 import shlex
 import shutil
-import signal
 import stat
 import struct
 import subprocess
@@ -90,16 +88,16 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fuzz_frontend as ff  # noqa: E402
+
 DEFAULT_TIMEOUT = 10.0
-MEMORY_LIMIT_MB = 2048           # soft limit: allocations fail beyond it
-HARD_MEMORY_LIMIT_MB = 4096      # sanitizer backstop: the process is killed
-PLAIN_ADDRESS_SPACE_MB = 4096    # RLIMIT_AS for a build without sanitizers
+PLAIN_ADDRESS_SPACE_MB = ff.PLAIN_ADDRESS_SPACE_MB  # RLIMIT_AS for a build without sanitizers
 DEFAULT_FAILURES_DIR = "/tmp/tfmc-fuzz-weights-failures"
 STDERR_SHOWN_LINES = 12
 HONEST_OVERFLOW = 1e4            # weights above this may overflow f32 in a forward pass
 
-SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error")
-UBSAN_LINE_RE = re.compile(r"(?m)^\S+: runtime error: ")
+SANITIZER_MARKERS, UBSAN_LINE_RE = ff.SANITIZER_MARKERS, ff.UBSAN_LINE_RE
 ALLOC_WARNING_RE = re.compile(r"(?m)^==\d+==(WARNING: AddressSanitizer failed to allocate 0x[0-9a-f]+ bytes"
                               r"|AddressSanitizer: soft rss limit exhausted \(\d+Mb vs \d+Mb\))\n?")
 
@@ -704,49 +702,8 @@ def mutate_decl(rng, text):
 # ---------------------------------------------------------------- running
 
 
-class Runner:
-    def __init__(self, tfmc, timeout):
-        self.tfmc = tfmc
-        self.timeout = timeout
-        self.sanitized = self._is_sanitized(tfmc)
-        self.env = dict(os.environ)
-        if self.sanitized:
-            ours = (f"soft_rss_limit_mb={MEMORY_LIMIT_MB}:hard_rss_limit_mb={HARD_MEMORY_LIMIT_MB}"
-                    ":allocator_may_return_null=1:detect_leaks=1")
-            self.env["ASAN_OPTIONS"] = ours + (":" + os.environ["ASAN_OPTIONS"] if os.environ.get("ASAN_OPTIONS") else "")
-            self.env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
-
-    @staticmethod
-    def _is_sanitized(path):
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-            return b"__asan_init" in data or b"__ubsan_handle" in data or b"__tsan_init" in data
-        except OSError:
-            return False
-
-    def _limits(self):
-        if not self.sanitized:  # a sanitizer reserves terabytes of address space
-            limit = PLAIN_ADDRESS_SPACE_MB * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    def run(self, args):
-        """Run tfmc; returns (returncode or None on timeout, stdout bytes, stderr bytes, seconds)."""
-        t0 = time.monotonic()
-        try:
-            p = subprocess.run([self.tfmc] + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env=self.env, timeout=self.timeout, preexec_fn=self._limits)
-            return p.returncode, p.stdout, p.stderr, time.monotonic() - t0
-        except subprocess.TimeoutExpired as e:
-            return None, e.stdout or b"", e.stderr or b"", time.monotonic() - t0
-
-
-def signal_name(rc):
-    try:
-        return signal.Signals(-rc).name
-    except ValueError:
-        return f"signal {-rc}"
+# the frontend fuzzer's runner (sanitizer options, memory and core limits, timeouts) and names
+Runner, signal_name = ff.Runner, ff.signal_name
 
 
 def judge(rc, stderr):

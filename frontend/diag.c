@@ -5,74 +5,112 @@
 
 #include "frontend.h"
 
-static char *vformat(Arena *a, const char *fmt, va_list ap)
+/* A message formatted into buf (cap bytes), or into the arena when it is longer. Duplicates are
+ * compared before anything is copied, so a repeated error costs no memory. */
+static const char *vformat_local(Arena *a, char *buf, size_t cap, const char *fmt, va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    int n = vsnprintf(buf, cap, fmt, ap2);
     va_end(ap2);
+    if (n < 0) return "(unprintable message)";
+    if ((size_t)n < cap) return buf;
     char *p = arena_alloc(a, (size_t)n + 1);
     vsnprintf(p, (size_t)n + 1, fmt, ap);
     return p;
 }
 
-/* Append an item with the file its source line comes from. */
+/* Append an item with the file its source line comes from. Both arrays grow before either
+ * changes, so an allocation failure leaves the list as it was. */
 static void add_item(DiagList *d, const SrcFile *f, TfmcDiagnostic item)
 {
-    int cap = d->cap;
-    VEC_PUSH(d->arena, d->items, d->n, d->cap, item);
-    if (cap != d->cap) {
-        const SrcFile **files = ARENA_ARRAY(d->arena, const SrcFile *, d->cap);
-        if (d->files) memcpy(files, d->files, sizeof(*files) * (size_t)(d->n - 1));
+    if (d->n >= d->cap) {
+        int cap = d->cap;
+        TfmcDiagnostic *items = arena_grow(d->arena, d->items, &cap, d->n + 1, sizeof *items);
+        const SrcFile **files = ARENA_ARRAY(d->arena, const SrcFile *, cap);
+        if (d->files) memcpy(files, d->files, sizeof(*files) * (size_t)d->n);
+        d->items = items;
         d->files = files;
+        d->cap = cap;
     }
-    d->files[d->n - 1] = f;
+    d->items[d->n] = item;
+    d->files[d->n] = f;
+    d->n++;
 }
 
-void diag_error(DiagList *d, const SrcFile *f, SrcLoc loc, const char *fmt, ...)
+static void vreport(DiagList *d, const SrcFile *f, SrcLoc loc, bool warning, const char *fmt, va_list ap)
 {
     /* Past the limit, one last error says so and the rest are dropped (a file of garbage would
      * otherwise give one error per byte, each printing its line). */
     if (d->n >= DIAG_MAX_ERRORS) {
         if (d->n == DIAG_MAX_ERRORS) {
-            TfmcDiagnostic last = {0};
+            TfmcDiagnostic last = { 0 };
             last.file = f ? f->path : NULL;
             last.message = arena_printf(d->arena, "too many errors: only the first %d are shown", DIAG_MAX_ERRORS);
             add_item(d, f, last);
+            d->errors++;
         }
         d->dropped = true;
         return;
     }
-    TfmcDiagnostic item = {0};
+    char buf[512];
+    const char *msg = vformat_local(d->arena, buf, sizeof buf, fmt, ap);
+    /* A def expanded at several call sites reports its own errors once; a long-lived context fed
+     * the same bad input again keeps one message. */
+    for (int i = 0; i < d->n; i++) {
+        const TfmcDiagnostic *o = &d->items[i];
+        if (o->line == loc.first_line && o->column == loc.first_column && d->files[i] == f &&
+            o->warning == warning && strcmp(o->message, msg) == 0) {
+            d->dropped = true;
+            return;
+        }
+    }
+    TfmcDiagnostic item = { 0 };
     item.file = f ? f->path : NULL;
     item.line = loc.first_line;
     item.column = loc.first_column;
     item.end_line = loc.last_line;
     item.end_column = loc.last_column;
+    item.warning = warning;
+    item.message = msg == buf ? arena_strdup(d->arena, buf) : msg;
+    add_item(d, f, item);
+    d->dropped = false;
+    if (!warning) d->errors++;
+}
+
+void diag_error(DiagList *d, const SrcFile *f, SrcLoc loc, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    item.message = vformat(d->arena, fmt, ap);
+    vreport(d, f, loc, false, fmt, ap);
     va_end(ap);
-    /* A def expanded at several call sites reports its own errors once. */
-    for (int i = 0; i < d->n; i++) {
-        const TfmcDiagnostic *o = &d->items[i];
-        if (o->line == item.line && o->column == item.column && d->files[i] == f &&
-            strcmp(o->message, item.message) == 0) {
-            d->dropped = true;
-            return;
-        }
-    }
-    d->dropped = false;
-    add_item(d, f, item);
+}
+
+void diag_warning(DiagList *d, const SrcFile *f, SrcLoc loc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(d, f, loc, true, fmt, ap);
+    va_end(ap);
 }
 
 void diag_hint(DiagList *d, const char *fmt, ...)
 {
     if (d->n == 0 || d->dropped) return;
+    char buf[512];
     va_list ap;
     va_start(ap, fmt);
-    d->items[d->n - 1].hint = vformat(d->arena, fmt, ap);
+    const char *msg = vformat_local(d->arena, buf, sizeof buf, fmt, ap);
     va_end(ap);
+    d->items[d->n - 1].hint = msg == buf ? arena_strdup(d->arena, buf) : msg;
+}
+
+void diag_clear(DiagList *d)
+{
+    d->items = NULL;
+    d->files = NULL;
+    d->n = d->cap = d->errors = 0;
+    d->dropped = false;
 }
 
 /* The text of line `line` (1-based) of f, and its length. */
@@ -165,12 +203,13 @@ const char *diag_source_text(const SrcFile *f, SrcLoc loc, size_t *len)
 
 static void print_one(const TfmcDiagnostic *dg, const SrcFile *f, FILE *out)
 {
+    const char *kind = dg->warning ? "warning" : "error";
     if (dg->file && dg->line > 0)
-        fprintf(out, "%s:%d:%d: error: %s\n", dg->file, dg->line, dg->column, dg->message);
+        fprintf(out, "%s:%d:%d: %s: %s\n", dg->file, dg->line, dg->column, kind, dg->message);
     else if (dg->file)
-        fprintf(out, "%s: error: %s\n", dg->file, dg->message);
+        fprintf(out, "%s: %s: %s\n", dg->file, kind, dg->message);
     else
-        fprintf(out, "error: %s\n", dg->message);
+        fprintf(out, "%s: %s\n", kind, dg->message);
     size_t len;
     const char *text = (f && dg->line > 0) ? source_line(f, dg->line, &len) : NULL;
     if (text) print_source(dg, text, len, out);

@@ -63,6 +63,7 @@ typedef struct DiagList {
     TfmcDiagnostic *items;
     const SrcFile **files; /* parallel to items: where to find the source line */
     int n, cap;
+    int errors;   /* items that are errors (the rest are warnings) */
     bool dropped; /* the last error repeated an earlier one and was not added */
 } DiagList;
 
@@ -71,6 +72,11 @@ typedef struct DiagList {
 
 void diag_error(DiagList *d, const SrcFile *f, SrcLoc loc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* A warning: printed like an error, but it fails nothing. */
+void diag_warning(DiagList *d, const SrcFile *f, SrcLoc loc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Forget every diagnostic (their memory is the list's arena's, which the caller frees). */
+void diag_clear(DiagList *d);
 /* Attach a hint to the most recent error. */
 void diag_hint(DiagList *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_print(const DiagList *d, FILE *out);

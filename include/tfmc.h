@@ -58,13 +58,14 @@ typedef struct TfmcProgram TfmcProgram;
 
 typedef enum TfmcProgramKind { TFMC_PROGRAM_RASP, TFMC_PROGRAM_MODEL } TfmcProgramKind;
 
-/* One diagnostic: FILE:LINE:COL: error: MESSAGE, with an optional hint. */
+/* One diagnostic: FILE:LINE:COL: error: MESSAGE (or warning: MESSAGE), with an optional hint. */
 typedef struct TfmcDiagnostic {
     const char *file;
     int line, column;         /* 1-based; 0 when the error has no place */
     int end_line, end_column; /* the last character of the range, inclusive */
     const char *message;
     const char *hint;         /* NULL or a suggestion */
+    bool warning;             /* a warning: it fails nothing */
 } TfmcDiagnostic;
 
 const char *tfmc_version(void);

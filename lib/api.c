@@ -64,7 +64,7 @@ static TfmcStatus load(TfmcContext *ctx, SrcFile *file)
 {
     int nerrors = 0;
     Item *items = parse_file(&ctx->arena, file, &ctx->diags, &nerrors);
-    int before = ctx->diags.n;
+    int before = ctx->diags.errors;
     SemaResult r = { 0 };
     /* Items with syntax errors are marked broken and skipped, so the rest of the file is still
      * checked (every independent error) without echoes of the broken ones. */
@@ -76,7 +76,7 @@ static TfmcStatus load(TfmcContext *ctx, SrcFile *file)
         if (model_declare(&ctx->arena, r.models[i], file, &ctx->diags, true))
             add_program(ctx, file, r.models[i]->name, NULL, r.models[i]);
     }
-    return ctx->diags.n > before ? TFMC_ERR_COMPILE : TFMC_OK;
+    return ctx->diags.errors > before ? TFMC_ERR_COMPILE : TFMC_OK;
 }
 
 TfmcStatus tfmc_load_string(TfmcContext *ctx, const char *name, const char *text, size_t len)

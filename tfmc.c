@@ -1,6 +1,7 @@
 /* tfmc.c: the `tfmc` command, a thin client of libtfmc (include/tfmc.h). It parses the command
  * line, prints diagnostics and picks the exit status: 0 success, 1 bad input or compile error,
  * 2 wrong usage. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -88,6 +89,8 @@ static const char usage_compile[] =
     "  -O0, -O1 (default), -O2   the pass level\n"
     "  --passes=a,b,c   exactly these passes; --no-PASS skips one (e.g. --no-prune)\n"
     "  --report         a table after each pass: parameters, FLOPs per token, weight and arena bytes\n"
+    "  --max-memory=BYTES   the most a model may take (weights, arena, KV caches; K, M, G suffixes);\n"
+    "                   default: the machine's memory\n"
     "  --prune=threshold:T | sparsity:S | structured:S   magnitude pruning (lossy)\n"
     "  --low-rank=rank:R | energy:E | error:T            low-rank factorisation\n"
     "Build the C: cc OUT.c $(tfmc config --cflags --libs) -o prog\n";
@@ -113,7 +116,24 @@ static int usage_error(const char *fmt, const char *arg)
 }
 
 /* The optimisation options shared by compile, run and verify. */
-static TfmcOptions pass_opts = { 1, NULL, NULL, NULL, 0, 0, false, 0, 0, 0 };
+static TfmcOptions pass_opts = { 1, NULL, NULL, NULL, 0, 0, false, 0, 0, 0, 0 };
+
+/* BYTES with an optional K, M, G or T (powers of 1024); false when malformed or 0. */
+static bool parse_bytes(const char *v, size_t *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    double unit = 1;
+    if (*end == 'K' || *end == 'k') unit = 1024.0, end++;
+    else if (*end == 'M') unit = 1024.0 * 1024, end++;
+    else if (*end == 'G') unit = 1024.0 * 1024 * 1024, end++;
+    else if (*end == 'T') unit = 1024.0 * 1024 * 1024 * 1024, end++;
+    if (*end == 'B' || *end == 'i') end += *end == 'i' && end[1] == 'B' ? 2 : 1;
+    if (end == v || *end || errno || !(x > 0) || x * unit >= 1.8e19) return false;
+    *out = (size_t)(x * unit);
+    return *out > 0;
+}
 static char disabled[1024];
 
 /* Take one optimisation option; returns 1 when a was one, 0 when not, -1 when it is malformed. */
@@ -131,6 +151,7 @@ static int pass_option(const char *a)
         pass_opts.report = stderr;
         return 1;
     }
+    if (!strncmp(a, "--max-memory=", 13)) return parse_bytes(a + 13, &pass_opts.max_memory) ? 1 : -1;
     if (!strncmp(a, "--prune=", 8)) {
         const char *v = a + 8;
         char *end;
@@ -167,7 +188,7 @@ static int pass_option(const char *a)
 static int bad_pass_option(const char *a)
 {
     fprintf(stderr, "tfmc: malformed option `%s` (--prune=threshold:T|sparsity:S|structured:S, "
-                    "--low-rank=rank:R|energy:E|error:T)\n", a);
+                    "--low-rank=rank:R|energy:E|error:T, --max-memory=BYTES[K|M|G])\n", a);
     return EXIT_USAGE;
 }
 

@@ -12,6 +12,7 @@ typedef struct CgenOptions {
     bool main;                /* add a main() with the spec's I/O */
     FILE *weights;            /* when not NULL, weights go to this second file */
     const char *weights_name; /* its file name, for the comment */
+    Arena *arena;             /* the emitter's own bookkeeping */
 } CgenOptions;
 
 /* Write the portable C99 file for graph g. */

@@ -24,7 +24,7 @@ int main(int argc, char **argv)
     int n = 128, vocab = 0;
     for (int v = 0; v < 2; v++) {
         TfmcContext *ctx = tfmc_context_new(NULL);
-        TfmcOptions o = { 1, NULL, NULL, v ? stdout : NULL, 0, 0, false, 0, 0, v ? 1e-3 : 0 };
+        TfmcOptions o = { .opt_level = 1, .report = v ? stdout : NULL, .lowrank_error = v ? 1e-3 : 0 };
         tfmc_set_options(ctx, &o);
         const TfmcProgram *p;
         TfmcSession *s;

@@ -116,7 +116,7 @@ int main(void)
         char *ml = strstr(src, "max_len 256");
         memcpy(ml, "max_len 512", 11);
         TfmcContext *c2 = tfmc_context_new(NULL);
-        TfmcOptions o = { 1, passes[v], NULL, NULL, 0, 0, false, 0, 0, 0 };
+        TfmcOptions o = { .opt_level = 1, .passes = passes[v] };
         tfmc_set_options(c2, &o);
         const TfmcProgram *p2;
         TfmcSession *s2;

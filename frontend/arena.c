@@ -91,6 +91,46 @@ void *arena_grow(Arena *a, void *ptr, int *cap, int need, size_t size)
     return p;
 }
 
+/* Room for `more` bytes and a terminating NUL. */
+static void text_reserve(Text *t, size_t more)
+{
+    if (t->len + more + 1 <= t->cap) return;
+    size_t cap = t->cap ? t->cap : 64;
+    while (cap < t->len + more + 1) cap *= 2;
+    char *s = arena_alloc(t->a, cap);
+    if (t->s) memcpy(s, t->s, t->len);
+    t->s = s;
+    t->cap = cap;
+}
+
+void text_putc(Text *t, char c)
+{
+    text_reserve(t, 1);
+    t->s[t->len++] = c;
+    t->s[t->len] = '\0';
+}
+
+void text_printf(Text *t, const char *fmt, ...)
+{
+    char small[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n <= 0) return;
+    text_reserve(t, (size_t)n);
+    if ((size_t)n < sizeof small) {
+        memcpy(t->s + t->len, small, (size_t)n + 1);
+    } else {
+        va_start(ap, fmt);
+        vsnprintf(t->s + t->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    t->len += (size_t)n;
+}
+
+const char *text_str(Text *t) { return t->s ? t->s : ""; }
+
 void arena_free(Arena *a)
 {
     ArenaBlock *b = a->head;

@@ -31,6 +31,17 @@ char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf,
 void *arena_grow(Arena *a, void *ptr, int *cap, int need, size_t size);
 void arena_free(Arena *a);
 
+/* A string built piece by piece in an arena (JSON headers, messages). */
+typedef struct Text {
+    Arena *a;
+    char *s;
+    size_t len, cap;
+} Text;
+void text_putc(Text *t, char c);
+void text_printf(Text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The string so far ("" when empty); the Text may go on growing. */
+const char *text_str(Text *t);
+
 #define ARENA_NEW(a, T) ((T *)arena_zalloc((a), sizeof(T)))
 #define ARENA_ARRAY(a, T, n) ((T *)arena_zalloc((a), sizeof(T) * (size_t)(n)))
 /* Append x to the array field v (with count n and capacity cap) of an arena-held vector. */

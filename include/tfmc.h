@@ -147,10 +147,12 @@ typedef struct TfmcOptions {
     int lowrank_rank;         /* low-rank: a fixed rank, */
     double lowrank_energy;    /* or the energy to keep, */
     double lowrank_error;     /* or the relative error allowed */
+    size_t max_memory;        /* bytes a compiled model may take (weights, arena, KV caches); 0: the
+                                 machine's memory. More is a compile error stating each part. */
 } TfmcOptions;
 
 /* Options for the programs compiled after this call (unknown pass names are reported then). */
-void tfmc_set_options(TfmcContext *ctx, const TfmcOptions *opts);
+TfmcStatus tfmc_set_options(TfmcContext *ctx, const TfmcOptions *opts);
 
 /* Compile program p to a transformer (RASP programs: Tracr's construction), then run the passes.
  * The result is kept on the program; later calls return at once. Errors go to the diagnostics. */

@@ -27,7 +27,7 @@ TfmcContext *tfmc_context_new(const TfmcAllocator *allocator)
     if (!ctx) return NULL;
     memset(ctx, 0, sizeof *ctx);
     ctx->alloc = a;
-    arena_init(&ctx->arena, &ctx->alloc, &ctx->oom);
+    arena_init(&ctx->arena, &ctx->alloc, NULL); /* each API call sets its own recovery point */
     ctx->diags.arena = &ctx->arena;
     ctx->passes.level = 1;
     return ctx;
@@ -79,9 +79,8 @@ static TfmcStatus load(TfmcContext *ctx, SrcFile *file)
     return ctx->diags.errors > before ? TFMC_ERR_COMPILE : TFMC_OK;
 }
 
-TfmcStatus tfmc_load_string(TfmcContext *ctx, const char *name, const char *text, size_t len)
+static TfmcStatus load_string(TfmcContext *ctx, const char *name, const char *text, size_t len)
 {
-    if (setjmp(ctx->oom)) return TFMC_ERR_NOMEM;
     SrcFile *f = ARENA_NEW(&ctx->arena, SrcFile);
     f->path = arena_strdup(&ctx->arena, name ? name : "<string>");
     f->text = arena_strndup(&ctx->arena, text, len);
@@ -90,17 +89,14 @@ TfmcStatus tfmc_load_string(TfmcContext *ctx, const char *name, const char *text
     return load(ctx, f);
 }
 
-TfmcStatus tfmc_load_file(TfmcContext *ctx, const char *path)
+TfmcStatus tfmc_load_string(TfmcContext *ctx, const char *name, const char *text, size_t len)
 {
-    if (setjmp(ctx->oom)) return TFMC_ERR_NOMEM;
-    SrcLoc none = { 0, 0, 0, 0 };
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        SrcFile *f = ARENA_NEW(&ctx->arena, SrcFile);
-        f->path = arena_strdup(&ctx->arena, path);
-        diag_error(&ctx->diags, f, none, "cannot open the file: %s", strerror(errno));
-        return TFMC_ERR_IO;
-    }
+    GUARDED(ctx, TfmcStatus, TFMC_ERR_NOMEM, load_string(ctx, name, text, len));
+}
+
+/* The whole file into a buffer of the context's allocator (NULL when out of memory). */
+static char *read_all(TfmcContext *ctx, FILE *fp, size_t *out_len)
+{
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
@@ -109,8 +105,7 @@ TfmcStatus tfmc_load_file(TfmcContext *ctx, const char *path)
             char *nb = ctx->alloc.realloc(ctx->alloc.ud, buf, ncap);
             if (!nb) {
                 ctx->alloc.realloc(ctx->alloc.ud, buf, 0);
-                fclose(fp);
-                return TFMC_ERR_NOMEM;
+                return NULL;
             }
             buf = nb;
             cap = ncap;
@@ -119,8 +114,44 @@ TfmcStatus tfmc_load_file(TfmcContext *ctx, const char *path)
         len += got;
         if (got == 0) break;
     }
-    bool failed = ferror(fp) != 0;
+    *out_len = len;
+    return buf;
+}
+
+/* The file's text copied into the arena, under a recovery point of our own that frees buf. */
+static SrcFile *source_file(TfmcContext *ctx, const char *path, char *buf, size_t len)
+{
+    jmp_buf here, *outer = ctx->arena.on_oom;
+    ctx->arena.on_oom = &here;
+    if (setjmp(here)) {
+        ctx->arena.on_oom = outer;
+        ctx->alloc.realloc(ctx->alloc.ud, buf, 0);
+        longjmp(*outer, 1);
+    }
+    SrcFile *f = ARENA_NEW(&ctx->arena, SrcFile);
+    f->path = arena_strdup(&ctx->arena, path);
+    f->text = arena_strndup(&ctx->arena, buf, len);
+    f->len = len;
+    f->hash = fnv1a(buf, len);
+    ctx->arena.on_oom = outer;
+    return f;
+}
+
+static TfmcStatus load_file(TfmcContext *ctx, const char *path)
+{
+    SrcLoc none = { 0, 0, 0, 0 };
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        SrcFile *f = ARENA_NEW(&ctx->arena, SrcFile);
+        f->path = arena_strdup(&ctx->arena, path);
+        diag_error(&ctx->diags, f, none, "cannot open the file: %s", strerror(errno));
+        return TFMC_ERR_IO;
+    }
+    size_t len = 0;
+    char *buf = read_all(ctx, fp, &len);
+    bool failed = buf && ferror(fp) != 0;
     fclose(fp);
+    if (!buf) return TFMC_ERR_NOMEM;
     if (failed) {
         ctx->alloc.realloc(ctx->alloc.ud, buf, 0);
         SrcFile *f = ARENA_NEW(&ctx->arena, SrcFile);
@@ -128,13 +159,14 @@ TfmcStatus tfmc_load_file(TfmcContext *ctx, const char *path)
         diag_error(&ctx->diags, f, none, "cannot read the file (is it a directory?)");
         return TFMC_ERR_IO;
     }
-    SrcFile *f = ARENA_NEW(&ctx->arena, SrcFile);
-    f->path = arena_strdup(&ctx->arena, path);
-    f->text = arena_strndup(&ctx->arena, buf, len);
-    f->len = len;
-    f->hash = fnv1a(buf, len);
+    SrcFile *f = source_file(ctx, path, buf, len);
     ctx->alloc.realloc(ctx->alloc.ud, buf, 0);
     return load(ctx, f);
+}
+
+TfmcStatus tfmc_load_file(TfmcContext *ctx, const char *path)
+{
+    GUARDED(ctx, TfmcStatus, TFMC_ERR_NOMEM, load_file(ctx, path));
 }
 
 size_t tfmc_diagnostic_count(const TfmcContext *ctx) { return (size_t)ctx->diags.n; }
@@ -146,16 +178,26 @@ const TfmcDiagnostic *tfmc_diagnostic(const TfmcContext *ctx, size_t i)
 
 void tfmc_print_diagnostics(const TfmcContext *ctx, FILE *out) { diag_print(&ctx->diags, out); }
 
+static bool report(TfmcContext *ctx, const char *msg)
+{
+    SrcLoc none = { 0, 0, 0, 0 };
+    diag_error(&ctx->diags, NULL, none, "%s", msg);
+    return true;
+}
+
+static bool report_guarded(TfmcContext *ctx, const char *msg)
+{
+    GUARDED(ctx, bool, false, report(ctx, msg));
+}
+
 void tfmc_report(TfmcContext *ctx, const char *fmt, ...)
 {
-    if (setjmp(ctx->oom)) return;
     char buf[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    SrcLoc none = { 0, 0, 0, 0 };
-    diag_error(&ctx->diags, NULL, none, "%s", buf);
+    report_guarded(ctx, buf); /* out of memory: the message is lost, nothing else */
 }
 
 size_t tfmc_program_count(const TfmcContext *ctx) { return (size_t)ctx->nprograms; }
@@ -430,12 +472,12 @@ static TfmcStatus run(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *t
 
 TfmcStatus tfmc_eval(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n, TfmcValue *out)
 {
-    return run(ctx, p, tokens, n, out, NULL);
+    GUARDED(ctx, TfmcStatus, TFMC_ERR_NOMEM, run(ctx, p, tokens, n, out, NULL));
 }
 
 TfmcStatus tfmc_eval_trace(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n, FILE *out)
 {
-    return run(ctx, p, tokens, n, NULL, out);
+    GUARDED(ctx, TfmcStatus, TFMC_ERR_NOMEM, run(ctx, p, tokens, n, NULL, out));
 }
 
 int tfmc_format_value(TfmcValue v, char *buf, size_t cap) { return value_format(v, buf, cap); }

@@ -1,5 +1,6 @@
 /* compile.c: the public API for compiled programs: lowering to the model IR and graph IR, running
  * the transformer, verifying it against the interpreter, emitting text, C and safetensors. */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,7 @@
 
 static TfmcProgram *mutable(const TfmcProgram *p) { return (TfmcProgram *)p; }
 
-void tfmc_set_options(TfmcContext *ctx, const TfmcOptions *o)
+static TfmcStatus set_options(TfmcContext *ctx, const TfmcOptions *o)
 {
     PassOptions *p = &ctx->passes;
     memset(p, 0, sizeof *p);
@@ -22,13 +23,19 @@ void tfmc_set_options(TfmcContext *ctx, const TfmcOptions *o)
     p->lowrank_rank = o->lowrank_rank;
     p->lowrank_energy = o->lowrank_energy;
     p->lowrank_error = o->lowrank_error;
+    ctx->max_memory = o->max_memory;
+    return TFMC_OK;
 }
 
-TfmcStatus tfmc_compile(TfmcContext *ctx, const TfmcProgram *cp)
+TfmcStatus tfmc_set_options(TfmcContext *ctx, const TfmcOptions *o)
+{
+    GUARDED(ctx, TfmcStatus, TFMC_ERR_NOMEM, set_options(ctx, o));
+}
+
+static TfmcStatus compile(TfmcContext *ctx, const TfmcProgram *cp)
 {
     TfmcProgram *p = mutable(cp);
     if (p->graph) return TFMC_OK;
-    if (setjmp(ctx->oom)) return TFMC_ERR_NOMEM;
     Model *m = p->rasp ? rasp_lower(&ctx->arena, p->rasp, &ctx->diags)
                        : model_declare(&ctx->arena, p->model, p->file, &ctx->diags, false);
     if (!m) return TFMC_ERR_COMPILE;
@@ -44,6 +51,11 @@ TfmcStatus tfmc_compile(TfmcContext *ctx, const TfmcProgram *cp)
     p->compiled = m;
     p->graph = g;
     return TFMC_OK;
+}
+
+TfmcStatus tfmc_compile(TfmcContext *ctx, const TfmcProgram *p)
+{
+    GUARDED(ctx, TfmcStatus, TFMC_ERR_NOMEM, compile(ctx, p));
 }
 
 TfmcStatus tfmc_model_info(TfmcContext *ctx, const TfmcProgram *p, TfmcModelInfo *info)
@@ -90,7 +102,7 @@ static float *scratch_new(TfmcContext *ctx, const TfmcProgram *p)
     return ctx->alloc.realloc(ctx->alloc.ud, NULL, p->graph->arena_floats * sizeof(float));
 }
 
-TfmcStatus tfmc_run(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n, TfmcValue *out)
+static TfmcStatus run(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n, TfmcValue *out)
 {
     TfmcStatus st = tfmc_compile(ctx, p);
     if (st != TFMC_OK) return st;
@@ -109,7 +121,12 @@ TfmcStatus tfmc_run(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tok
     return TFMC_OK;
 }
 
-TfmcStatus tfmc_emit(TfmcContext *ctx, const TfmcProgram *p, TfmcEmitKind kind, FILE *out)
+TfmcStatus tfmc_run(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n, TfmcValue *out)
+{
+    GUARDED(ctx, TfmcStatus, TFMC_ERR_NOMEM, run(ctx, p, tokens, n, out));
+}
+
+static TfmcStatus emit(TfmcContext *ctx, const TfmcProgram *p, TfmcEmitKind kind, FILE *out)
 {
     TfmcStatus st = tfmc_compile(ctx, p);
     if (st != TFMC_OK) return st;
@@ -118,7 +135,12 @@ TfmcStatus tfmc_emit(TfmcContext *ctx, const TfmcProgram *p, TfmcEmitKind kind, 
     return TFMC_OK;
 }
 
-TfmcStatus tfmc_emit_c(TfmcContext *ctx, const TfmcProgram *p, const TfmcCOptions *opts, FILE *out)
+TfmcStatus tfmc_emit(TfmcContext *ctx, const TfmcProgram *p, TfmcEmitKind kind, FILE *out)
+{
+    GUARDED(ctx, TfmcStatus, TFMC_ERR_NOMEM, emit(ctx, p, kind, out));
+}
+
+static TfmcStatus emit_c(TfmcContext *ctx, const TfmcProgram *p, const TfmcCOptions *opts, FILE *out)
 {
     TfmcStatus st = tfmc_compile(ctx, p);
     if (st != TFMC_OK) return st;
@@ -130,8 +152,14 @@ TfmcStatus tfmc_emit_c(TfmcContext *ctx, const TfmcProgram *p, const TfmcCOption
     o.main = opts && opts->main;
     o.weights = opts ? opts->weights : NULL;
     o.weights_name = opts ? opts->weights_name : NULL;
+    o.arena = &ctx->arena;
     cgen_emit(p->graph, &o, out);
     return ferror(out) ? TFMC_ERR_IO : TFMC_OK;
+}
+
+TfmcStatus tfmc_emit_c(TfmcContext *ctx, const TfmcProgram *p, const TfmcCOptions *opts, FILE *out)
+{
+    GUARDED(ctx, TfmcStatus, TFMC_ERR_NOMEM, emit_c(ctx, p, opts, out));
 }
 
 /* ------------------------------------------------------------- verify */
@@ -169,8 +197,67 @@ static void report_counterexample(TfmcContext *ctx, const TfmcProgram *p, const 
     tfmc_eval_trace(ctx, p, tokens, n, report);
 }
 
-TfmcStatus tfmc_verify(TfmcContext *ctx, const TfmcProgram *p, const TfmcVerifyOptions *opts, TfmcVerifyResult *result,
-                       FILE *report)
+/* The buffers of one verify run, from the context's allocator. */
+typedef struct VerifyBuffers {
+    float *scratch;
+    TfmcValue *tokens; /* [3][len]: input, interpreter, transformer */
+    int *digits;
+} VerifyBuffers;
+
+static void verify_buffers_free(TfmcContext *ctx, VerifyBuffers *b)
+{
+    ctx->alloc.realloc(ctx->alloc.ud, b->scratch, 0);
+    ctx->alloc.realloc(ctx->alloc.ud, b->tokens, 0);
+    ctx->alloc.realloc(ctx->alloc.ud, b->digits, 0);
+}
+
+/* Compare on count inputs (every one of lengths 1..len in order when exhaustive, else random). */
+static TfmcStatus verify_loop(TfmcContext *ctx, const TfmcProgram *p, int len, long count, uint64_t seed,
+                              VerifyBuffers *buf, TfmcVerifyResult *result, FILE *report)
+{
+    const Model *m = p->compiled;
+    TfmcValue *tokens = buf->tokens, *want = tokens + len, *got = tokens + 2 * len;
+    int *digits = buf->digits;
+    int cur_len = 1;
+    result->equal = true;
+    for (long k = 0; k < count; k++) {
+        size_t n;
+        if (result->exhaustive) {
+            /* odometer over digits[0..cur_len) */
+            if (k > 0) {
+                int i = 0;
+                while (i < cur_len && ++digits[i] == m->nvocab) digits[i++] = 0;
+                if (i == cur_len) {
+                    cur_len++;
+                    memset(digits, 0, sizeof(int) * (size_t)cur_len);
+                }
+            }
+            n = (size_t)cur_len;
+            for (size_t i = 0; i < n; i++) tokens[i] = m->vocab[digits[i]];
+        } else {
+            n = 1 + (size_t)(next_random(&seed) % (uint64_t)len);
+            for (size_t i = 0; i < n; i++) tokens[i] = m->vocab[next_random(&seed) % (uint64_t)m->nvocab];
+        }
+        TfmcStatus st = tfmc_eval(ctx, p, tokens, n, want);
+        if (st == TFMC_ERR_NOMEM) return st;
+        if (st != TFMC_OK || !run_graph(p, tokens, n, buf->scratch, got)) {
+            result->equal = false;
+            break;
+        }
+        result->checked++;
+        bool ok = true;
+        for (size_t i = 0; i < n && ok; i++) ok = same(m, want[i], got[i]);
+        if (!ok) {
+            result->equal = false;
+            if (report) report_counterexample(ctx, p, tokens, n, want, got, report);
+            break;
+        }
+    }
+    return TFMC_OK;
+}
+
+static TfmcStatus verify(TfmcContext *ctx, const TfmcProgram *p, const TfmcVerifyOptions *opts, TfmcVerifyResult *result,
+                         FILE *report)
 {
     memset(result, 0, sizeof *result);
     TfmcStatus st = tfmc_compile(ctx, p);
@@ -196,53 +283,33 @@ TfmcStatus tfmc_verify(TfmcContext *ctx, const TfmcProgram *p, const TfmcVerifyO
     }
     result->exhaustive = total <= (double)samples;
     long count = result->exhaustive ? (long)total : samples;
-    float *scratch = scratch_new(ctx, p);
-    TfmcValue *tokens = malloc(sizeof(TfmcValue) * (size_t)len * 3);
-    int *digits = calloc((size_t)len + 1, sizeof(int));
-    if (!scratch || !tokens || !digits) {
-        ctx->alloc.realloc(ctx->alloc.ud, scratch, 0);
-        free(tokens);
-        free(digits);
+    VerifyBuffers buf = { 0 };
+    buf.scratch = ctx->alloc.realloc(ctx->alloc.ud, NULL, p->graph->arena_floats * sizeof(float));
+    buf.tokens = ctx->alloc.realloc(ctx->alloc.ud, NULL, sizeof(TfmcValue) * (size_t)len * 3);
+    buf.digits = ctx->alloc.realloc(ctx->alloc.ud, NULL, sizeof(int) * ((size_t)len + 1));
+    if (!buf.scratch || !buf.tokens || !buf.digits) {
+        verify_buffers_free(ctx, &buf);
         return TFMC_ERR_NOMEM;
     }
-    TfmcValue *want = tokens + len, *got = tokens + 2 * len;
-    int cur_len = 1;
-    result->equal = true;
-    for (long k = 0; k < count; k++) {
-        size_t n;
-        if (result->exhaustive) {
-            /* odometer over digits[0..cur_len) */
-            if (k > 0) {
-                int i = 0;
-                while (i < cur_len && ++digits[i] == m->nvocab) digits[i++] = 0;
-                if (i == cur_len) {
-                    cur_len++;
-                    memset(digits, 0, sizeof(int) * (size_t)cur_len);
-                }
-            }
-            n = (size_t)cur_len;
-            for (size_t i = 0; i < n; i++) tokens[i] = m->vocab[digits[i]];
-        } else {
-            n = 1 + (size_t)(next_random(&seed) % (uint64_t)len);
-            for (size_t i = 0; i < n; i++) tokens[i] = m->vocab[next_random(&seed) % (uint64_t)m->nvocab];
-        }
-        if (tfmc_eval(ctx, p, tokens, n, want) != TFMC_OK || !run_graph(p, tokens, n, scratch, got)) {
-            result->equal = false;
-            break;
-        }
-        result->checked++;
-        bool ok = true;
-        for (size_t i = 0; i < n && ok; i++) ok = same(m, want[i], got[i]);
-        if (!ok) {
-            result->equal = false;
-            if (report) report_counterexample(ctx, p, tokens, n, want, got, report);
-            break;
-        }
+    memset(buf.digits, 0, sizeof(int) * ((size_t)len + 1));
+    /* a recovery point of our own frees the buffers */
+    jmp_buf here, *outer = ctx->arena.on_oom;
+    ctx->arena.on_oom = &here;
+    if (setjmp(here)) {
+        ctx->arena.on_oom = outer;
+        verify_buffers_free(ctx, &buf);
+        longjmp(*outer, 1);
     }
-    ctx->alloc.realloc(ctx->alloc.ud, scratch, 0);
-    free(tokens);
-    free(digits);
-    return TFMC_OK;
+    st = verify_loop(ctx, p, len, count, seed, &buf, result, report);
+    ctx->arena.on_oom = outer;
+    verify_buffers_free(ctx, &buf);
+    return st;
+}
+
+TfmcStatus tfmc_verify(TfmcContext *ctx, const TfmcProgram *p, const TfmcVerifyOptions *opts, TfmcVerifyResult *result,
+                       FILE *report)
+{
+    GUARDED(ctx, TfmcStatus, TFMC_ERR_NOMEM, verify(ctx, p, opts, result, report));
 }
 
 /* -------------------------------------------------------- safetensors */
@@ -253,83 +320,79 @@ typedef struct Tensor {
     size_t rows, cols;
 } Tensor;
 
-static void json_string(FILE *out, const char *s)
+static void json_string(Text *out, const char *s)
 {
-    fputc('"', out);
+    text_putc(out, '"');
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
-        else if (c < 32) fprintf(out, "\\u%04x", c);
-        else fputc(c, out);
+        if (c == '"' || c == '\\') text_printf(out, "\\%c", c);
+        else if (c < 32) text_printf(out, "\\u%04x", c);
+        else text_putc(out, c);
     }
-    fputc('"', out);
+    text_putc(out, '"');
 }
 
 /* A JSON document written into a string (metadata values are strings in safetensors). */
-static char *json_in_string(void (*write)(FILE *, const Model *), const Model *m)
+static const char *json_in_string(Arena *a, void (*write)(Text *, const Model *), const Model *m)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) return NULL;
-    write(f, m);
-    fclose(f);
-    return buf;
+    Text t = { a, NULL, 0, 0 };
+    write(&t, m);
+    return text_str(&t);
 }
 
-static void write_labels(FILE *f, const Model *m)
+static void write_labels(Text *f, const Model *m)
 {
-    fputc('[', f);
+    text_putc(f, '[');
     for (int i = 0; i < m->dim; i++) {
-        if (i) fputc(',', f);
+        if (i) text_putc(f, ',');
         json_string(f, m->dim_labels[i]);
     }
-    fputc(']', f);
+    text_putc(f, ']');
 }
 
-static void write_vocab(FILE *f, const Model *m)
+static void write_vocab(Text *f, const Model *m)
 {
     char buf[128];
-    fputc('[', f);
+    text_putc(f, '[');
     for (int i = 0; i < m->nvocab; i++) {
         value_format(m->vocab[i], buf, sizeof buf);
-        if (i) fputc(',', f);
+        if (i) text_putc(f, ',');
         json_string(f, buf);
     }
-    fputc(']', f);
+    text_putc(f, ']');
 }
 
-static void write_output(FILE *f, const Model *m)
+static void write_output(Text *f, const Model *m)
 {
     char buf[128];
     if (m->out_kind == OUT_NUMERICAL) {
-        fprintf(f, "{\"kind\":\"numerical\",\"dim\":%d}", m->out_dim);
+        text_printf(f, "{\"kind\":\"numerical\",\"dim\":%d}", m->out_dim);
         return;
     }
-    fprintf(f, "{\"kind\":\"categorical\",\"dims\":[");
-    for (int i = 0; i < m->nout; i++) fprintf(f, "%s%d", i ? "," : "", m->out_dims[i]);
-    fprintf(f, "],\"values\":[");
+    text_printf(f, "{\"kind\":\"categorical\",\"dims\":[");
+    for (int i = 0; i < m->nout; i++) text_printf(f, "%s%d", i ? "," : "", m->out_dims[i]);
+    text_printf(f, "],\"values\":[");
     for (int i = 0; i < m->nout; i++) {
         value_format(m->out_values[i], buf, sizeof buf);
-        if (i) fputc(',', f);
+        if (i) text_putc(f, ',');
         json_string(f, buf);
     }
-    fprintf(f, "]}");
+    text_printf(f, "]}");
 }
 
-static void write_blocks(FILE *f, const Model *m)
+static void write_blocks(Text *f, const Model *m)
 {
-    fputc('[', f);
+    text_putc(f, '[');
     for (int i = 0; i < m->nblocks; i++) {
         const ModelBlock *b = &m->blocks[i];
-        if (i) fputc(',', f);
+        if (i) text_putc(f, ',');
         if (b->kind == BLOCK_ATTENTION)
-            fprintf(f, "{\"kind\":\"attention\",\"heads\":%d,\"causal\":%s,\"scale\":%.9g}", b->nheads,
+            text_printf(f, "{\"kind\":\"attention\",\"heads\":%d,\"causal\":%s,\"scale\":%.9g}", b->nheads,
                     b->causal ? "true" : "false", (double)b->scale);
         else
-            fprintf(f, "{\"kind\":\"mlp\",\"hidden\":%d,\"act\":\"relu\"}", b->hidden);
+            text_printf(f, "{\"kind\":\"mlp\",\"hidden\":%d,\"act\":\"relu\"}", b->hidden);
     }
-    fputc(']', f);
+    text_putc(f, ']');
 }
 
 typedef struct TensorList {
@@ -348,7 +411,7 @@ static void collect(void *ud, const char *name, float *data, int rows, int cols)
 
 static TfmcStatus write_file(TfmcContext *ctx, const char *path, const Model *m, const Tensor *ts, int nt);
 
-TfmcStatus tfmc_write_safetensors(TfmcContext *ctx, const TfmcProgram *p, const char *path)
+static TfmcStatus write_safetensors(TfmcContext *ctx, const TfmcProgram *p, const char *path)
 {
     TfmcStatus st = tfmc_compile(ctx, p);
     if (st != TFMC_OK) return st;
@@ -397,61 +460,46 @@ TfmcStatus tfmc_write_safetensors(TfmcContext *ctx, const TfmcProgram *p, const 
 /* The file: header length, JSON header (metadata for RASP models), little-endian f32 data. */
 static TfmcStatus write_file(TfmcContext *ctx, const char *path, const Model *m, const Tensor *ts, int nt)
 {
-    char *labels = m->declared ? NULL : json_in_string(write_labels, m);
-    char *vocab = m->declared ? NULL : json_in_string(write_vocab, m);
-    char *output = m->declared ? NULL : json_in_string(write_output, m);
-    char *blocks = m->declared ? NULL : json_in_string(write_blocks, m);
-    char *header = NULL;
-    size_t hlen = 0;
-    FILE *h = open_memstream(&header, &hlen);
-    if ((!m->declared && (!labels || !vocab || !output || !blocks)) || !h) {
-        free(labels); free(vocab); free(output); free(blocks);
-        if (h) fclose(h);
-        free(header);
-        return TFMC_ERR_NOMEM;
-    }
-    fprintf(h, "{\"__metadata__\":{\"format\":\"tfmc\",\"program\":");
-    json_string(h, m->name);
+    Arena *a = &ctx->arena;
+    Text h = { a, NULL, 0, 0 };
+    text_printf(&h, "{\"__metadata__\":{\"format\":\"tfmc\",\"program\":");
+    json_string(&h, m->name);
     if (!m->declared) {
-        fprintf(h, ",\"residual_labels\":");
-        json_string(h, labels);
-        fprintf(h, ",\"vocab\":");
-        json_string(h, vocab);
-        fprintf(h, ",\"bos_id\":\"%d\",\"output\":", m->bos_id);
-        json_string(h, output);
-        fprintf(h, ",\"blocks\":");
-        json_string(h, blocks);
+        text_printf(&h, ",\"residual_labels\":");
+        json_string(&h, json_in_string(a, write_labels, m));
+        text_printf(&h, ",\"vocab\":");
+        json_string(&h, json_in_string(a, write_vocab, m));
+        text_printf(&h, ",\"bos_id\":\"%d\",\"output\":", m->bos_id);
+        json_string(&h, json_in_string(a, write_output, m));
+        text_printf(&h, ",\"blocks\":");
+        json_string(&h, json_in_string(a, write_blocks, m));
     }
-    fprintf(h, "}");
+    text_printf(&h, "}");
     size_t offset = 0;
     for (int i = 0; i < nt; i++) {
         size_t bytes = ts[i].rows * ts[i].cols * sizeof(float);
-        fprintf(h, ",");
-        json_string(h, ts[i].name);
+        text_printf(&h, ",");
+        json_string(&h, ts[i].name);
         if (ts[i].rows == 1 && (m->declared || strstr(ts[i].name, ".b")))
-            fprintf(h, ":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]}", ts[i].cols, offset, offset + bytes);
+            text_printf(&h, ":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]}", ts[i].cols, offset,
+                        offset + bytes);
         else
-            fprintf(h, ":{\"dtype\":\"F32\",\"shape\":[%zu,%zu],\"data_offsets\":[%zu,%zu]}", ts[i].rows, ts[i].cols, offset,
-                    offset + bytes);
+            text_printf(&h, ":{\"dtype\":\"F32\",\"shape\":[%zu,%zu],\"data_offsets\":[%zu,%zu]}", ts[i].rows, ts[i].cols,
+                        offset, offset + bytes);
         offset += bytes;
     }
-    fprintf(h, "}");
-    fclose(h);
-    free(labels); free(vocab); free(output); free(blocks);
+    text_printf(&h, "}");
     /* pad the header with spaces to a multiple of 8 bytes */
-    size_t padded = (hlen + 7) & ~(size_t)7;
+    while (h.len % 8) text_putc(&h, ' ');
     FILE *f = fopen(path, "wb");
     if (!f) {
-        free(header);
-        tfmc_report(ctx, "cannot write `%s`", path);
+        tfmc_report(ctx, "cannot write `%s`: %s", path, strerror(errno));
         return TFMC_ERR_IO;
     }
     unsigned char len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
     fwrite(len8, 1, 8, f);
-    fwrite(header, 1, hlen, f);
-    for (size_t i = hlen; i < padded; i++) fputc(' ', f);
-    free(header);
+    fwrite(h.s, 1, h.len, f);
     for (int i = 0; i < nt; i++) {
         /* little-endian f32, as safetensors requires */
         for (size_t k = 0; k < ts[i].rows * ts[i].cols; k++) {
@@ -470,6 +518,11 @@ static TfmcStatus write_file(TfmcContext *ctx, const char *path, const Model *m,
     return TFMC_OK;
 }
 
+TfmcStatus tfmc_write_safetensors(TfmcContext *ctx, const TfmcProgram *p, const char *path)
+{
+    GUARDED(ctx, TfmcStatus, TFMC_ERR_NOMEM, write_safetensors(ctx, p, path));
+}
+
 /* ------------------------------------------------------------ sessions */
 
 struct TfmcSession {
@@ -483,6 +536,13 @@ struct TfmcSession {
 
 int tfmc_model_vocab(const TfmcProgram *p) { return p->compiled ? p->compiled->vocab_size : 0; }
 
+static void *session_alloc(TfmcContext *ctx, size_t bytes)
+{
+    void *p = ctx->alloc.realloc(ctx->alloc.ud, NULL, bytes ? bytes : 1);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
 TfmcStatus tfmc_session_new(TfmcContext *ctx, const TfmcProgram *p, TfmcSession **out)
 {
     *out = NULL;
@@ -492,12 +552,12 @@ TfmcStatus tfmc_session_new(TfmcContext *ctx, const TfmcProgram *p, TfmcSession 
         tfmc_report(ctx, "`%s` is a RASP program: use tfmc_run", p->name);
         return TFMC_ERR_USAGE;
     }
-    TfmcSession *s = calloc(1, sizeof *s);
+    TfmcSession *s = session_alloc(ctx, sizeof *s);
     if (!s) return TFMC_ERR_NOMEM;
     s->ctx = ctx;
     s->p = p;
-    s->arena = calloc(p->graph->arena_floats, sizeof(float));
-    s->history = calloc((size_t)p->compiled->max_len, sizeof(int));
+    s->arena = session_alloc(ctx, p->graph->arena_floats * sizeof(float));
+    s->history = session_alloc(ctx, (size_t)p->compiled->max_len * sizeof(int));
     if (!s->arena || !s->history) {
         tfmc_session_free(s);
         return TFMC_ERR_NOMEM;
@@ -512,9 +572,10 @@ TfmcStatus tfmc_session_new(TfmcContext *ctx, const TfmcProgram *p, TfmcSession 
 void tfmc_session_free(TfmcSession *s)
 {
     if (!s) return;
-    free(s->arena);
-    free(s->history);
-    free(s);
+    TfmcAllocator *a = &s->ctx->alloc;
+    a->realloc(a->ud, s->arena, 0);
+    a->realloc(a->ud, s->history, 0);
+    a->realloc(a->ud, s, 0);
 }
 
 void tfmc_session_reset(TfmcSession *s) { s->len = 0; }
@@ -525,7 +586,11 @@ static TfmcStatus session_feed(TfmcSession *s, const int *ids, size_t n, float *
 {
     const Model *m = s->p->compiled;
     const Graph *g = s->p->graph;
-    if (n == 0 || (size_t)s->len + n > (size_t)m->max_len) {
+    if (n == 0) {
+        tfmc_report(s->ctx, "no tokens to feed to `%s`: prefill takes at least one", m->name);
+        return TFMC_ERR_INPUT;
+    }
+    if ((size_t)s->len + n > (size_t)m->max_len) {
         tfmc_report(s->ctx, "%zu tokens after %d: more than max_len %d of `%s`", n, s->len, m->max_len, m->name);
         return TFMC_ERR_INPUT;
     }

@@ -17,12 +17,32 @@ struct TfmcProgram {
 
 struct TfmcContext {
     TfmcAllocator alloc;
-    jmp_buf oom;
-    Arena arena;
+    Arena arena;      /* its on_oom is the innermost running API call's recovery point */
     DiagList diags;
     TfmcProgram **programs;
     int nprograms, cap;
     PassOptions passes;
+    size_t max_memory; /* what a compiled model may take; 0: the machine's memory */
 };
+
+/* Every public entry point that can allocate runs its body through GUARDED: an allocation
+ * failure anywhere below longjmps to this call's own recovery point (never to one of an earlier,
+ * finished call), which restores the caller's (a public call made by another one) and returns
+ * `failed`. What was allocated before the failure stays in the context's arena, so the context
+ * stays usable and frees cleanly. Heap memory a body holds across allocations must be released by
+ * a recovery point of its own that frees it and jumps on to the outer one. */
+#define GUARDED(ctx, type, failed, call)           \
+    do {                                          \
+        jmp_buf guard_;                           \
+        jmp_buf *outer_ = (ctx)->arena.on_oom;    \
+        (ctx)->arena.on_oom = &guard_;            \
+        if (setjmp(guard_)) {                     \
+            (ctx)->arena.on_oom = outer_;         \
+            return failed;                        \
+        }                                         \
+        type result_ = call;                      \
+        (ctx)->arena.on_oom = outer_;             \
+        return result_;                           \
+    } while (0)
 
 #endif

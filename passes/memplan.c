@@ -54,18 +54,11 @@ static void give(Block *free_list, int *nfree, size_t at, size_t size)
 
 bool pass_memplan(PassContext *pc, Graph *g)
 {
-    (void)pc;
     int nt = g->ntensors;
     size_t n = (size_t)g->model->positions;
-    int *last = malloc(sizeof(int) * (size_t)(nt ? nt : 1));
-    bool *placed = calloc((size_t)(nt ? nt : 1), sizeof(bool));
-    Block *free_list = malloc(sizeof(Block) * (size_t)(2 * nt + 2));
-    if (!last || !placed || !free_list) {
-        free(last);
-        free(placed);
-        free(free_list);
-        return false;
-    }
+    int *last = ARENA_ARRAY(pc->arena, int, nt ? nt : 1);
+    bool *placed = ARENA_ARRAY(pc->arena, bool, nt ? nt : 1);
+    Block *free_list = ARENA_ARRAY(pc->arena, Block, 2 * nt + 2);
     for (int t = 0; t < nt; t++) last[t] = -1;
     for (int i = 0; i < g->nops; i++)
         for (int k = 0; k < 3; k++)
@@ -116,8 +109,5 @@ bool pass_memplan(PassContext *pc, Graph *g)
     g->scratch = end;
     g->arena_floats = end + graph_scratch_floats(g);
     g->planned = true;
-    free(last);
-    free(placed);
-    free(free_list);
     return true;
 }

@@ -12,6 +12,7 @@
 typedef struct Prune {
     Model *m;
     bool *live, *written;
+    bool *reads; /* scratch: the dimensions one block reads */
 } Prune;
 
 static bool any_nonzero(const float *w, size_t n, size_t stride)
@@ -32,8 +33,8 @@ static void liveness(Prune *P)
         for (int i = 0; i < m->nout; i++) P->live[m->out_dims[i]] = true;
     for (int bi = m->nblocks - 1; bi >= 0; bi--) {
         ModelBlock *b = &m->blocks[bi];
-        bool *reads = calloc((size_t)d, sizeof(bool));
-        if (!reads) return;
+        bool *reads = P->reads;
+        memset(reads, 0, sizeof(bool) * (size_t)d);
         if (b->kind == BLOCK_MLP) {
             for (int h = 0; h < b->hidden; h++) {
                 bool used = false;
@@ -61,7 +62,6 @@ static void liveness(Prune *P)
             }
         }
         for (int i = 0; i < d; i++) P->live[i] |= reads[i];
-        free(reads);
     }
 }
 
@@ -205,11 +205,12 @@ static void drop_dims(Arena *a, Model *m, const bool *keep)
 bool pass_prune(PassContext *pc, Model *m)
 {
     if (m->declared) return true;
-    Prune P = { m, NULL, NULL };
+    Prune P = { m, NULL, NULL, NULL };
     /* two rounds: removing parts can make more dimensions dead */
     for (int round = 0; round < 2; round++) {
         P.live = ARENA_ARRAY(pc->arena, bool, m->dim);
         P.written = ARENA_ARRAY(pc->arena, bool, m->dim);
+        P.reads = ARENA_ARRAY(pc->arena, bool, m->dim);
         written(&P);
         liveness(&P);
         for (int i = 0; i < m->dim; i++) P.live[i] = P.live[i] && P.written[i];

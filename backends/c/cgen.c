@@ -251,11 +251,9 @@ static void emit_tables(Cgen *c)
         fprintf(c->out, "\n};\n");
         /* numbers closer than 1e-9 share the text of their run's member nearest zero (what
          * model_canonical_output decodes them to), so -O levels print alike */
-        Value *canon = malloc(sizeof(Value) * (size_t)(m->nout > 0 ? m->nout : 1));
-        if (!canon) return;
+        Value *canon = ARENA_ARRAY(c->o->arena, Value, m->nout > 0 ? m->nout : 1);
         for (int i = 0; i < m->nout; i++) canon[i] = m->out_values[model_canonical_output(m, i)];
         value_strings(c, "values", canon, m->nout, "0");
-        free(canon);
         fputc('\n', c->out);
     }
 }

@@ -13,16 +13,15 @@ static const char *weights(Cgen *c, const float *w, size_t n, const char *name, 
     if (!w) return "NULL";
     for (int i = 0; i < c->nemitted; i++)
         if (c->emitted[i] == w) return c->emitted_names[i];
-    char *full = malloc(strlen(c->P) + strlen(name) + 2);
-    if (!full) return "NULL";
-    sprintf(full, "%s_%s", c->P, name);
+    const char *full = arena_printf(c->o->arena, "%s_%s", c->P, name);
     cgen_weights_array(c, name, w, n, comment);
     int k = c->nemitted;
     if (c->nemitted == c->cap_emitted) {
-        c->cap_emitted = c->cap_emitted ? 2 * c->cap_emitted : 32;
-        c->emitted = realloc(c->emitted, sizeof(*c->emitted) * (size_t)c->cap_emitted);
-        c->emitted_names = realloc(c->emitted_names, sizeof(*c->emitted_names) * (size_t)c->cap_emitted);
-        if (!c->emitted || !c->emitted_names) return "NULL";
+        int cap = c->cap_emitted;
+        c->emitted = arena_grow(c->o->arena, c->emitted, &cap, k + 1, sizeof(*c->emitted));
+        cap = c->cap_emitted;
+        c->emitted_names = arena_grow(c->o->arena, c->emitted_names, &cap, k + 1, sizeof(*c->emitted_names));
+        c->cap_emitted = cap;
     }
     c->emitted[k] = w;
     c->emitted_names[k] = full;
@@ -100,8 +99,7 @@ static void emit_constants(Cgen *c)
                     b->pos == POS_ALIBI ? 1 : 0, (double)b->scale);
         } else if (op->kind == G_MOE) {
             const ModelBlock *b = op->block;
-            const char **names = malloc(sizeof(char *) * 6 * (size_t)b->experts);
-            if (!names) continue;
+            const char **names = ARENA_ARRAY(c->o->arena, const char *, 6 * (size_t)b->experts);
             snprintf(name, sizeof name, "%s_router", t);
             const char *router = weights(c, b->router, (size_t)b->experts * d, name, "router [experts][dim]");
             for (int e = 0; e < b->experts; e++) {
@@ -122,7 +120,6 @@ static void emit_constants(Cgen *c)
             }
             fprintf(c->out, "};\n\n");
             (void)router; /* the array is named %s_%s_router, as the call in emit_run expects */
-            free(names);
         }
     }
 }
@@ -401,7 +398,4 @@ void cgen_emit_model(const Graph *g, const CgenOptions *o, FILE *out)
     emit_run(&c);
     emit_api(&c, cached);
     if (o->main) emit_main(&c);
-    for (int i = 0; i < c.nemitted; i++) free((void *)c.emitted_names[i]);
-    free(c.emitted);
-    free(c.emitted_names);
 }

@@ -105,6 +105,17 @@ void diag_hint(DiagList *d, const char *fmt, ...)
     d->items[d->n - 1].hint = msg == buf ? arena_strdup(d->arena, buf) : msg;
 }
 
+void diag_hint_at(DiagList *d, int index, const char *fmt, ...)
+{
+    if (index < 0 || index >= d->n) return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    const char *msg = vformat_local(d->arena, buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    d->items[index].hint = msg == buf ? arena_strdup(d->arena, buf) : msg;
+}
+
 void diag_clear(DiagList *d)
 {
     d->items = NULL;

@@ -86,6 +86,8 @@ void diag_error(DiagList *d, const SrcFile *f, SrcLoc loc, const char *fmt, ...)
 /* A warning: printed like an error, but it fails nothing. */
 void diag_warning(DiagList *d, const SrcFile *f, SrcLoc loc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Attach a hint to diagnostic `index` (one of d->n). */
+void diag_hint_at(DiagList *d, int index, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Forget every diagnostic (their memory is the list's arena's, which the caller frees). */
 void diag_clear(DiagList *d);
 /* Attach a hint to the most recent error. */

@@ -275,9 +275,12 @@ void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena, in
                 }
                 break;
             }
-            for (int p = 0; p < n; p++)
-                tfmcrt_add(out + (size_t)p * m->dim, m->tok_emb + (size_t)ids[p] * m->dim,
-                           m->pos_emb + (size_t)(pos0 + p) * m->dim, (size_t)m->dim);
+            for (int p = 0; p < n; p++) {
+                float *row = out + (size_t)p * m->dim;
+                const float *tok = m->tok_emb + (size_t)ids[p] * m->dim;
+                if (m->pos_emb) tfmcrt_add(row, tok, m->pos_emb + (size_t)(pos0 + p) * m->dim, (size_t)m->dim);
+                else memcpy(row, tok, sizeof(float) * (size_t)m->dim); /* rotary, ALiBi or no positions */
+            }
             break;
         case G_LINEAR:
             if (o->vals && b)

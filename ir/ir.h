@@ -81,6 +81,7 @@ typedef struct ModelBlock {
     float *router;        /* [experts][dim] */
     Ffn *expert;          /* [experts] */
     int shared_with;      /* -1, or the block whose weights these are (block shared x N) */
+    bool bias;            /* declared: its projections have biases */
 } ModelBlock;
 
 typedef enum OutputKind { OUT_CATEGORICAL, OUT_NUMERICAL, OUT_LOGITS } OutputKind;
@@ -95,7 +96,7 @@ typedef struct Model {
     bool has_bos;             /* RASP models: position 0 holds the BOS token */
     int bos_id;
     float *tok_emb;           /* [vocab_size][dim] */
-    float *pos_emb;           /* [positions][dim] */
+    float *pos_emb;           /* [positions][dim]; declared models: NULL unless learned or sinusoidal */
     ModelBlock *blocks;
     int nblocks, cap_blocks;
     /* output decoding */
@@ -110,6 +111,7 @@ typedef struct Model {
     Norm final_norm;
     float *unembed;           /* [vocab_size][dim]; == tok_emb when tied */
     bool tied;
+    size_t weight_bytes;      /* declared: what its weights take */
     /* RASP vocabulary: token id i is vocab[i] */
     const Value *vocab;
     int nvocab;
@@ -128,9 +130,15 @@ typedef struct ModelStats {
 Model *rasp_lower(Arena *arena, const RaspProgram *p, DiagList *diags);
 
 /* Check a model declaration and build its model with its weights (a .safetensors file, or
- * seeded random ones). NULL with diagnostics on failure. check_only: every statement and option,
- * without allocating or reading weights (what loading a file does for its models). */
-Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, DiagList *diags, bool check_only);
+ * seeded random ones). NULL with diagnostics on failure. Before any weight is allocated, the
+ * memory the model needs is checked against max_memory (0: the machine's, model_memory_limit)
+ * and the weight file's header against the declaration. check_only: only those checks and every
+ * statement and option, no weights allocated or read (what loading a file does for its models). */
+Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, DiagList *diags, bool check_only,
+                     size_t max_memory);
+/* `requested`, or when 0 what this process may take: the least of the physical memory, the
+ * cgroup's memory.max and RLIMIT_AS / RLIMIT_DATA. */
+size_t model_memory_limit(size_t requested);
 
 /* Every weight of a declared model under its name in our scheme (docs/weights.md); cols 0 marks
  * a vector. Loading and --emit=weights both walk this one list. */
@@ -147,8 +155,15 @@ bool safetensors_has(const SafeTensors *st, const char *name);
 /* Read tensor `name` of the given shape as f32 into out (converting f16/bf16); NaN/Inf rejected.
  * shape[1] == 0 for a vector. */
 bool safetensors_read(SafeTensors *st, const char *name, int rows, int cols, float *out, char *err, size_t cap);
+/* Check that tensor `name` has the given shape, without reading it: 0 when it does, 1 when it is
+ * missing, 2 when its shape differs (the problem in err). Present tensors count as used. */
+int safetensors_check(SafeTensors *st, const char *name, int rows, int cols, char *err, size_t cap);
 /* The first tensor never read, or NULL. */
 const char *safetensors_unused(const SafeTensors *st, bool (*ignore)(const char *name));
+/* The header's tensors, in file order, and whether each was checked or read. */
+int safetensors_count(const SafeTensors *st);
+const char *safetensors_name(const SafeTensors *st, int i);
+bool safetensors_used(const SafeTensors *st, int i);
 /* Shape of a tensor: rank and dims (up to 4); false when absent. */
 bool safetensors_shape(const SafeTensors *st, const char *name, int *rank, long *dims);
 

@@ -236,13 +236,21 @@ static bool parse_layer(Decl *D, const MStmt *st, ModelBlock *b)
             b->top = (int)top;
         }
     }
-    b->bq = bias ? (float *)1 : NULL; /* marks "has biases" until weights are allocated */
+    b->bias = bias;
     return true;
 }
 
 /* ------------------------------------------------------------ weights */
 
-static float *alloc_f(Decl *D, size_t n) { return ARENA_ARRAY(D->a, float, n ? n : 1); }
+float decl_unallocated[1];
+
+/* A weight of n floats: counted, and allocated once the declaration's memory is known to fit. */
+static float *alloc_f(Decl *D, size_t n)
+{
+    D->weight_bytes += (double)n * sizeof(float);
+    if (D->counting) return decl_unallocated;
+    return ARENA_ARRAY(D->a, float, n ? n : 1);
+}
 
 static void alloc_norm(Decl *D, Norm *n)
 {
@@ -267,10 +275,8 @@ static void alloc_ffn(Decl *D, Ffn *f, bool bias)
 
 static void alloc_block(Decl *D, ModelBlock *b)
 {
-    if (D->check_only) return;
     size_t d = (size_t)D->dim;
-    bool bias = b->bq != NULL;
-    b->bq = NULL;
+    bool bias = b->bias;
     alloc_norm(D, &b->norm);
     alloc_norm(D, &b->post_norm);
     if (b->kind == BLOCK_MHA) {
@@ -374,10 +380,89 @@ static bool int_statement(Decl *D, const MStmt *st, long lo, int *out, SrcLoc *l
     return true;
 }
 
-Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, DiagList *diags, bool check_only)
+/* The embeddings, the output head and the final norm (counted or allocated, as blocks are). */
+static void alloc_embeddings(Decl *D)
+{
+    Model *m = D->m;
+    size_t d = (size_t)m->dim;
+    m->tok_emb = alloc_f(D, (size_t)m->vocab_size * d);
+    /* rotary, ALiBi and position-free models have no table */
+    m->pos_emb = m->pos == POS_LEARNED || m->pos == POS_SINUSOIDAL ? alloc_f(D, (size_t)m->positions * d) : NULL;
+    m->unembed = D->tied ? m->tok_emb : alloc_f(D, (size_t)m->vocab_size * d);
+    alloc_norm(D, &m->final_norm);
+}
+
+/* Allocate every weight that was only counted: blocks that own theirs, then the repetitions of a
+ * shared block take their owner's again. */
+static void realise_weights(Decl *D)
+{
+    Model *m = D->m;
+    D->counting = false;
+    D->weight_bytes = 0;
+    for (int i = 0; i < m->nblocks; i++) {
+        ModelBlock *b = &m->blocks[i];
+        if (b->shared_with < 0) {
+            alloc_block(D, b);
+            continue;
+        }
+        int owner = b->shared_with;
+        *b = m->blocks[owner];
+        b->shared_with = owner;
+    }
+    alloc_embeddings(D);
+}
+
+/* Sizes as people read them: 1.5 GiB, 12.0 MiB, 800 bytes. */
+static const char *human_bytes(char *buf, size_t cap, double bytes)
+{
+    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+    if (bytes < 1024) {
+        snprintf(buf, cap, "%.0f bytes", bytes);
+        return buf;
+    }
+    int u = -1;
+    while (bytes >= 1024 && u < 5) {
+        bytes /= 1024;
+        u++;
+    }
+    snprintf(buf, cap, "%.1f %s", bytes, units[u]);
+    return buf;
+}
+
+/* The memory a declared model takes is known from its declaration: its weights exactly, its KV
+ * caches exactly (every attention block caches max_len keys and values), and at least the
+ * residual stream in and out and the logits for max_len positions in the arena (the passes decide
+ * the rest; lib/compile.c checks the exact arena once it is planned). More than the limit is an
+ * error here, before anything is allocated. */
+static void check_memory(Decl *D)
+{
+    const Model *m = D->m;
+    double n = m->positions, kv = 0;
+    for (int i = 0; i < m->nblocks; i++) {
+        const ModelBlock *b = &m->blocks[i];
+        if (b->kind == BLOCK_MHA) kv += 2.0 * n * b->kv_heads * b->head_dim * sizeof(float);
+    }
+    double activations = n * (2.0 * m->dim + m->vocab_size) * sizeof(float);
+    double total = D->weight_bytes + kv + activations;
+    size_t limit = model_memory_limit(D->max_memory);
+    if (total <= (double)limit) return;
+    char w[32], k[32], a[32], t[32], l[32];
+    ERR(D, D->decl->loc,
+        "model `%s` needs at least %s: weights %s, KV caches %s, activations at least %s; the limit is %s (%s)",
+        m->name, human_bytes(t, sizeof t, total), human_bytes(w, sizeof w, D->weight_bytes),
+        human_bytes(k, sizeof k, kv), human_bytes(a, sizeof a, activations), human_bytes(l, sizeof l, (double)limit),
+        D->max_memory ? "--max-memory" : "this machine's memory");
+    diag_hint(D->diags, "make `dim`, `max_len`, `vocab` or the blocks smaller%s",
+              D->max_memory ? ", or raise --max-memory" : "");
+}
+
+Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, DiagList *diags, bool check_only,
+                     size_t max_memory)
 {
     Decl D = { 0 };
     D.check_only = check_only;
+    D.counting = true;
+    D.max_memory = max_memory;
     D.a = arena;
     D.file = file;
     D.diags = diags;
@@ -499,13 +584,16 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
     }
     if (D.weights && D.has_init) ERR(&D, D.weights_loc, "a model takes `weights` or `init`, not both");
     if (D.errors) return NULL;
-    if (check_only) return m;
     m->tied = D.tied;
+    alloc_embeddings(&D);
+    /* what the model will take, then the weight file's header, before any weight is allocated */
+    check_memory(&D);
+    if (D.weights && !decl_load_weights(&D)) return NULL;
+    if (D.errors) return NULL;
+    if (check_only) return m;
+    realise_weights(&D);
+    m->weight_bytes = (size_t)D.weight_bytes;
     size_t d = (size_t)m->dim;
-    m->tok_emb = alloc_f(&D, (size_t)m->vocab_size * d);
-    m->pos_emb = alloc_f(&D, (size_t)m->positions * d);
-    m->unembed = D.tied ? m->tok_emb : alloc_f(&D, (size_t)m->vocab_size * d);
-    alloc_norm(&D, &m->final_norm);
     if (m->pos == POS_SINUSOIDAL)
         for (int p = 0; p < m->positions; p++)
             for (int i = 0; 2 * i < m->dim; i++) {

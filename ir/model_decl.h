@@ -22,12 +22,21 @@ typedef struct Decl {
     bool has_init;
     uint64_t seed;
     bool tied;
-    bool check_only; /* statements and options only: no weights allocated or read */
+    bool check_only;  /* statements, options and the weight file's header: no weights allocated or read */
+    bool counting;    /* weights are counted, not allocated (until the memory is known to fit) */
+    double weight_bytes;
+    size_t max_memory; /* 0: the machine's */
 } Decl;
+
+/* What a not yet allocated weight points to: it says that the weight exists (a bias, a gate);
+ * nothing may read or write it. */
+extern float decl_unallocated[1];
 
 #define ERR(D, loc, ...) ((D)->errors++, diag_error((D)->diags, (D)->file, (loc), __VA_ARGS__))
 
-/* Seeded weights, and weights from the declaration's .safetensors file (false on an error). */
+/* Seeded weights, and weights from the declaration's .safetensors file (false on an error). With
+ * D->counting, decl_load_weights checks the file's header against the declaration instead: every
+ * missing, unexpected or mis-shaped tensor is reported, and no weight data is read. */
 void decl_random_weights(Decl *D);
 bool decl_load_weights(Decl *D);
 

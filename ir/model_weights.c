@@ -2,7 +2,6 @@
  * in our naming scheme or as a Hugging Face GPT-2 / Llama checkpoint (layouts converted on
  * reading); also the one list of our tensor names that loading and --emit=weights share. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "model_decl.h"
@@ -78,13 +77,23 @@ void decl_random_weights(Decl *D)
 
 /* ------------------------------------------------------------ naming */
 
+/* Loading walks the declaration's tensors twice with the same code: first checking names and
+ * shapes against the header (D->counting: nothing is allocated yet, nothing read, every problem
+ * reported), then, when all is well and the weights are allocated, reading them. */
 typedef struct Loader {
     Decl *D;
     SafeTensors *st;
-    bool failed;
-    float *tmp;
-    size_t tmp_cap;
+    bool reading;            /* false: the header check */
+    int problems;            /* errors reported */
+    int missing;             /* tensors the declaration needs that the file lacks */
+    const char *first_missing;
+    int first_missing_diag;  /* its diagnostic, where the hint goes (-1: none) */
+    float *tmp[3];           /* conversion buffers (transposes, fused tensors), the allocator's */
+    size_t tmp_cap[3];
 } Loader;
+
+/* Report at most this many tensor problems one by one; then one line counts the rest. */
+enum { LOAD_MAX_REPORTED = 24 };
 
 static const char *resolve(Loader *L, const char *name)
 {
@@ -99,32 +108,47 @@ static const char *resolve(Loader *L, const char *name)
 
 static void load_error(Loader *L, const char *msg)
 {
-    if (L->failed) return;
-    L->failed = true;
-    ERR(L->D, L->D->weights_loc, "%s: %s", L->D->weights, msg);
+    if (L->problems++ < LOAD_MAX_REPORTED) ERR(L->D, L->D->weights_loc, "%s: %s", L->D->weights, msg);
+    else L->D->errors++;
 }
 
-/* Read name [rows][cols] (cols 0: a vector) into out, transposed from [cols][rows] when asked. */
+/* A buffer of n floats in slot k, from the context's allocator (freed when loading ends). */
+static float *tmp_buffer(Loader *L, int k, size_t n)
+{
+    if (L->tmp_cap[k] >= n) return L->tmp[k];
+    const TfmcAllocator *al = L->D->a->alloc;
+    float *t = al->realloc(al->ud, L->tmp[k], n * sizeof(float));
+    if (!t) longjmp(*L->D->a->on_oom, 1); /* decl_load_weights frees the buffers on the way out */
+    L->tmp[k] = t;
+    L->tmp_cap[k] = n;
+    return t;
+}
+
+/* Check (header pass) or read name [rows][cols] (cols 0: a vector) into out, transposed from the
+ * file's [cols][rows] when asked. */
 static void load(Loader *L, const char *name, float *out, int rows, int cols, bool transposed)
 {
-    if (L->failed || !out) return;
     char err[512];
     name = resolve(L, name);
+    int frows = transposed ? cols : rows, fcols = transposed ? rows : cols;
+    if (!L->reading) {
+        int k = safetensors_check(L->st, name, frows, fcols, err, sizeof err);
+        if (k != 0) load_error(L, err);
+        if (k == 1 && L->missing++ == 0) {
+            L->first_missing = name;
+            L->first_missing_diag = L->problems <= LOAD_MAX_REPORTED ? L->D->diags->n - 1 : -1;
+        }
+        return;
+    }
     if (!transposed) {
         if (!safetensors_read(L->st, name, rows, cols, out, err, sizeof err)) load_error(L, err);
         return;
     }
-    size_t n = (size_t)rows * cols;
-    float *t = malloc(n * sizeof(float));
-    if (!t) {
-        load_error(L, "out of memory");
-        return;
-    }
+    float *t = tmp_buffer(L, 0, (size_t)rows * cols);
     if (!safetensors_read(L->st, name, cols, rows, t, err, sizeof err)) load_error(L, err);
     else
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < cols; c++) out[(size_t)r * cols + c] = t[(size_t)c * rows + r];
-    free(t);
 }
 
 static void load_norm(Loader *L, const char *base, const Norm *n)
@@ -214,37 +238,41 @@ static void load_positions(Loader *L, const char *name)
     if (rank != 2 || dims[1] != m->dim || dims[0] < m->positions) {
         char msg[256];
         snprintf(msg, sizeof msg, "tensor `%s` must have shape [>= %d, %d] (max_len rows of dim)", name, m->positions, m->dim);
+        char seen[8];
+        safetensors_check(L->st, name, 0, 0, seen, sizeof seen); /* counts as seen: not also "unexpected" */
         load_error(L, msg);
         return;
     }
-    float *t = malloc(sizeof(float) * (size_t)dims[0] * m->dim);
     char err[512];
-    if (!t) { load_error(L, "out of memory"); return; }
+    if (!L->reading) {
+        safetensors_check(L->st, name, (int)dims[0], m->dim, err, sizeof err);
+        return;
+    }
+    float *t = tmp_buffer(L, 0, (size_t)dims[0] * m->dim);
     if (!safetensors_read(L->st, name, (int)dims[0], m->dim, t, err, sizeof err)) load_error(L, err);
     else memcpy(m->pos_emb, t, sizeof(float) * (size_t)m->positions * m->dim);
-    free(t);
 }
 
 /* The output head of a HF checkpoint: lm_head.weight, or tied to the embedding. */
 static void load_lm_head(Loader *L)
 {
     Model *m = L->D->m;
-    if (!safetensors_has(L->st, "lm_head.weight")) {
+    if (!safetensors_has(L->st, "lm_head.weight") || !m->tied) {
         if (!m->tied) load(L, "lm_head.weight", m->unembed, m->vocab_size, m->dim, false);
         return;
     }
-    if (!m->tied) {
-        load(L, "lm_head.weight", m->unembed, m->vocab_size, m->dim, false);
+    /* a tied model's checkpoint may still store the head: it must be the embedding */
+    if (!L->reading) {
+        load(L, "lm_head.weight", NULL, m->vocab_size, m->dim, false);
         return;
     }
     size_t n = (size_t)m->vocab_size * m->dim;
-    float *t = malloc(n * sizeof(float));
-    if (!t) { load_error(L, "out of memory"); return; }
+    float *t = tmp_buffer(L, 1, n);
+    int before = L->problems;
     load(L, "lm_head.weight", t, m->vocab_size, m->dim, false);
-    if (!L->failed && memcmp(t, m->tok_emb, n * sizeof(float)) != 0)
+    if (L->problems == before && memcmp(t, m->tok_emb, n * sizeof(float)) != 0)
         load_error(L, "`lm_head.weight` differs from the token embedding, but the model says `unembed tied`; "
                       "declare `unembed separate`");
-    free(t);
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -265,7 +293,7 @@ static void load_gpt2(Loader *L)
     int d = m->dim, layer = -1;
     load(L, "wte.weight", m->tok_emb, m->vocab_size, d, false);
     if (m->pos == POS_LEARNED) load_positions(L, "wpe.weight");
-    for (int i = 0; i < m->nblocks && !L->failed; i++) {
+    for (int i = 0; i < m->nblocks; i++) {
         ModelBlock *b = &m->blocks[i];
         if (b->shared_with >= 0) continue;
         if (b->kind == BLOCK_MHA) layer++;
@@ -275,15 +303,13 @@ static void load_gpt2(Loader *L)
             if (b->kv_heads != b->mha_heads || b->head_dim * b->mha_heads != d || !b->bq)
                 { load_error(L, "GPT-2 attention has kv_heads = heads, head_dim = dim / heads and biases"); return; }
             load_norm(L, arena_printf(a, "%s.ln_1", h), &b->norm);
-            float *qkv = malloc(sizeof(float) * (size_t)3 * d * d), *bias = malloc(sizeof(float) * (size_t)3 * d);
-            if (!qkv || !bias) {
-                free(qkv);
-                free(bias);
-                { load_error(L, "out of memory"); return; }
-            }
+            /* the fused [d][3d] projection, split into Q, K and V */
+            float *qkv = L->reading ? tmp_buffer(L, 1, (size_t)3 * d * d) : NULL;
+            float *bias = L->reading ? tmp_buffer(L, 2, (size_t)3 * d) : NULL;
+            int before = L->problems;
             load(L, arena_printf(a, "%s.attn.c_attn.weight", h), qkv, 3 * d, d, true);
             load(L, arena_printf(a, "%s.attn.c_attn.bias", h), bias, 3 * d, 0, false);
-            if (!L->failed) {
+            if (L->reading && L->problems == before) {
                 memcpy(b->wq, qkv, sizeof(float) * (size_t)d * d);
                 memcpy(b->wk, qkv + (size_t)d * d, sizeof(float) * (size_t)d * d);
                 memcpy(b->wv, qkv + (size_t)2 * d * d, sizeof(float) * (size_t)d * d);
@@ -291,8 +317,6 @@ static void load_gpt2(Loader *L)
                 memcpy(b->bk, bias + d, sizeof(float) * (size_t)d);
                 memcpy(b->bv, bias + 2 * d, sizeof(float) * (size_t)d);
             }
-            free(qkv);
-            free(bias);
             load(L, arena_printf(a, "%s.attn.c_proj.weight", h), b->wo, d, d, true);
             load(L, arena_printf(a, "%s.attn.c_proj.bias", h), b->bo, d, 0, false);
         } else if (b->kind == BLOCK_FFN) {
@@ -318,7 +342,7 @@ static void load_llama(Loader *L)
     Arena *a = L->D->a;
     int d = m->dim, layer = -1;
     load(L, "embed_tokens.weight", m->tok_emb, m->vocab_size, d, false);
-    for (int i = 0; i < m->nblocks && !L->failed; i++) {
+    for (int i = 0; i < m->nblocks; i++) {
         ModelBlock *b = &m->blocks[i];
         if (b->shared_with >= 0) continue;
         if (b->kind == BLOCK_MHA) layer++;
@@ -356,6 +380,99 @@ static void load_llama(Loader *L)
     load_lm_head(L);
 }
 
+/* Which scheme a file's names follow, from names only that scheme has; -1 when none fits. */
+static int file_scheme(const SafeTensors *st)
+{
+    static const char *const marks[][2] = { { "wte.weight", ".attn.c_attn.weight" },
+                                            { "embed_tokens.weight", ".self_attn.q_proj.weight" },
+                                            { "embed.token.weight", ".attention.q.weight" } };
+    static const Scheme schemes[] = { SCHEME_GPT2, SCHEME_LLAMA, SCHEME_TFMC };
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < safetensors_count(st); i++)
+            for (int j = 0; j < 2; j++)
+                if (ends_with(safetensors_name(st, i), marks[k][j])) return (int)schemes[k];
+    return -1;
+}
+
+/* After the header check found missing tensors: a note when the file's names are another
+ * scheme's, or carry a prefix this scheme does not strip. */
+static void missing_hint(Loader *L)
+{
+    static const char *const names[] = { "tfmc", "gpt2", "llama" };
+    Decl *D = L->D;
+    int k = file_scheme(L->st);
+    if (k >= 0 && k != (int)D->scheme) {
+        diag_hint_at(D->diags, L->first_missing_diag,
+                     "the file's tensor names are those of the %s scheme: write `weights \"%s\" as %s;`", names[k],
+                     D->weights, names[k]);
+        return;
+    }
+    size_t n = strlen(L->first_missing);
+    for (int i = 0; i < safetensors_count(L->st); i++) {
+        const char *have = safetensors_name(L->st, i);
+        size_t h = strlen(have);
+        if (h > n && have[h - n - 1] == '.' && !strcmp(have + h - n, L->first_missing)) {
+            diag_hint_at(D->diags, L->first_missing_diag,
+                         "the file names it `%s`: its names carry the prefix `%.*s`, which the %s scheme %s",
+                      have, (int)(h - n), have, names[D->scheme],
+                      D->scheme == SCHEME_GPT2 ? "does not strip (it strips `transformer.`)"
+                      : D->scheme == SCHEME_LLAMA ? "does not strip (it strips `model.`)" : "does not expect");
+            return;
+        }
+    }
+}
+
+static void walk(Loader *L)
+{
+    if (L->D->scheme == SCHEME_GPT2) load_gpt2(L);
+    else if (L->D->scheme == SCHEME_LLAMA) load_llama(L);
+    else load_tfmc(L);
+}
+
+/* The header check: every tensor of the declaration, then every tensor of the file it has no
+ * place for. */
+static void check_header(Loader *L)
+{
+    Decl *D = L->D;
+    walk(L);
+    if (L->missing) missing_hint(L);
+    bool (*ignored)(const char *) = D->scheme == SCHEME_GPT2 ? gpt2_ignored : D->scheme == SCHEME_LLAMA ? llama_ignored : NULL;
+    for (int i = 0; i < safetensors_count(L->st); i++) {
+        const char *name = safetensors_name(L->st, i);
+        if (safetensors_used(L->st, i) || (ignored && ignored(name))) continue;
+        char msg[512];
+        snprintf(msg, sizeof msg, "unexpected tensor `%s`: the declaration has no place for it", name);
+        load_error(L, msg);
+    }
+    if (L->problems > LOAD_MAX_REPORTED)
+        ERR(D, D->weights_loc, "%s: %d more problems with its tensors (%d in all, %d of them missing tensors)",
+            D->weights, L->problems - LOAD_MAX_REPORTED, L->problems, L->missing);
+}
+
+static void free_buffers(Loader *L)
+{
+    const TfmcAllocator *al = L->D->a->alloc;
+    for (int k = 0; k < 3; k++) al->realloc(al->ud, L->tmp[k], 0);
+}
+
+/* The header check or the reading, under a recovery point that closes the file and frees the
+ * buffers when an allocation fails. */
+static void load_guarded(Loader *L)
+{
+    Arena *a = L->D->a;
+    jmp_buf here, *outer = a->on_oom;
+    a->on_oom = &here;
+    if (setjmp(here)) {
+        a->on_oom = outer;
+        free_buffers(L);
+        safetensors_close(L->st);
+        longjmp(*outer, 1);
+    }
+    if (L->reading) walk(L);
+    else check_header(L);
+    a->on_oom = outer;
+}
+
 bool decl_load_weights(Decl *D)
 {
     char err[512];
@@ -374,20 +491,12 @@ bool decl_load_weights(Decl *D)
         ERR(D, D->weights_loc, "%s: %s", D->weights, err);
         return false;
     }
-    Loader L = { D, st, false, NULL, 0 };
-    if (D->scheme == SCHEME_GPT2) load_gpt2(&L);
-    else if (D->scheme == SCHEME_LLAMA) load_llama(&L);
-    else load_tfmc(&L);
-    if (!L.failed) {
-        const char *extra = safetensors_unused(st, D->scheme == SCHEME_GPT2 ? gpt2_ignored
-                                                     : D->scheme == SCHEME_LLAMA ? llama_ignored : NULL);
-        if (extra) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "unexpected tensor `%s`: the declaration has no place for it", extra);
-            load_error(&L, msg);
-        }
-    }
+    Loader L = { 0 };
+    L.D = D;
+    L.st = st;
+    L.reading = !D->counting;
+    load_guarded(&L);
+    free_buffers(&L);
     safetensors_close(st);
-    return !L.failed;
+    return L.problems == 0;
 }
-

@@ -508,25 +508,38 @@ static float half_to_float(uint16_t h)
     return f;
 }
 
-bool safetensors_read(SafeTensors *st, const char *name, int rows, int cols, float *out, char *err, size_t cap)
+/* The shape as text: [3, 4]. */
+static void shape_text(const long *dims, int rank, char *buf, size_t cap)
+{
+    size_t at = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < rank && at < cap; i++) at += (size_t)snprintf(buf + at, cap - at, "%s%ld", i ? ", " : "", dims[i]);
+    if (at < cap) snprintf(buf + at, cap - at, "]");
+}
+
+int safetensors_check(SafeTensors *st, const char *name, int rows, int cols, char *err, size_t cap)
 {
     Entry *e = find(st, name);
     if (!e) {
         snprintf(err, cap, "tensor `%s` is missing", name);
-        return false;
+        return 1;
     }
+    e->used = true;
     bool vector = cols == 0;
     bool shape_ok = vector ? (e->rank == 1 && e->dims[0] == rows)
                            : (e->rank == 2 && e->dims[0] == rows && e->dims[1] == cols);
-    if (!shape_ok) {
-        char got[128] = "[";
-        for (int i = 0; i < e->rank; i++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%ld", i ? ", " : "", e->dims[i]);
-        strncat(got, "]", sizeof got - strlen(got) - 1);
-        if (vector) snprintf(err, cap, "tensor `%s` has shape %s; the declaration needs [%d]", name, got, rows);
-        else snprintf(err, cap, "tensor `%s` has shape %s; the declaration needs [%d, %d]", name, got, rows, cols);
-        return false;
-    }
+    if (shape_ok) return 0;
+    char got[128];
+    shape_text(e->dims, e->rank, got, sizeof got);
+    if (vector) snprintf(err, cap, "tensor `%s` has shape %s; the declaration needs [%d]", name, got, rows);
+    else snprintf(err, cap, "tensor `%s` has shape %s; the declaration needs [%d, %d]", name, got, rows, cols);
+    return 2;
+}
+
+bool safetensors_read(SafeTensors *st, const char *name, int rows, int cols, float *out, char *err, size_t cap)
+{
+    if (safetensors_check(st, name, rows, cols, err, cap) != 0) return false;
+    Entry *e = find(st, name);
+    bool vector = cols == 0;
     size_t count = (size_t)rows * (size_t)(vector ? 1 : cols);
     const unsigned char *p = st->data + e->begin;
     for (size_t i = 0; i < count; i++) {
@@ -545,14 +558,21 @@ bool safetensors_read(SafeTensors *st, const char *name, int rows, int cols, flo
             }
         }
         if (!isfinite(f)) {
-            snprintf(err, cap, "tensor `%s` holds %s at element %zu", name, isnan(f) ? "NaN" : "an infinity", i);
+            /* named by its index in the file's own shape, as a person looks it up */
+            long at[2] = { vector ? (long)i : (long)(i / (size_t)cols), (long)(i % (size_t)(vector ? 1 : cols)) };
+            char where[64];
+            shape_text(at, vector ? 1 : 2, where, sizeof where);
+            snprintf(err, cap, "tensor `%s` holds %s at %s", name, isnan(f) ? "NaN" : "an infinity", where);
             return false;
         }
         out[i] = f;
     }
-    e->used = true;
     return true;
 }
+
+int safetensors_count(const SafeTensors *st) { return st->n; }
+const char *safetensors_name(const SafeTensors *st, int i) { return st->entries[i].name; }
+bool safetensors_used(const SafeTensors *st, int i) { return st->entries[i].used; }
 
 const char *safetensors_unused(const SafeTensors *st, bool (*ignore)(const char *name))
 {

@@ -73,7 +73,7 @@ static TfmcStatus load(TfmcContext *ctx, SrcFile *file)
     for (int i = 0; i < r.nprograms; i++) add_program(ctx, file, r.programs[i]->name, r.programs[i], NULL);
     for (int i = 0; i < r.nmodels; i++) {
         /* a model's statements and options are checked with the file; its weights when compiled */
-        if (model_declare(&ctx->arena, r.models[i], file, &ctx->diags, true))
+        if (model_declare(&ctx->arena, r.models[i], file, &ctx->diags, true, ctx->max_memory))
             add_program(ctx, file, r.models[i]->name, NULL, r.models[i]);
     }
     return ctx->diags.errors > before ? TFMC_ERR_COMPILE : TFMC_OK;

@@ -37,7 +37,7 @@ static TfmcStatus compile(TfmcContext *ctx, const TfmcProgram *cp)
     TfmcProgram *p = mutable(cp);
     if (p->graph) return TFMC_OK;
     Model *m = p->rasp ? rasp_lower(&ctx->arena, p->rasp, &ctx->diags)
-                       : model_declare(&ctx->arena, p->model, p->file, &ctx->diags, false);
+                       : model_declare(&ctx->arena, p->model, p->file, &ctx->diags, false, ctx->max_memory);
     if (!m) return TFMC_ERR_COMPILE;
     char err[256];
     if (!model_verify(m, err, sizeof err)) {
@@ -48,6 +48,17 @@ static TfmcStatus compile(TfmcContext *ctx, const TfmcProgram *cp)
     PassContext pc = { &ctx->arena, &ctx->diags, &ctx->passes, ctx->passes.report };
     Graph *g = passes_compile(&pc, m);
     if (!g) return TFMC_ERR_COMPILE;
+    /* the declaration's estimate came first (model_declare); now the planned arena is exact, and
+     * it is checked before a session allocates it */
+    size_t limit = model_memory_limit(ctx->max_memory);
+    double arena = (double)g->arena_floats * sizeof(float), total = (double)m->weight_bytes + arena;
+    if (m->declared && total > (double)limit) {
+        tfmc_report(ctx, "model `%s` needs %.1f MiB: weights %.1f MiB and an arena (activations and KV caches) of "
+                         "%.1f MiB; the limit is %.1f MiB (%s)", m->name, total / 1048576.0,
+                    (double)m->weight_bytes / 1048576.0, arena / 1048576.0, (double)limit / 1048576.0,
+                    ctx->max_memory ? "--max-memory" : "this machine's memory");
+        return TFMC_ERR_COMPILE;
+    }
     p->compiled = m;
     p->graph = g;
     return TFMC_OK;

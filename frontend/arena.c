@@ -11,7 +11,7 @@ struct ArenaBlock {
     _Alignas(max_align_t) unsigned char data[];
 };
 
-enum { ARENA_BLOCK_BYTES = 64 * 1024 };
+size_t arena_block_bytes = 64 * 1024;
 
 void arena_init(Arena *a, const TfmcAllocator *alloc, jmp_buf *on_oom)
 {
@@ -27,13 +27,13 @@ void *arena_alloc(Arena *a, size_t size)
     if (size == 0) size = align;
     ArenaBlock *b = a->head;
     if (!b || b->cap - b->used < size) {
-        size_t cap = size > ARENA_BLOCK_BYTES ? size : ARENA_BLOCK_BYTES;
+        size_t cap = size > arena_block_bytes ? size : arena_block_bytes;
         b = a->alloc->realloc(a->alloc->ud, NULL, sizeof(ArenaBlock) + cap);
         if (!b) longjmp(*a->on_oom, 1);
         b->used = 0;
         b->cap = cap;
         /* A big one-off block goes behind the current one so its free space is kept. */
-        if (a->head && cap > ARENA_BLOCK_BYTES) {
+        if (a->head && cap > arena_block_bytes) {
             b->next = a->head->next;
             a->head->next = b;
         } else {

@@ -22,6 +22,9 @@ typedef struct Arena {
 } Arena;
 
 void arena_init(Arena *a, const TfmcAllocator *alloc, jmp_buf *on_oom);
+/* The size of an arena's blocks (64 KiB). Fault-injection tests make it small, so that almost
+ * every allocation reaches the allocator and can fail there. */
+extern size_t arena_block_bytes;
 void *arena_alloc(Arena *a, size_t size);
 void *arena_zalloc(Arena *a, size_t size);
 char *arena_strndup(Arena *a, const char *s, size_t n);

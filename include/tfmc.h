@@ -133,6 +133,7 @@ typedef struct TfmcModelInfo {
     long params;        /* every weight, zeros included */
     long nonzeros;
     size_t arena_bytes; /* what the generated code's arena needs */
+    size_t weight_bytes; /* declared models: what the weights take in memory (f32) */
 } TfmcModelInfo;
 
 /* How programs are optimised: -O level, pass selection, the opt-in lossy passes, --report. */

@@ -431,7 +431,7 @@ static const char *human_bytes(char *buf, size_t cap, double bytes)
 
 /* The memory a declared model takes is known from its declaration: its weights exactly, its KV
  * caches exactly (every attention block caches max_len keys and values), and at least the
- * residual stream in and out and the logits for max_len positions in the arena (the passes decide
+ * logits of max_len positions and their input in the arena (the passes decide
  * the rest; lib/compile.c checks the exact arena once it is planned). More than the limit is an
  * error here, before anything is allocated. */
 static void check_memory(Decl *D)
@@ -442,7 +442,7 @@ static void check_memory(Decl *D)
         const ModelBlock *b = &m->blocks[i];
         if (b->kind == BLOCK_MHA) kv += 2.0 * n * b->kv_heads * b->head_dim * sizeof(float);
     }
-    double activations = n * (2.0 * m->dim + m->vocab_size) * sizeof(float);
+    double activations = n * ((double)m->dim + m->vocab_size) * sizeof(float); /* the logits and their input */
     double total = D->weight_bytes + kv + activations;
     size_t limit = model_memory_limit(D->max_memory);
     if (total <= (double)limit) return;

@@ -82,6 +82,7 @@ TfmcStatus tfmc_model_info(TfmcContext *ctx, const TfmcProgram *p, TfmcModelInfo
     info->params = s.params;
     info->nonzeros = s.nonzeros;
     info->arena_bytes = p->graph->arena_floats * sizeof(float);
+    info->weight_bytes = p->compiled->weight_bytes;
     return TFMC_OK;
 }
 

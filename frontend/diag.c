@@ -231,7 +231,8 @@ void diag_print(const DiagList *d, FILE *out)
 {
     /* Source order within a file; insertion order otherwise (stable insertion sort). */
     int n = d->n;
-    int *order = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    const TfmcAllocator *al = d->arena->alloc;
+    int *order = al->realloc(al->ud, NULL, sizeof(int) * (size_t)(n ? n : 1));
     if (!order) {
         for (int i = 0; i < n; i++) print_one(&d->items[i], d->files[i], out);
         return;
@@ -250,7 +251,7 @@ void diag_print(const DiagList *d, FILE *out)
         order[j] = i;
     }
     for (int i = 0; i < n; i++) print_one(&d->items[order[i]], d->files[order[i]], out);
-    free(order);
+    al->realloc(al->ud, order, 0);
 }
 
 static int edit_distance(const char *a, const char *b)

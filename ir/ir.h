@@ -148,8 +148,9 @@ void model_tfmc_tensors(Arena *a, const Model *m, TensorVisit visit, void *ud);
 /* ------------------------------------------------------- safetensors */
 
 typedef struct SafeTensors SafeTensors;
-/* Open and validate a .safetensors file (memory-mapped). NULL with the problem in err. */
-SafeTensors *safetensors_open(const char *path, char *err, size_t cap);
+/* Open and validate a .safetensors file (memory-mapped; its bookkeeping from al, or the C library's
+ * when NULL). NULL with the problem in err, and *nomem when it was an allocation that failed. */
+SafeTensors *safetensors_open(const char *path, const TfmcAllocator *al, bool *nomem, char *err, size_t cap);
 void safetensors_close(SafeTensors *st);
 bool safetensors_has(const SafeTensors *st, const char *name);
 /* Read tensor `name` of the given shape as f32 into out (converting f16/bf16); NaN/Inf rejected.
@@ -170,7 +171,8 @@ bool safetensors_shape(const SafeTensors *st, const char *name, int *rank, long 
 void model_stats(const Model *m, ModelStats *s);
 /* Check shapes and finite weights; writes the first problem to err and returns false. */
 bool model_verify(const Model *m, char *err, size_t cap);
-void model_print(const Model *m, FILE *out);
+/* Print the model IR as text (token labels are made in a). */
+void model_print(const Model *m, FILE *out, Arena *a);
 
 /* ------------------------------------------------------------ graph IR */
 

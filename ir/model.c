@@ -198,7 +198,7 @@ static void declared_print(const Model *m, FILE *out)
     fprintf(out, "  final norm %s, unembed %s\n", norm_name(&m->final_norm), m->tied ? "tied" : "separate");
 }
 
-void model_print(const Model *m, FILE *out)
+void model_print(const Model *m, FILE *out, Arena *a)
 {
     if (m->declared) {
         declared_print(m, out);
@@ -225,13 +225,11 @@ void model_print(const Model *m, FILE *out)
                 continue;
             }
             value_format(m->vocab[i], buf, sizeof buf);
-            labels[i] = strdup(buf);
+            labels[i] = arena_strdup(a, buf);
         }
         tok_labels = labels;
         fprintf(out, "  token embedding\n");
         print_sparse(out, "tok_emb", m->tok_emb, m->vocab_size, m->dim, tok_labels, m->dim_labels);
-        for (int i = 0; i < n; i++)
-            if (labels[i] != bos) free((void *)labels[i]);
     } else {
         print_sparse(out, "tok_emb", m->tok_emb, m->vocab_size, m->dim, NULL, m->dim_labels);
     }

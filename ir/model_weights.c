@@ -486,7 +486,9 @@ bool decl_load_weights(Decl *D)
             path = full;
         }
     }
-    SafeTensors *st = safetensors_open(path, err, sizeof err);
+    bool nomem;
+    SafeTensors *st = safetensors_open(path, D->a->alloc, &nomem, err, sizeof err);
+    if (nomem) longjmp(*D->a->on_oom, 1);
     if (!st) {
         ERR(D, D->weights_loc, "%s: %s", D->weights, err);
         return false;

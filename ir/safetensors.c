@@ -26,7 +26,7 @@ typedef struct Entry {
 } Entry;
 
 struct SafeTensors {
-    char *path;
+    const TfmcAllocator *al;
     const unsigned char *map;
     size_t size;
     const unsigned char *data;
@@ -41,7 +41,26 @@ typedef struct Json {
     const char *p, *end;
     char *err;
     size_t cap;
+    const TfmcAllocator *al;
+    bool nomem; /* an allocation failed (not the file's fault) */
 } Json;
+
+static void *st_alloc(const TfmcAllocator *al, void *p, size_t n) { return al->realloc(al->ud, p, n); }
+static void st_free(const TfmcAllocator *al, void *p)
+{
+    if (p) al->realloc(al->ud, p, 0);
+}
+
+static void *malloc_realloc(void *ud, void *p, size_t n)
+{
+    (void)ud;
+    if (n == 0) {
+        free(p);
+        return NULL;
+    }
+    return realloc(p, n);
+}
+static const TfmcAllocator malloc_allocator = { malloc_realloc, NULL };
 
 static bool jfail(Json *j, const char *what)
 {
@@ -83,7 +102,7 @@ static int utf8_length(const unsigned char *p, size_t n)
     return len;
 }
 
-/* A JSON string into a malloc'ed buffer (escapes decoded; \u kept to ASCII or '?'). A string
+/* A JSON string into a buffer of the allocator (escapes decoded; \u kept to ASCII or '?'). A string
  * must be valid UTF-8 and may not hold U+0000 (names and dtypes are C strings: "F32\u0000x"
  * would read as F32). */
 static char *jstring(Json *j)
@@ -95,12 +114,15 @@ static char *jstring(Json *j)
     }
     j->p++;
     size_t cap = 32, n = 0;
-    char *s = malloc(cap);
-    if (!s) return NULL;
+    char *s = st_alloc(j->al, NULL, cap);
+    if (!s) {
+        j->nomem = true;
+        return NULL;
+    }
     while (j->p < j->end && *j->p != '"') {
         char c = *j->p++;
         if ((unsigned char)c < 32) {
-            free(s);
+            st_free(j->al, s);
             jfail(j, "control character in a string");
             return NULL;
         }
@@ -108,14 +130,14 @@ static char *jstring(Json *j)
             /* a multi-byte character, copied whole once it is known to be valid */
             int len = utf8_length((const unsigned char *)j->p - 1, (size_t)(j->end - j->p) + 1);
             if (len == 0) {
-                free(s);
+                st_free(j->al, s);
                 jfail(j, "a string is not valid UTF-8");
                 return NULL;
             }
             if (n + (size_t)len + 1 > cap) {
                 cap = 2 * cap + (size_t)len;
-                char *t = realloc(s, cap);
-                if (!t) { free(s); return NULL; }
+                char *t = st_alloc(j->al, s, cap);
+                if (!t) { st_free(j->al, s); j->nomem = true; return NULL; }
                 s = t;
             }
             memcpy(s + n, j->p - 1, (size_t)len);
@@ -134,32 +156,32 @@ static char *jstring(Json *j)
             case 'b': c = '\b'; break;
             case 'f': c = '\f'; break;
             case 'u': {
-                if (j->end - j->p < 4) { free(s); jfail(j, "bad \\u escape"); return NULL; }
+                if (j->end - j->p < 4) { st_free(j->al, s); jfail(j, "bad \\u escape"); return NULL; }
                 unsigned v = 0;
                 for (int i = 0; i < 4; i++) {
                     char h = *j->p++;
                     int digit = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
                               : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
-                    if (digit < 0) { free(s); jfail(j, "bad \\u escape"); return NULL; }
+                    if (digit < 0) { st_free(j->al, s); jfail(j, "bad \\u escape"); return NULL; }
                     v = v * 16 + (unsigned)digit;
                 }
-                if (v == 0) { free(s); jfail(j, "\\u0000 in a string"); return NULL; }
+                if (v == 0) { st_free(j->al, s); jfail(j, "\\u0000 in a string"); return NULL; }
                 c = v < 128 ? (char)v : '?';
                 break;
             }
-            default: free(s); jfail(j, "bad escape in a string"); return NULL;
+            default: st_free(j->al, s); jfail(j, "bad escape in a string"); return NULL;
             }
         }
         if (n + 2 > cap) {
             cap *= 2;
-            char *t = realloc(s, cap);
-            if (!t) { free(s); return NULL; }
+            char *t = st_alloc(j->al, s, cap);
+            if (!t) { st_free(j->al, s); j->nomem = true; return NULL; }
             s = t;
         }
         s[n++] = c;
     }
     if (j->p >= j->end) {
-        free(s);
+        st_free(j->al, s);
         jfail(j, "unterminated string");
         return NULL;
     }
@@ -224,7 +246,7 @@ static bool jskip(Json *j, int depth)
     char c = *j->p;
     if (c == '"') {
         char *s = jstring(j);
-        free(s);
+        st_free(j->al, s);
         return s != NULL;
     }
     if (c == '{' || c == '[') {
@@ -236,7 +258,7 @@ static bool jskip(Json *j, int depth)
             if (c == '{') {
                 char *k = jstring(j);
                 if (!k) return false;
-                free(k);
+                st_free(j->al, k);
                 if (!expect(j, ':')) return false;
             }
             if (!jskip(j, depth + 1)) return false;
@@ -263,50 +285,50 @@ static bool parse_entry(Json *j, Entry *e, SafeTensors *st)
     for (;;) {
         char *key = jstring(j);
         if (!key) return false;
-        if (!expect(j, ':')) { free(key); return false; }
+        if (!expect(j, ':')) { st_free(j->al, key); return false; }
         if (!strcmp(key, "dtype")) {
             char *d = jstring(j);
-            if (!d) { free(key); return false; }
+            if (!d) { st_free(j->al, key); return false; }
             if (!strcmp(d, "F32")) e->dtype = DT_F32;
             else if (!strcmp(d, "F16")) e->dtype = DT_F16;
             else if (!strcmp(d, "BF16")) e->dtype = DT_BF16;
             else {
                 snprintf(j->err, j->cap, "tensor `%s` has dtype %s; tfmc reads F32, F16 and BF16", e->name, d);
-                free(d);
-                free(key);
+                st_free(j->al, d);
+                st_free(j->al, key);
                 return false;
             }
-            free(d);
+            st_free(j->al, d);
             have_dtype = true;
         } else if (!strcmp(key, "shape")) {
-            if (!expect(j, '[')) { free(key); return false; }
+            if (!expect(j, '[')) { st_free(j->al, key); return false; }
             skip_ws(j);
             e->rank = 0;
             if (j->p < j->end && *j->p == ']') j->p++;
             else for (;;) {
                 long v;
-                if (e->rank >= 8 || !jinteger(j, &v)) { free(key); return e->rank >= 8 ? jfail(j, "shape of rank > 8") : false; }
+                if (e->rank >= 8 || !jinteger(j, &v)) { st_free(j->al, key); return e->rank >= 8 ? jfail(j, "shape of rank > 8") : false; }
                 e->dims[e->rank++] = v;
                 skip_ws(j);
                 if (j->p < j->end && *j->p == ',') { j->p++; continue; }
-                if (!expect(j, ']')) { free(key); return false; }
+                if (!expect(j, ']')) { st_free(j->al, key); return false; }
                 break;
             }
             have_shape = true;
         } else if (!strcmp(key, "data_offsets")) {
             long a, b;
             if (!expect(j, '[') || !jinteger(j, &a) || !expect(j, ',') || !jinteger(j, &b) || !expect(j, ']')) {
-                free(key);
+                st_free(j->al, key);
                 return false;
             }
             e->begin = (size_t)a;
             e->end = (size_t)b;
             have_offsets = true;
         } else if (!jskip(j, 1)) {
-            free(key);
+            st_free(j->al, key);
             return false;
         }
-        free(key);
+        st_free(j->al, key);
         skip_ws(j);
         if (j->p < j->end && *j->p == ',') { j->p++; continue; }
         if (!expect(j, '}')) return false;
@@ -343,9 +365,11 @@ static int by_offset(const void *a, const void *b)
     return (x->begin > y->begin) - (x->begin < y->begin);
 }
 
-SafeTensors *safetensors_open(const char *path, char *err, size_t cap)
+SafeTensors *safetensors_open(const char *path, const TfmcAllocator *al, bool *nomem, char *err, size_t cap)
 {
     err[0] = '\0';
+    *nomem = false;
+    if (!al) al = &malloc_allocator;
     /* non-blocking: opening a named pipe must not wait for a writer (it is rejected below) */
     int fd = open(path, O_RDONLY | O_NONBLOCK);
     if (fd < 0) {
@@ -370,13 +394,15 @@ SafeTensors *safetensors_open(const char *path, char *err, size_t cap)
         snprintf(err, cap, "cannot map the file: %s", strerror(errno));
         return NULL;
     }
-    SafeTensors *st = calloc(1, sizeof *st);
+    SafeTensors *st = st_alloc(al, NULL, sizeof *st);
     if (!st) {
         munmap(map, size);
+        *nomem = true;
         snprintf(err, cap, "out of memory");
         return NULL;
     }
-    st->path = strdup(path);
+    memset(st, 0, sizeof *st);
+    st->al = al;
     st->map = map;
     st->size = size;
     uint64_t hlen = 0;
@@ -388,7 +414,7 @@ SafeTensors *safetensors_open(const char *path, char *err, size_t cap)
     }
     st->data = st->map + 8 + hlen;
     st->data_size = size - 8 - (size_t)hlen;
-    Json j = { (const char *)st->map + 8, (const char *)st->map + 8 + hlen, err, cap };
+    Json j = { (const char *)st->map + 8, (const char *)st->map + 8 + hlen, err, cap, al, false };
     int ecap = 0;
     bool ok = expect(&j, '{');
     skip_ws(&j);
@@ -397,9 +423,9 @@ SafeTensors *safetensors_open(const char *path, char *err, size_t cap)
     } else {
         while (ok) {
             char *name = jstring(&j);
-            if (!name || !expect(&j, ':')) { free(name); ok = false; break; }
+            if (!name || !expect(&j, ':')) { st_free(al, name); ok = false; break; }
             if (!strcmp(name, "__metadata__")) {
-                free(name);
+                st_free(al, name);
                 ok = jskip(&j, 1);
             } else {
                 for (int i = 0; i < st->n; i++)
@@ -407,11 +433,11 @@ SafeTensors *safetensors_open(const char *path, char *err, size_t cap)
                         snprintf(err, cap, "tensor `%s` appears twice in the header", name);
                         ok = false;
                     }
-                if (!ok) { free(name); break; }
+                if (!ok) { st_free(al, name); break; }
                 if (st->n == ecap) {
                     ecap = ecap ? ecap * 2 : 16;
-                    Entry *e = realloc(st->entries, sizeof(Entry) * (size_t)ecap);
-                    if (!e) { free(name); ok = false; snprintf(err, cap, "out of memory"); break; }
+                    Entry *e = st_alloc(al, st->entries, sizeof(Entry) * (size_t)ecap);
+                    if (!e) { st_free(al, name); ok = false; j.nomem = true; break; }
                     st->entries = e;
                 }
                 Entry *e = &st->entries[st->n++];
@@ -432,8 +458,8 @@ SafeTensors *safetensors_open(const char *path, char *err, size_t cap)
     }
     if (ok) {
         /* no two tensors may share bytes */
-        Entry *sorted = malloc(sizeof(Entry) * (size_t)(st->n ? st->n : 1));
-        if (!sorted) ok = false;
+        Entry *sorted = st_alloc(al, NULL, sizeof(Entry) * (size_t)(st->n ? st->n : 1));
+        if (!sorted) ok = false, j.nomem = true;
         else {
             if (st->n) memcpy(sorted, st->entries, sizeof(Entry) * (size_t)st->n);
             qsort(sorted, (size_t)st->n, sizeof(Entry), by_offset);
@@ -448,11 +474,16 @@ SafeTensors *safetensors_open(const char *path, char *err, size_t cap)
                 }
                 if (last < 0 || sorted[i].end > sorted[last].end) last = i;
             }
-            free(sorted);
+            st_free(al, sorted);
         }
     }
     if (!ok) {
-        if (!err[0]) snprintf(err, cap, "malformed header");
+        if (j.nomem) {
+            *nomem = true;
+            snprintf(err, cap, "out of memory");
+        } else if (!err[0]) {
+            snprintf(err, cap, "malformed header");
+        }
         safetensors_close(st);
         return NULL;
     }
@@ -462,11 +493,10 @@ SafeTensors *safetensors_open(const char *path, char *err, size_t cap)
 void safetensors_close(SafeTensors *st)
 {
     if (!st) return;
-    for (int i = 0; i < st->n; i++) free(st->entries[i].name);
-    free(st->entries);
+    for (int i = 0; i < st->n; i++) st_free(st->al, st->entries[i].name);
+    st_free(st->al, st->entries);
     if (st->map) munmap((void *)st->map, st->size);
-    free(st->path);
-    free(st);
+    st_free(st->al, st);
 }
 
 static Entry *find(const SafeTensors *st, const char *name)

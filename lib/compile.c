@@ -142,7 +142,7 @@ static TfmcStatus emit(TfmcContext *ctx, const TfmcProgram *p, TfmcEmitKind kind
 {
     TfmcStatus st = tfmc_compile(ctx, p);
     if (st != TFMC_OK) return st;
-    if (kind == TFMC_EMIT_MODEL) model_print(p->compiled, out);
+    if (kind == TFMC_EMIT_MODEL) model_print(p->compiled, out, &ctx->arena);
     else graph_print(p->graph, out);
     return TFMC_OK;
 }

@@ -141,7 +141,8 @@ static bool expected_read(const char *path, Expected *e)
 {
     char err[512];
     memset(e, 0, sizeof *e);
-    SafeTensors *st = safetensors_open(path, err, sizeof err);
+    bool nomem;
+    SafeTensors *st = safetensors_open(path, NULL, &nomem, err, sizeof err);
     if (!st) {
         CHECK(false, "%s: %s", path, err);
         return false;

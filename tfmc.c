@@ -102,10 +102,12 @@ static const char usage_config[] =
     "for the build tree when tfmc runs from it, else for the installed prefix.\n";
 
 static const char usage_check[] =
-    "usage: tfmc check FILE\n"
+    "usage: tfmc check FILE [--max-memory=BYTES]\n"
     "\n"
-    "Parse and check FILE and report every error, caret-style. Prints nothing and exits 0 when\n"
-    "the file is correct.\n";
+    "Parse and check FILE and report every error, caret-style. For a model: every statement and\n"
+    "option, the memory it needs against the machine's (or --max-memory), and its weight file's\n"
+    "header (every missing, unexpected or mis-shaped tensor; no weight data is read). Prints\n"
+    "nothing and exits 0 when the file is correct.\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -220,6 +222,10 @@ static int cmd_check(int argc, char **argv)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(usage_check, stdout);
             return 0;
+        }
+        if (!strncmp(argv[i], "--max-memory=", 13)) {
+            if (pass_option(argv[i]) < 0) return bad_pass_option(argv[i]);
+            continue;
         }
         if (argv[i][0] == '-' && argv[i][1]) return usage_error("check: unknown option `%s`", argv[i]);
         if (file) return usage_error("check: more than one file given (`%s`)", argv[i]);

@@ -108,6 +108,7 @@ def main():
         code, err, _, _, out = tfmc(exe, ["run", "--max-memory=1G", rms_tfm, "1", "2"], tmp)
         if code != 0 or len(out.split()) != 2:
             r.failures.append("--max-memory=1G: the fixture must run (exit %d): %s" % (code, err))
+        r.expect("check --max-memory=1K", ["check", "--max-memory=1K", rms_tfm], ["the limit is 1.0 KiB (--max-memory)"])
         r.expect("--max-memory=12Q", ["run", "--max-memory=12Q", rms_tfm, "1"], ["malformed option"], status=2)
 
         # 3. every missing tensor in one run, with a hint for the scheme

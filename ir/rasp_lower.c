@@ -314,8 +314,9 @@ static void map_mlp(Lower *L, const RaspNode *n, int slot)
 {
     size_t hidden = n->op == RN_SEQMAP ? (size_t)n->in[0]->vs.n * (size_t)n->in[1]->vs.n : 2 * (size_t)n->in[0]->vs.n + 1;
     if (hidden * (size_t)L->d > MAX_MATRIX_FLOATS) {
-        char what[96];
-        snprintf(what, sizeof what, "%zu hidden units over a residual of %d", hidden, L->d);
+        char what[160];
+        snprintf(what, sizeof what, "%zu hidden units over a residual of %d, %zu weights per matrix (the limit is %zu)",
+                 hidden, L->d, hidden * (size_t)L->d, MAX_MATRIX_FLOATS);
         fail(L, n, "its MLP would need %s: too large to compile (the interpreter runs it)", what);
         return;
     }
@@ -589,8 +590,9 @@ Model *rasp_lower(Arena *arena, const RaspProgram *p, DiagList *diags)
     schedule(&L);
     allocate_dims(&L);
     if ((size_t)L.d * (size_t)L.d > MAX_MATRIX_FLOATS) {
-        char what[64];
-        snprintf(what, sizeof what, "a residual stream of %d dimensions", L.d);
+        char what[128];
+        snprintf(what, sizeof what, "a residual stream of %d dimensions (the limit is %d: a [dim][dim] matrix of at most %zu weights)",
+                 L.d, (int)sqrt((double)MAX_MATRIX_FLOATS), MAX_MATRIX_FLOATS);
         fail(&L, p->output, "the program needs %s: too large to compile (the interpreter runs it)", what);
         return NULL;
     }

@@ -393,6 +393,9 @@ static void test_cannot_compile(void)
           "  return aggregate(select(indices, indices, ==), z); }",
           "the values it aggregates are always undefined" },
         { "rasp p { vocab {0, 1}; max_len 4; return numerical(tokens * 1e39); }", "beyond float32's range" },
+        /* sizes past what tfmc compiles say the limit: 8001 token + 1024 index + 8001 value dimensions */
+        { "rasp p { vocab {0..8000}; max_len 1024; return tokens - 1; }",
+          "a residual stream of 17028 dimensions (the limit is 11585" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TfmcContext *ctx = tfmc_context_new(NULL);

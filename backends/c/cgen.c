@@ -172,6 +172,20 @@ void cgen_sparse_arrays(Cgen *c, const char *name, const GraphOp *op, const char
     int_array(c, vals, op->colidx, (size_t)(op->nnz ? op->nnz : 1));
 }
 
+/* The runtime's name of an activation. */
+const char *cgen_act_name(Activation a)
+{
+    switch (a) {
+    case ACT_RELU: return "TFMCRT_RELU";
+    case ACT_GELU: return "TFMCRT_GELU";
+    case ACT_GELU_TANH: return "TFMCRT_GELU_TANH";
+    case ACT_SILU: return "TFMCRT_SILU";
+    case ACT_SWIGLU: return "TFMCRT_SWIGLU";
+    case ACT_GEGLU: return "TFMCRT_GEGLU";
+    }
+    return "TFMCRT_RELU";
+}
+
 void cgen_upper(const char *p, char *buf, size_t cap)
 {
     size_t i = 0;
@@ -399,7 +413,8 @@ static void emit_forward(Cgen *c)
         }
         case G_ACT:
             fprintf(c->out, "    tfmcrt_copy(%s, %s, np * %d);\n", out, a, g->tensors[op->out].cols);
-            fprintf(c->out, "    tfmcrt_relu(%s, np * %d);\n", out, g->tensors[op->out].cols);
+            if (op->act == ACT_RELU) fprintf(c->out, "    tfmcrt_relu(%s, np * %d);\n", out, g->tensors[op->out].cols);
+            else fprintf(c->out, "    tfmcrt_act(%s, np * %d, %s);\n", out, g->tensors[op->out].cols, cgen_act_name(op->act));
             break;
         case G_ADD:
             fprintf(c->out, "    tfmcrt_add(%s, %s, %s, np * %d);  /* %s */\n", out, a, bname, g->tensors[op->out].cols,

@@ -32,6 +32,8 @@ void cgen_sparse_arrays(Cgen *c, const char *name, const GraphOp *op, const char
 void cgen_emit_line_reader(Cgen *c, const char *call, bool check_len);
 /* The upper-case macro prefix: reverse -> REVERSE. */
 void cgen_upper(const char *p, char *buf, size_t cap);
+/* The runtime's enum name of an activation (TFMCRT_GELU ...). */
+const char *cgen_act_name(Activation a);
 /* The C backend of declared models: prefill, decode with a KV cache, reset, main(). */
 void cgen_emit_model(const Graph *g, const CgenOptions *o, FILE *out);
 

@@ -29,19 +29,6 @@ static const char *weights(Cgen *c, const float *w, size_t n, const char *name, 
     return full;
 }
 
-static const char *act_name(Activation a)
-{
-    switch (a) {
-    case ACT_RELU: return "TFMCRT_RELU";
-    case ACT_GELU: return "TFMCRT_GELU";
-    case ACT_GELU_TANH: return "TFMCRT_GELU_TANH";
-    case ACT_SILU: return "TFMCRT_SILU";
-    case ACT_SWIGLU: return "TFMCRT_SWIGLU";
-    case ACT_GEGLU: return "TFMCRT_GEGLU";
-    }
-    return "TFMCRT_RELU";
-}
-
 static const char *norm_kind(NormKind k)
 {
     switch (k) {
@@ -191,9 +178,9 @@ static void emit_run(Cgen *c)
             break;
         case G_ACT:
             fprintf(c->out, "    tfmcrt_copy(%s, %s, n * %zu);\n", out, a, cols);
-            fprintf(c->out, "    tfmcrt_act(%s, n * %zu, %s);\n", out, cols, act_name(op->act));
+            fprintf(c->out, "    tfmcrt_act(%s, n * %zu, %s);\n", out, cols, cgen_act_name(op->act));
             break;
-        case G_GLU: fprintf(c->out, "    tfmcrt_glu(%s, %s, %s, n * %zu, %s);\n", out, a, b, cols, act_name(op->act)); break;
+        case G_GLU: fprintf(c->out, "    tfmcrt_glu(%s, %s, %s, n * %zu, %s);\n", out, a, b, cols, cgen_act_name(op->act)); break;
         case G_ADD: fprintf(c->out, "    tfmcrt_add(%s, %s, %s, n * %zu);  /* %s */\n", out, a, b, cols, op->comment); break;
         case G_ROPE:
             fprintf(c->out, "    tfmcrt_rope(%s, n, %d, %d, pos0, %af);  /* %s */\n", out, op->heads, op->block->head_dim,
@@ -216,7 +203,7 @@ static void emit_run(Cgen *c)
         case G_MOE:
             fprintf(c->out, "    tfmcrt_moe(%s, %s, n, %d, %s_%s_router, %s_%s_experts, %d, %d, %d, %s, scratch);\n", out, a,
                     m->dim, P, out, P, out, op->block->experts, op->block->top, op->block->ffn.hidden,
-                    act_name(op->block->ffn.act));
+                    cgen_act_name(op->block->ffn.act));
             break;
         case G_MHA_SCORES: case G_MHA_SOFTMAX: case G_MHA_MIX: {
             char kc[128];

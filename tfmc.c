@@ -531,23 +531,60 @@ static int cmd_verify(int argc, char **argv)
     return r.equal ? 0 : EXIT_INPUT;
 }
 
+/* Append one command-line word to the "Options:" line of generated C, as a shell reads it back:
+ * single-quoted when it holds more than [A-Za-z0-9_./=:,+@%-], with `*` and `/` never adjacent
+ * (that would end the C comment) and control characters as `?`. When a word does not fit, the
+ * line ends in ` ...` and takes nothing more. */
+static void record_option(char *buf, size_t cap, size_t *len, const char *word)
+{
+    static const char ellipsis[] = " ...";
+    if (*len >= 4 && !strcmp(buf + *len - 4, ellipsis)) return;
+    char text[600];
+    size_t n = 0;
+    bool plain = *word != '\0', fits = true;
+    for (const char *c = word; *c; c++)
+        if (!strchr("_./=:,+@%-", *c) && !(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') &&
+            !(*c >= '0' && *c <= '9'))
+            plain = false;
+    if (*len) text[n++] = ' ';
+    if (!plain) text[n++] = '\'';
+    for (const char *c = word; *c && fits; c++) {
+        /* a quote: close, an escaped quote, reopen; `*` before `/`: close and reopen between them */
+        const char *piece = *c == '\'' ? "'\\''" : c[0] == '*' && c[1] == '/' ? "*''" : NULL;
+        size_t k = piece ? strlen(piece) : 1;
+        if (n + k + 1 >= sizeof text) fits = false;
+        else if (piece) memcpy(text + n, piece, k);
+        else text[n] = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
+        n += fits ? k : 0;
+    }
+    if (!plain) text[n++] = '\'';
+    if (!fits || *len + n + sizeof ellipsis > cap) {
+        memcpy(buf + *len, ellipsis, sizeof ellipsis);
+        *len += sizeof ellipsis - 1;
+        return;
+    }
+    memcpy(buf + *len, text, n);
+    *len += n;
+    buf[*len] = '\0';
+}
+
 /* `tfmc FILE -o OUT [-p NAME] [--main] [--backend=c] [--emit=c|model|graph|weights] [--weights=separate]` */
 static int cmd_compile(int argc, char **argv)
 {
     const char *file = NULL, *name = NULL, *out = NULL, *emit = "c", *weights = "inline";
     bool with_main = false;
-    char options[1024] = "";
+    char options[2048] = ""; /* the options and their values, for the header comment of generated C */
     size_t olen = 0;
     int taken; /* what pass_option made of an argument (parsed once: --no-X appends) */
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (a[0] == '-' && strcmp(a, "-") != 0 && olen < sizeof options - 256)
-            olen += (size_t)snprintf(options + olen, sizeof options - olen, "%s%s", olen ? " " : "", a);
+        if (a[0] == '-' && strcmp(a, "-") != 0) record_option(options, sizeof options, &olen, a);
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage_compile, stdout);
             return 0;
         } else if (!strcmp(a, "-o") || !strcmp(a, "-p") || !strcmp(a, "--program")) {
             if (i + 1 >= argc) return usage_error("`%s` needs a value", a);
+            record_option(options, sizeof options, &olen, argv[i + 1]);
             if (!strcmp(a, "-o")) out = argv[++i];
             else name = argv[++i];
         } else if (!strcmp(a, "--main")) {

@@ -25,6 +25,15 @@ static const MAtom *opt_value(Decl *D, const char *stmt, const MOpt *o)
     return &o->atoms[1];
 }
 
+/* After an error on an enumerated value (a norm, an act, a scheme...): "did you mean" the known one
+ * it is a misspelling of, when the value is a name (or a call's name) close to one. */
+static void suggest_value(Decl *D, const MAtom *v, const char *const *known, int n)
+{
+    if (!v || (v->kind != MA_NAME && v->kind != MA_CALL)) return;
+    const char *sug = diag_suggest(v->str, known, n);
+    if (sug) diag_hint(D->diags, "did you mean `%s`?", sug);
+}
+
 /* Sizes, counts and seeds end up in ints and in products of them: nothing declared may pass this. */
 #define DECL_INT_MAX (1L << 30)
 
@@ -32,11 +41,11 @@ static bool atom_int(Decl *D, const char *stmt, const char *opt, const MAtom *v,
 {
     if (!v) return false;
     if (v->kind != MA_INT || v->ival < lo) {
-        ERR(D, v->loc, "`%s`: `%s` takes an integer of at least %ld", stmt, opt, lo);
+        ERR(D, v->loc, "`%s`: `%s` takes an integer from %ld to %ld", stmt, opt, lo, DECL_INT_MAX);
         return false;
     }
     if (v->ival > DECL_INT_MAX) {
-        ERR(D, v->loc, "`%s`: `%s` is %lld, more than tfmc takes (%ld)", stmt, opt, (long long)v->ival, DECL_INT_MAX);
+        ERR(D, v->loc, "`%s`: `%s` is %lld, more than the limit of %ld", stmt, opt, (long long)v->ival, DECL_INT_MAX);
         return false;
     }
     *out = (long)v->ival;
@@ -58,7 +67,9 @@ static bool atom_bool(Decl *D, const char *stmt, const char *opt, const MAtom *v
 {
     if (!v) return false;
     if (v->kind != MA_BOOL) {
+        static const char *const bools[] = { "true", "false" };
         ERR(D, v->loc, "`%s`: `%s` takes true or false", stmt, opt);
+        suggest_value(D, v, bools, 2);
         return false;
     }
     *out = v->ival != 0;
@@ -86,7 +97,9 @@ static bool parse_norm(Decl *D, const char *stmt, const MAtom *v, Norm *n)
     if (v->kind != MA_NAME && v->kind != MA_CALL) kind = NULL;
     if (kind && !strcmp(kind, "none") && v->kind == MA_NAME) return true;
     if (!kind || (strcmp(kind, "layernorm") && strcmp(kind, "rmsnorm") && strcmp(kind, "dyt"))) {
+        static const char *const norms[] = { "layernorm", "rmsnorm", "dyt", "none" };
         ERR(D, v->loc, "`%s`: a norm is layernorm(eps E), rmsnorm(eps E), dyt(alpha A) or none", stmt);
+        suggest_value(D, v, norms, 4);
         return false;
     }
     n->kind = !strcmp(kind, "layernorm") ? NORM_LAYERNORM : !strcmp(kind, "rmsnorm") ? NORM_RMSNORM : NORM_DYT;
@@ -122,10 +135,7 @@ static bool parse_act(Decl *D, const MAtom *v, Activation *act)
                 return true;
             }
     ERR(D, v->loc, "`act` is relu, gelu, gelu_tanh, silu, swiglu or geglu");
-    if (v->kind == MA_NAME) {
-        const char *sug = diag_suggest(v->str, names, 6);
-        if (sug) diag_hint(D->diags, "did you mean `%s`?", sug);
-    }
+    suggest_value(D, v, names, 6);
     return false;
 }
 
@@ -168,7 +178,10 @@ static bool parse_layer(Decl *D, const MStmt *st, ModelBlock *b)
                 int k = -1;
                 for (int i = 0; v && v->kind == MA_NAME && i < 4; i++)
                     if (!strcmp(v->str, scores[i])) k = i;
-                if (v && k < 0) ERR(D, v->loc, "`score` is softmax, softmax1, linear or hard");
+                if (v && k < 0) {
+                    ERR(D, v->loc, "`score` is softmax, softmax1, linear or hard");
+                    suggest_value(D, v, scores, 4);
+                }
                 if (k >= 0) b->score = (ScoreKind)k;
             } else if ((n && !strcmp(n, "causal")) || (n && !strcmp(n, "parallel"))) {
                 ERR(D, o->loc, "`attention`: `%s` takes no value", n);
@@ -318,7 +331,9 @@ static void add_blocks(Decl *D, const MStmt *st)
     }
     if (!o || o->next || o->natoms != at + 2 || o->atoms[at].kind != MA_NAME || strcmp(o->atoms[at].str, "x") ||
         o->atoms[at + 1].kind != MA_INT || o->atoms[at + 1].ival < 1) {
+        static const char *const words[] = { "shared" };
         ERR(D, st->loc, "a block is written `block x N { ... }` or `block shared x N { ... }` with N >= 1");
+        if (o && o->natoms == 3 && !shared) suggest_value(D, &o->atoms[0], words, 1);
         return;
     }
     count = (long)o->atoms[at + 1].ival;
@@ -363,16 +378,23 @@ static void add_blocks(Decl *D, const MStmt *st)
         }
 }
 
+/* The limit on vocab, max_len and dim, each. */
+#define DECL_SIZE_MAX (1L << 24)
+
+/* `vocab N;`, `max_len N;`, `dim N;`. On an error *out is left as it was: the caller, knowing the
+ * statement was there, must not also say that it is missing. */
 static bool int_statement(Decl *D, const MStmt *st, long lo, int *out, SrcLoc *loc)
 {
     if (!st->opts || st->opts->next || st->opts->natoms != 1 || st->opts->atoms[0].kind != MA_INT ||
         st->opts->atoms[0].ival < lo) {
-        ERR(D, st->loc, "`%s` takes an integer of at least %ld", st->name, lo);
+        bool one = st->opts && !st->opts->next && st->opts->natoms == 1; /* the caret under the value */
+        ERR(D, one ? st->opts->atoms[0].loc : st->loc, "`%s` takes an integer from %ld to %ld", st->name, lo,
+            DECL_SIZE_MAX);
         return false;
     }
-    if (st->opts->atoms[0].ival > (1L << 24)) {
+    if (st->opts->atoms[0].ival > DECL_SIZE_MAX) {
         ERR(D, st->opts->atoms[0].loc, "`%s %lld` is larger than the limit of %ld", st->name,
-            (long long)st->opts->atoms[0].ival, 1L << 24);
+            (long long)st->opts->atoms[0].ival, DECL_SIZE_MAX);
         return false;
     }
     *out = (int)st->opts->atoms[0].ival;
@@ -476,11 +498,13 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
     m->pos = POS_NONE;
     static const char *const known[] = { "vocab", "max_len", "dim", "weights", "init", "embed", "block", "norm", "unembed" };
     float rope_base = 10000.0f;
+    bool said_vocab = false, said_max_len = false, said_dim = false; /* even when wrong: one error each */
+    bool said_init = false;
     /* sizes first: layers need dim */
     for (const MStmt *st = decl->item->mbody; st; st = st->next) {
-        if (!strcmp(st->name, "vocab")) int_statement(&D, st, 1, &D.vocab, &D.vocab_loc);
-        else if (!strcmp(st->name, "max_len")) int_statement(&D, st, 1, &D.max_len, NULL);
-        else if (!strcmp(st->name, "dim")) int_statement(&D, st, 1, &D.dim, &D.dim_loc);
+        if (!strcmp(st->name, "vocab")) { said_vocab = true; int_statement(&D, st, 1, &D.vocab, &D.vocab_loc); }
+        else if (!strcmp(st->name, "max_len")) { said_max_len = true; int_statement(&D, st, 1, &D.max_len, NULL); }
+        else if (!strcmp(st->name, "dim")) { said_dim = true; int_statement(&D, st, 1, &D.dim, &D.dim_loc); }
         else if (!strcmp(st->name, "embed")) {
             for (const MOpt *o = st->opts; o; o = o->next) {
                 const char *n = opt_name(o);
@@ -510,13 +534,17 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
                             rope_base = (float)base;
                         }
                     }
-                } else ERR(&D, v->loc, "a position is learned, sinusoidal, rope(base B), alibi or none");
+                } else {
+                    static const char *const kinds[] = { "learned", "sinusoidal", "rope", "alibi", "none" };
+                    ERR(&D, v->loc, "a position is learned, sinusoidal, rope(base B), alibi or none");
+                    suggest_value(&D, v, kinds, 5);
+                }
             }
         }
     }
-    if (!D.vocab) ERR(&D, decl->loc, "model `%s` has no `vocab N;` statement", decl->name);
-    if (!D.max_len) ERR(&D, decl->loc, "model `%s` has no `max_len N;` statement", decl->name);
-    if (!D.dim) ERR(&D, decl->loc, "model `%s` has no `dim N;` statement", decl->name);
+    if (!said_vocab) ERR(&D, decl->loc, "model `%s` has no `vocab N;` statement", decl->name);
+    if (!said_max_len) ERR(&D, decl->loc, "model `%s` has no `max_len N;` statement", decl->name);
+    if (!said_dim) ERR(&D, decl->loc, "model `%s` has no `dim N;` statement", decl->name);
     if (D.errors) return NULL;
     m->dim = D.dim;
     m->vocab_size = D.vocab;
@@ -541,17 +569,25 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
                 const char *s = o->atoms[2].str;
                 if (!strcmp(s, "gpt2")) D.scheme = SCHEME_GPT2;
                 else if (!strcmp(s, "llama")) D.scheme = SCHEME_LLAMA;
-                else if (strcmp(s, "tfmc")) ERR(&D, o->atoms[2].loc, "the weight naming scheme is gpt2, llama or tfmc");
+                else if (strcmp(s, "tfmc")) {
+                    static const char *const schemes[] = { "gpt2", "llama", "tfmc" };
+                    ERR(&D, o->atoms[2].loc, "the weight naming scheme is gpt2, llama or tfmc");
+                    suggest_value(&D, &o->atoms[2], schemes, 3);
+                }
             }
         } else if (!strcmp(n, "init")) {
             const MOpt *o = st->opts;
+            said_init = true;
             const MAtom *v = o && !o->next && o->natoms == 1 ? &o->atoms[0] : NULL;
             long seed = -1;
             if (v && v->kind == MA_CALL && !strcmp(v->str, "random") && v->args && !v->args->next &&
                 opt_name(v->args) && !strcmp(opt_name(v->args), "seed"))
                 atom_int(&D, "random", "seed", opt_value(&D, "random", v->args), 0, &seed);
-            if (seed < 0) ERR(&D, st->loc, "write `init random(seed N);`");
-            else {
+            if (seed < 0) {
+                static const char *const inits[] = { "random" };
+                ERR(&D, st->loc, "write `init random(seed N);`");
+                if (o && !o->next && o->natoms == 1) suggest_value(&D, &o->atoms[0], inits, 1);
+            } else {
                 D.has_init = true;
                 D.seed = (uint64_t)seed;
             }
@@ -562,7 +598,11 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
             const MOpt *o = st->opts;
             if (o && !o->next && o->natoms == 1 && o->atoms[0].kind == MA_NAME && !strcmp(o->atoms[0].str, "tied")) D.tied = true;
             else if (o && !o->next && o->natoms == 1 && o->atoms[0].kind == MA_NAME && !strcmp(o->atoms[0].str, "separate")) D.tied = false;
-            else ERR(&D, st->loc, "write `unembed tied;` or `unembed separate;`");
+            else {
+                static const char *const unembeds[] = { "tied", "separate" };
+                ERR(&D, st->loc, "write `unembed tied;` or `unembed separate;`");
+                if (o && !o->next && o->natoms == 1) suggest_value(&D, &o->atoms[0], unembeds, 2);
+            }
         } else if (!strcmp(n, "attention") || !strcmp(n, "mlp") || !strcmp(n, "moe")) {
             ERR(&D, st->name_loc, "`%s` belongs inside a block: `block x N { %s ...; }`", n, n);
         } else {
@@ -578,7 +618,7 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
         }
     if (m->pos == POS_ALIBI)
         for (int i = 0; i < m->nblocks; i++) m->blocks[i].pos = POS_ALIBI;
-    if (!D.weights && !D.has_init) {
+    if (!D.weights && !said_init) {
         ERR(&D, decl->loc, "model `%s` has no weights", decl->name);
         diag_hint(diags, "add `weights \"FILE.safetensors\";` or `init random(seed 1);`");
     }

@@ -196,6 +196,95 @@ static uint64_t next_random(uint64_t *s)
     return *s = x;
 }
 
+/* A selector over an SOp that is undefined at some position of this input: the SOp's node, or NULL. */
+static const RaspNode *selector_reads_undefined(const RaspNode *sel, const RaspTrace *t, int *pos)
+{
+    if (sel->op != RN_SELECT) {
+        const RaspNode *u = selector_reads_undefined(sel->in[0], t, pos);
+        return u || !sel->in[1] ? u : selector_reads_undefined(sel->in[1], t, pos);
+    }
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < t->n; i++)
+            if (t->sop[sel->in[k]->id][i].kind == TFMC_UNDEF) {
+                *pos = i;
+                return sel->in[k];
+            }
+    return NULL;
+}
+
+#define LIMITS_DOC "docs/compiling.md, \"What it cannot represent\""
+
+/* The first known limit of compiled weights (docs/compiling.md, "What it cannot represent") that
+ * this input meets in a node the output depends on, as one "likely cause" line; nothing when none. */
+static void report_likely_cause(const RaspProgram *rp, const RaspTrace *t, int opt_level, Arena *a, FILE *report)
+{
+    bool *live = ARENA_ARRAY(a, bool, rp->nnodes);
+    live[rp->output->id] = true;
+    for (int k = rp->nnodes - 1; k >= 0; k--)
+        for (int j = 0; live[k] && j < 2; j++)
+            if (rp->nodes[k]->in[j]) live[rp->nodes[k]->in[j]->id] = true;
+    bool counts = false; /* a selector_width or length the output depends on */
+    for (int k = 0; k < rp->nnodes; k++) {
+        const RaspNode *node = rp->nodes[k];
+        if (!live[k]) continue;
+        /* ` `x` at line 5`, or ` at line 5` for an unnamed node ("this aggregate") */
+        const char *what = rasp_node_describe(a, rp->file, node);
+        what = arena_printf(a, "%s%s at line %d", strncmp(what, "this ", 5) ? " " : "",
+                            strncmp(what, "this ", 5) ? what : "", node->loc.first_line);
+        counts |= node->op == RN_SELECTOR_WIDTH || node->op == RN_LENGTH;
+        if (node->op == RN_AGGREGATE && !node->mean) {
+            const bool *sel = t->sel[node->in[0]->id];
+            const Value *vals = t->sop[node->in[1]->id];
+            for (int q = 0; q < t->n; q++) {
+                int first = -1, differs = -1, undefined = -1;
+                for (int j = 0; j < t->n; j++) {
+                    if (!sel[q * t->n + j]) continue;
+                    if (vals[j].kind == TFMC_UNDEF) undefined = j;
+                    else if (first < 0) first = j;
+                    else if (differs < 0 && !value_eq(vals[first], vals[j])) differs = j;
+                }
+                char v1[64], v2[64];
+                if (differs >= 0) {
+                    value_format(vals[first], v1, sizeof v1);
+                    value_format(vals[differs], v2, sizeof v2);
+                    fprintf(report, "  likely cause: the categorical aggregate%s selects differing values for "
+                                    "position %d (%s at %d, %s at %d); the interpreter says undefined, the attention "
+                                    "averages them. As in Tracr, a categorical aggregate must select equal values "
+                                    "(%s)\n", what, q, v1, first, v2, differs, LIMITS_DOC);
+                    return;
+                }
+                if (undefined >= 0 && first >= 0) {
+                    fprintf(report, "  likely cause: the categorical aggregate%s selects an undefined value (at %d) "
+                                    "beside defined ones for position %d; the interpreter says undefined, the "
+                                    "attention averages the defined ones (%s)\n", what, undefined, q, LIMITS_DOC);
+                    return;
+                }
+            }
+        } else if (!node->is_selector && node->enc == ENC_NUMERICAL) {
+            for (int i = 0; i < t->n; i++)
+                if (t->sop[k][i].kind == TFMC_UNDEF) {
+                    fprintf(report, "  likely cause: the numerical SOp%s is undefined at position %d; a numerical "
+                                    "SOp has no undefined in the weights, which hold 0 there (%s)\n", what, i,
+                            LIMITS_DOC);
+                    return;
+                }
+        } else if (node->op == RN_SEL_NOT || node->op == RN_SEL_OR) {
+            int pos = 0;
+            const RaspNode *u = selector_reads_undefined(node, t, &pos);
+            if (u) {
+                fprintf(report, "  likely cause: the selector%s uses `%s` over %s, which is undefined at position "
+                                "%d; the interpreter never selects an undefined value (so `not` selects it), the "
+                                "weights' score table has no row for undefined (%s)\n", what,
+                        node->op == RN_SEL_NOT ? "not" : "or", rasp_node_describe(a, rp->file, u), pos, LIMITS_DOC);
+                return;
+            }
+        }
+    }
+    if (counts && opt_level == 0)
+        fprintf(report, "  likely cause: float32 conditioning of selector_width or length at -O0 (dense sums); "
+                        "-O1 and -O2 sum only the non-zero terms (%s)\n", LIMITS_DOC);
+}
+
 static void report_counterexample(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n,
                                   const TfmcValue *want, const TfmcValue *got, FILE *report)
 {
@@ -205,6 +294,15 @@ static void report_counterexample(TfmcContext *ctx, const TfmcProgram *p, const 
     tfmc_print_values(report, want, n);
     fprintf(report, "  transformer: ");
     tfmc_print_values(report, got, n);
+    Arena scratch;
+    jmp_buf oom;
+    arena_init(&scratch, &ctx->alloc, &oom);
+    if (!setjmp(oom)) { /* out of memory: no cause line, the rest as ever */
+        RaspTrace t;
+        interp_run(p->rasp, tokens, (int)n, &scratch, &t);
+        report_likely_cause(p->rasp, &t, ctx->passes.level, &scratch, report);
+    }
+    arena_free(&scratch);
     fprintf(report, "trace of the interpreter:\n");
     tfmc_eval_trace(ctx, p, tokens, n, report);
 }

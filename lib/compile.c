@@ -216,14 +216,13 @@ static const RaspNode *selector_reads_undefined(const RaspNode *sel, const RaspT
 
 /* The first known limit of compiled weights (docs/compiling.md, "What it cannot represent") that
  * this input meets in a node the output depends on, as one "likely cause" line; nothing when none. */
-static void report_likely_cause(const RaspProgram *rp, const RaspTrace *t, int opt_level, Arena *a, FILE *report)
+static void report_likely_cause(const RaspProgram *rp, const RaspTrace *t, Arena *a, FILE *report)
 {
     bool *live = ARENA_ARRAY(a, bool, rp->nnodes);
     live[rp->output->id] = true;
     for (int k = rp->nnodes - 1; k >= 0; k--)
         for (int j = 0; live[k] && j < 2; j++)
             if (rp->nodes[k]->in[j]) live[rp->nodes[k]->in[j]->id] = true;
-    bool counts = false; /* a selector_width or length the output depends on */
     for (int k = 0; k < rp->nnodes; k++) {
         const RaspNode *node = rp->nodes[k];
         if (!live[k]) continue;
@@ -231,34 +230,47 @@ static void report_likely_cause(const RaspProgram *rp, const RaspTrace *t, int o
         const char *what = rasp_node_describe(a, rp->file, node);
         what = arena_printf(a, "%s%s at line %d", strncmp(what, "this ", 5) ? " " : "",
                             strncmp(what, "this ", 5) ? what : "", node->loc.first_line);
-        counts |= node->op == RN_SELECTOR_WIDTH || node->op == RN_LENGTH;
         if (node->op == RN_AGGREGATE && !node->mean) {
+            /* The head gives each of a query's m selected keys 1/m of the value's one-hot (an undefined
+             * value has none), decoded as the value holding more than 1/2. A mix of values, or of
+             * undefined and defined ones, is undefined to the interpreter; it differs in the output
+             * when one value holds a majority, and in whatever reads the mix anywhere else. */
             const bool *sel = t->sel[node->in[0]->id];
             const Value *vals = t->sop[node->in[1]->id];
             for (int q = 0; q < t->n; q++) {
-                int first = -1, differs = -1, undefined = -1;
+                int m = 0, first = -1, differs = -1, undefined = -1, major = -1, votes = 0;
                 for (int j = 0; j < t->n; j++) {
                     if (!sel[q * t->n + j]) continue;
-                    if (vals[j].kind == TFMC_UNDEF) undefined = j;
+                    m++;
+                    bool undef = vals[j].kind == TFMC_UNDEF;
+                    if (undef) undefined = j;
                     else if (first < 0) first = j;
                     else if (differs < 0 && !value_eq(vals[first], vals[j])) differs = j;
+                    /* Boyer-Moore majority vote, undefined counting as a value of its own */
+                    bool same = major >= 0 && (vals[major].kind == TFMC_UNDEF) == undef &&
+                                (undef || value_eq(vals[major], vals[j]));
+                    if (votes == 0) major = j, votes = 1;
+                    else votes += same ? 1 : -1;
                 }
+                int held = 0;
+                for (int j = 0; major >= 0 && vals[major].kind != TFMC_UNDEF && j < t->n; j++)
+                    held += sel[q * t->n + j] && vals[j].kind != TFMC_UNDEF && value_eq(vals[major], vals[j]);
+                if (!(differs >= 0 || (undefined >= 0 && first >= 0)) || (node == rp->output && 2 * held <= m))
+                    continue;
                 char v1[64], v2[64];
+                value_format(vals[first], v1, sizeof v1);
                 if (differs >= 0) {
-                    value_format(vals[first], v1, sizeof v1);
                     value_format(vals[differs], v2, sizeof v2);
                     fprintf(report, "  likely cause: the categorical aggregate%s selects differing values for "
                                     "position %d (%s at %d, %s at %d); the interpreter says undefined, the attention "
                                     "averages them. As in Tracr, a categorical aggregate must select equal values "
                                     "(%s)\n", what, q, v1, first, v2, differs, LIMITS_DOC);
-                    return;
-                }
-                if (undefined >= 0 && first >= 0) {
+                } else {
                     fprintf(report, "  likely cause: the categorical aggregate%s selects an undefined value (at %d) "
-                                    "beside defined ones for position %d; the interpreter says undefined, the "
-                                    "attention averages the defined ones (%s)\n", what, undefined, q, LIMITS_DOC);
-                    return;
+                                    "beside %s (at %d) for position %d; the interpreter says undefined, the attention "
+                                    "averages the defined ones (%s)\n", what, undefined, v1, first, q, LIMITS_DOC);
                 }
+                return;
             }
         } else if (!node->is_selector && node->enc == ENC_NUMERICAL) {
             for (int i = 0; i < t->n; i++)
@@ -280,9 +292,6 @@ static void report_likely_cause(const RaspProgram *rp, const RaspTrace *t, int o
             }
         }
     }
-    if (counts && opt_level == 0)
-        fprintf(report, "  likely cause: float32 conditioning of selector_width or length at -O0 (dense sums); "
-                        "-O1 and -O2 sum only the non-zero terms (%s)\n", LIMITS_DOC);
 }
 
 static void report_counterexample(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n,
@@ -300,7 +309,7 @@ static void report_counterexample(TfmcContext *ctx, const TfmcProgram *p, const 
     if (!setjmp(oom)) { /* out of memory: no cause line, the rest as ever */
         RaspTrace t;
         interp_run(p->rasp, tokens, (int)n, &scratch, &t);
-        report_likely_cause(p->rasp, &t, ctx->passes.level, &scratch, report);
+        report_likely_cause(p->rasp, &t, &scratch, report);
     }
     arena_free(&scratch);
     fprintf(report, "trace of the interpreter:\n");

@@ -223,6 +223,12 @@ static bool parse_layer(Decl *D, const MStmt *st, ModelBlock *b)
             ERR(D, st->name_loc, "rope needs an even head_dim, and it is %ld", hd);
             return false;
         }
+        if (heads * hd > DECL_INT_MAX) {
+            /* sizes are ints in the IR; their products are taken in size_t, but one head row may not pass this */
+            ERR(D, heads_loc, "`heads %ld` of `head_dim %ld` is %ld query dimensions, more than tfmc takes (%ld)", heads,
+                hd, heads * hd, DECL_INT_MAX);
+            return false;
+        }
         b->mha_heads = (int)heads;
         b->kv_heads = (int)kv;
         b->head_dim = (int)hd;

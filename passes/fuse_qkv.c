@@ -1,17 +1,27 @@
 /* fuse_qkv.c: QKV fusion (-O2, declared models; RASP heads are compressed by sparse instead). The query, key and value projections of an
  * attention block read the same normalised input: they become one matrix multiplication by the
  * stacked weights [Wq; Wk; Wv] (and biases), whose result is cut into q, k and v, so the input is
- * read once and one larger, more efficient multiplication replaces three. Preserves: every value
- * exactly (each output is the same dot product). */
+ * read once and one larger, more efficient multiplication replaces three. The blocks of
+ * `block shared x N` hold the same three matrices, so they get the same stacked one: a shared
+ * block's weights are stored (and emitted) once at -O2 as at -O1. Preserves: every value exactly
+ * (each output is the same dot product). */
 #include <string.h>
 
 #include "passes.h"
+
+/* Stacked matrices already made, by the three they were made from. */
+typedef struct Stacked {
+    const float *from[3], *bias_from[3];
+    float *w, *b;
+} Stacked;
 
 bool pass_fuse_qkv(PassContext *pc, Graph *g)
 {
     if (!g->model->declared) return true; /* RASP heads are compressed instead (sparse) */
     Arena *a = pc->arena;
     GraphOp *ops = ARENA_ARRAY(a, GraphOp, g->nops + 2 * g->nops / 3 + 4);
+    Stacked *made = ARENA_ARRAY(a, Stacked, g->nops / 3 + 1);
+    int nmade = 0;
     int k = 0;
     for (int i = 0; i < g->nops; i++) {
         const GraphOp *q = &g->ops[i];
@@ -26,15 +36,29 @@ bool pass_fuse_qkv(PassContext *pc, Graph *g)
             same = same && len > 2 && !strcmp(name + len - 2, ".q");
             if (same) {
                 int rows = q->rows + kk->rows + v->rows, cols = q->cols;
-                float *w = ARENA_ARRAY(a, float, (size_t)rows * cols);
-                float *b = q->b ? ARENA_ARRAY(a, float, rows) : NULL;
                 const GraphOp *part[3] = { q, kk, v };
-                int at = 0;
-                for (int p = 0; p < 3; p++) {
-                    memcpy(w + (size_t)at * cols, part[p]->w, sizeof(float) * (size_t)part[p]->rows * cols);
-                    if (b) memcpy(b + at, part[p]->b, sizeof(float) * (size_t)part[p]->rows);
-                    at += part[p]->rows;
+                Stacked *st = NULL;
+                for (int m = 0; m < nmade && !st; m++) {
+                    bool eq = true;
+                    for (int p = 0; p < 3; p++)
+                        eq = eq && made[m].from[p] == part[p]->w && made[m].bias_from[p] == part[p]->b;
+                    if (eq) st = &made[m];
                 }
+                if (!st) {
+                    st = &made[nmade++];
+                    st->w = ARENA_ARRAY(a, float, (size_t)rows * cols);
+                    st->b = q->b ? ARENA_ARRAY(a, float, rows) : NULL;
+                    int at = 0;
+                    for (int p = 0; p < 3; p++) {
+                        st->from[p] = part[p]->w;
+                        st->bias_from[p] = part[p]->b;
+                        memcpy(st->w + (size_t)at * cols, part[p]->w, sizeof(float) * (size_t)part[p]->rows * cols);
+                        if (st->b) memcpy(st->b + at, part[p]->b, sizeof(float) * (size_t)part[p]->rows);
+                        at += part[p]->rows;
+                    }
+                }
+                float *w = st->w, *b = st->b;
+                int at = 0;
                 int t = graph_add_tensor(a, g, rows, false, arena_printf(a, "%.*sqkv", (int)(len - 1), name));
                 GraphOp f = *q;
                 f.out = t;
@@ -43,7 +67,6 @@ bool pass_fuse_qkv(PassContext *pc, Graph *g)
                 f.rows = rows;
                 f.comment = g->tensors[t].name;
                 ops[k++] = f;
-                at = 0;
                 for (int p = 0; p < 3; p++) {
                     GraphOp s = { 0 };
                     s.kind = G_SLICE;

@@ -442,6 +442,50 @@ static void test_allocation_failures(void)
 #endif
 }
 
+/* The C of a program at one -O level, in memory. */
+static char *emit_c_text(const char *src, int level, size_t *len)
+{
+    TfmcContext *ctx = tfmc_context_new(NULL);
+    TfmcOptions o = { 0 };
+    o.opt_level = level;
+    tfmc_set_options(ctx, &o);
+    const TfmcProgram *p = NULL;
+    char *text = NULL;
+    *len = 0;
+    FILE *f = open_memstream(&text, len);
+    if (tfmc_load_string(ctx, "shared.tfm", src, strlen(src)) != TFMC_OK || tfmc_find_program(ctx, NULL, &p) != TFMC_OK ||
+        tfmc_emit_c(ctx, p, NULL, f) != TFMC_OK)
+        tfmc_print_diagnostics(ctx, stderr);
+    fclose(f);
+    tfmc_context_free(ctx);
+    return text;
+}
+
+static long count_of(const char *text, const char *what)
+{
+    long n = 0;
+    for (const char *p = text; (p = strstr(p, what)); p += strlen(what)) n++;
+    return n;
+}
+
+/* `block shared x 3` holds one set of weights: the generated C writes it once at -O1 and, with the
+ * Q, K and V projections stacked into one matrix, once at -O2 too (it wrote three stacked copies). */
+static void test_shared_weights_once(void)
+{
+    static const char src[] = "model shared { vocab 20; max_len 8; dim 16; init random(seed 4); "
+                              "embed token, position learned; block shared x 3 { attention heads 2, causal, "
+                              "norm layernorm(eps 1e-5); mlp hidden 32, act gelu, norm layernorm(eps 1e-5); } "
+                              "norm layernorm(eps 1e-5); unembed tied; }";
+    size_t n1, n2;
+    char *c1 = emit_c_text(src, 1, &n1), *c2 = emit_c_text(src, 2, &n2);
+    CU_ASSERT_FATAL(c1 && c2 && n1 > 0 && n2 > 0);
+    /* every weight is one hex-float literal: the same values at both levels */
+    CHECK_INT(count_of(c2, "0x"), count_of(c1, "0x"));
+    CHECK_INT(count_of(c2, "_qkv["), 2); /* one stacked matrix and its bias, declared once */
+    free(c1);
+    free(c2);
+}
+
 bool register_api_tests(void)
 {
     static const UnitTest tests[] = {
@@ -454,6 +498,7 @@ bool register_api_tests(void)
         { "parse ids (models)", test_parse_ids },
         { "cannot compile: clear errors", test_cannot_compile },
         { "allocation failures", test_allocation_failures },
+        { "shared blocks: weights emitted once at -O1 and -O2", test_shared_weights_once },
     };
     return UNIT_SUITE("api", tests);
 }

@@ -547,9 +547,18 @@ static void read_vocab(Sema *s, const Stmt *st, RaspProgram *p)
         const SetItem *si = &st->set[i];
         if (!si->is_range) { count++; continue; }
         /* the width in unsigned arithmetic: hi - lo can overflow int64_t */
-        if (si->hi < si->lo.u.i || (uint64_t)si->hi - (uint64_t)si->lo.u.i >= RASP_MAX_VALUES) {
-            ERROR(s, si->loc, "the range %lld..%lld is %s", (long long)si->lo.u.i, (long long)si->hi,
-                  si->hi < si->lo.u.i ? "empty" : "too large for a vocabulary");
+        if (si->hi < si->lo.u.i) {
+            ERROR(s, si->loc, "the range %lld..%lld is empty", (long long)si->lo.u.i, (long long)si->hi);
+            ok = false;
+            continue;
+        }
+        uint64_t width = (uint64_t)si->hi - (uint64_t)si->lo.u.i; /* values - 1: fits, where the count may not */
+        if (width >= RASP_MAX_VALUES) {
+            char values[32];
+            if (width == UINT64_MAX) snprintf(values, sizeof values, "18446744073709551616");
+            else snprintf(values, sizeof values, "%llu", (unsigned long long)width + 1);
+            ERROR(s, si->loc, "the range %lld..%lld is too large for a vocabulary: %s values, more than the limit of %d",
+                  (long long)si->lo.u.i, (long long)si->hi, values, RASP_MAX_VALUES);
             ok = false;
             continue;
         }

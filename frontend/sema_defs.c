@@ -4,6 +4,9 @@
 
 #include "sema.h"
 
+/* The parameters a def may have: a call binds its arguments in an array of this size. */
+enum { MAX_DEF_PARAMS = 64 };
+
 /* ------------------------------------------------------------- defs */
 
 const Item *sema_find_def(const Sema *s, const char *name, int *index)
@@ -158,6 +161,9 @@ void sema_check_defs(Sema *s)
                       s->defs[j]->name_loc.first_line);
                 break; /* once, against the first definition */
             }
+        if (d->nparams > MAX_DEF_PARAMS)
+            ERROR(s, d->name_loc, "function `%s` has %d parameters, more than the limit of %d", d->name, d->nparams,
+                  MAX_DEF_PARAMS);
         for (int p = 0; p < d->nparams; p++)
             for (int q = 0; q < p; q++)
                 if (strcmp(d->params[p], d->params[q]) == 0)
@@ -173,8 +179,8 @@ void sema_check_defs(Sema *s)
 /* Expand a call of def: its body runs in a scope binding its parameters to the arguments. */
 SVal sema_expand_def(Sema *s, Scope *sc, Ast *e, const Item *def, int index)
 {
-    SVal args[64];
-    int n = e->nargs < 64 ? e->nargs : 64;
+    SVal args[MAX_DEF_PARAMS];
+    int n = e->nargs < MAX_DEF_PARAMS ? e->nargs : MAX_DEF_PARAMS;
     bool ok = true;
     for (int i = 0; i < n; i++) {
         args[i] = sema_check_expr(s, sc, e->args[i]);
@@ -185,7 +191,8 @@ SVal sema_expand_def(Sema *s, Scope *sc, Ast *e, const Item *def, int index)
             ok = false;
         }
     }
-    if (def->broken) return sema_error(); /* its syntax error is reported; what it returns is unknown */
+    /* a broken def's syntax error is reported, and so is one with too many parameters */
+    if (def->broken || def->nparams > MAX_DEF_PARAMS) return sema_error();
     if (e->nargs != def->nparams) {
         ERROR(s, e->loc, "`%s` takes %d argument%s, not %d", def->name, def->nparams, def->nparams == 1 ? "" : "s",
               e->nargs);

@@ -305,6 +305,9 @@ static bool dset_add(DoubleSet *d, double x)
 
 typedef enum MeansStatus { MEANS_OK, MEANS_OVER, MEANS_SLOW } MeansStatus;
 
+/* Additions means_general may make before the enumeration is called too slow (MEANS_SLOW). */
+#define MEANS_BUDGET (1L << 27)
+
 /* Integers: the sums of m values, less m * lo, as a bitset; each value shifts the sums of m - 1
  * values in. The caller checked that max_len * (hi - lo) + 1 bits are few. */
 static MeansStatus means_integral(Sema *s, const ValueSet *vs, int64_t lo, int64_t hi, long limit, DoubleSet *means)
@@ -357,7 +360,6 @@ static MeansStatus means_integral(Sema *s, const ValueSet *vs, int64_t lo, int64
  * sum of m values is a new mean, so the count can pass the limit before the round ends. */
 static MeansStatus means_general(Sema *s, const ValueSet *vs, long limit, DoubleSet *means)
 {
-    const long budget = 1L << 27; /* additions before the enumeration is called too slow */
     int max_len = s->prog->max_len;
     DoubleSet next = { .s = s };
     double *sums = malloc(sizeof(double) * (size_t)(limit + 1)), *vals = malloc(sizeof(double) * (size_t)vs->n);
@@ -385,7 +387,7 @@ static MeansStatus means_general(Sema *s, const ValueSet *vs, long limit, Double
                 }
             }
             work += vs->n;
-            if (st == MEANS_OK && work > budget) st = MEANS_SLOW;
+            if (st == MEANS_OK && work > MEANS_BUDGET) st = MEANS_SLOW;
         }
         nsums = 0;
         for (size_t k = 0; st == MEANS_OK && k <= next.mask; k++)
@@ -438,8 +440,9 @@ static void mean_values(Sema *s, RaspNode *n, const ValueSet *vs)
         if (st == MEANS_OVER) {
             too_many_values(s, n, 0, limit, false);
         } else {
-            ERROR(s, n->loc, "the value set of %s takes too long to compute: the means of up to %d of the %d "
-                             "values of %s", sema_node_name(s, n), max_len, vs->n, sema_node_name(s, n->in[1]));
+            ERROR(s, n->loc, "the value set of %s takes too long to compute (more than %ld additions): the means "
+                             "of up to %d of the %d values of %s", sema_node_name(s, n), MEANS_BUDGET, max_len, vs->n,
+                  sema_node_name(s, n->in[1]));
             HINT(s, "narrow the values it averages, or max_len");
         }
         return;

@@ -1,5 +1,6 @@
 /* test_syntax_errors.c: syntax and lexical errors: counted, placed, and recovered from. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "unit.h"
@@ -63,7 +64,7 @@ static void test_lexer_errors(void)
         { "x = a || b;", 9, "unknown operator", "write `or`" },
         { "x = !a;", 7, "unknown operator", "write `not`" },
         { "x = 12ab;", 7, "malformed number", NULL },
-        { "x = 99999999999999999999;", 7, "integer literal is too large", NULL },
+        { "x = 99999999999999999999;", 7, "integer literal is too large (more than 9223372036854775807)", NULL },
         { "x = \"abc;", 7, "unterminated string", NULL },
         { "x = \"a\\qb\";", 9, "unknown escape sequence", NULL },
         { "x = a @ b;", 9, "unexpected character `@`", NULL },
@@ -116,12 +117,37 @@ static void test_missing_semicolon(void)
     fx_free(&fx);
 }
 
+/* Bison's stack holds YYMAXDEPTH (10000) entries: a chain of conditionals that keeps them all open
+ * overflows it, and the message states that limit. */
+static void test_parser_stack_limit(void)
+{
+    enum { CONDITIONALS = 6000 };
+    const char *head = "rasp p {\n  vocab {0..3};\n  max_len 4;\n  x = ";
+    const char *link = "tokens ? 1 : ";
+    size_t cap = strlen(head) + CONDITIONALS * strlen(link) + 64;
+    char *src = malloc(cap);
+    CU_ASSERT_FATAL(src != NULL);
+    size_t len = (size_t)snprintf(src, cap, "%s", head);
+    for (int i = 0; i < CONDITIONALS; i++) len += (size_t)snprintf(src + len, cap - len, "%s", link);
+    snprintf(src + len, cap - len, "2;\n  return x;\n}\n");
+    Fx fx;
+    fx_parse(&fx, src);
+    CHECK_INT(fx.diags.n, 1);
+    if (fx.diags.n >= 1) {
+        CHECK_INT(fx.diags.items[0].line, 4);
+        CHECK_HAS(fx.diags.items[0].message, "expression nested too deeply: the parser's stack holds 10000 entries");
+    }
+    fx_free(&fx);
+    free(src);
+}
+
 bool register_syntax_errors_tests(void)
 {
     static const UnitTest tests[] = {
         { "syntax errors recovered", test_syntax_errors_recovered },
         { "lexer errors", test_lexer_errors },
         { "missing semicolon, def headers", test_missing_semicolon },
+        { "parser stack limit stated", test_parser_stack_limit },
     };
     return UNIT_SUITE("syntax errors", tests);
 }

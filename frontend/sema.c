@@ -700,7 +700,7 @@ void sema_check(Arena *arena, const SrcFile *file, Item *items, DiagList *diags,
     s.defs = ARENA_ARRAY(arena, Item *, ndefs ? ndefs : 1);
     for (Item *it = items; it; it = it->next)
         if (it->kind == ITEM_DEF) s.defs[s.ndefs++] = it;
-    sema_check_defs(&s);
+    sema_check_defs(&s, items);
     for (Item *it = items; it; it = it->next) {
         if (it->kind == ITEM_DEF || it->broken) continue; /* a broken item's syntax error is reported */
         for (Item *o = items; o != it; o = o->next)

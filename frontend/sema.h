@@ -108,7 +108,8 @@ Ast *sema_substitute(Sema *s, const Ast *e, Ast *const *subst);
 RaspNode *sema_elementwise(Sema *s, Ast *body, RaspNode **ins, int nins, SrcLoc loc, int *nleaves);
 
 /* sema_defs.c: functions (recursion, expansion, unused ones) and causal programs */
-void sema_check_defs(Sema *s);
+/* Duplicates, parameters and recursion of the defs; items: the file, for the calls programs make. */
+void sema_check_defs(Sema *s, const Item *items);
 const Item *sema_find_def(const Sema *s, const char *name, int *index);
 SVal sema_expand_def(Sema *s, Scope *sc, Ast *e, const Item *def, int index);
 /* Defs that no program called: their names are still checked, and stray header statements. */

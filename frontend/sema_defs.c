@@ -110,8 +110,54 @@ static bool find_cycle(const CallGraph *g, int start, int at, int *path, int dep
     return false;
 }
 
-/* Report every def that can call itself, with one cycle through it. */
-static void check_recursion(Sema *s)
+static bool loc_before(SrcLoc a, SrcLoc b)
+{
+    return a.first_line < b.first_line || (a.first_line == b.first_line && a.first_column < b.first_column);
+}
+
+/* The first call of `name` in e, by position, into *first. */
+static void first_call(const Ast *e, const char *name, const Ast **first)
+{
+    if (!e) return;
+    if (e->kind == AST_CALL) {
+        if (strcmp(e->str, name) == 0 && (!*first || loc_before(e->loc, (*first)->loc))) *first = e;
+        for (int i = 0; i < e->nargs; i++) first_call(e->args[i], name, first);
+    }
+    first_call(e->a, name, first);
+    first_call(e->b, name, first);
+    first_call(e->c, name, first);
+}
+
+/* Where `caller` calls `callee` first: the call a cycle through callee closes at. */
+static SrcLoc call_site(const Item *caller, const Item *callee)
+{
+    const Ast *call = NULL;
+    for (const Stmt *st = caller->body; st && !call; st = st->next) first_call(st->expr, callee->name, &call);
+    return call ? call->loc : callee->name_loc;
+}
+
+/* Which defs are called from outside their own component: by a program or by a def that is not
+ * on a cycle with them. A cycle is reported from such an entry, as a program meets it. */
+static bool *entered_from_outside(Sema *s, const CallGraph *g, const Item *items)
+{
+    bool *entered = ARENA_ARRAY(s->arena, bool, g->n + 1);
+    for (const Item *it = items; it; it = it->next) {
+        if (it->kind != ITEM_RASP) continue;
+        int *calls = NULL, ncalls = 0, cap = 0;
+        for (const Stmt *st = it->body; st; st = st->next) collect_calls(s, st->expr, &calls, &ncalls, &cap);
+        for (int k = 0; k < ncalls; k++) entered[calls[k]] = true;
+    }
+    for (int i = 0; i < g->n; i++)
+        for (int e = g->first[i]; e < g->first[i + 1]; e++)
+            if (g->component[g->callee[e]] != g->component[i]) entered[g->callee[e]] = true;
+    return entered;
+}
+
+/* Report each set of mutually recursive defs once, with one cycle, at the call that closes it:
+ * that call is what has to change. The cycle starts at the first def of the set that a program
+ * or another def calls (else the first def of the set); every def of the set is marked recursive,
+ * so its calls add no errors. */
+static void check_recursion(Sema *s, const Item *items)
 {
     int n = s->ndefs;
     CallGraph g;
@@ -127,28 +173,39 @@ static void check_recursion(Sema *s)
         if (g.index[i] < 0) strong_connect(&g, i);
     int *size = ARENA_ARRAY(s->arena, int, g.ncomponents + 1);
     for (int i = 0; i < n; i++) size[g.component[i]]++;
-    int *path = ARENA_ARRAY(s->arena, int, n + 2);
-    bool *seen = ARENA_ARRAY(s->arena, bool, n + 1);
+    bool *entered = entered_from_outside(s, &g, items);
+    /* per component: the def its cycle is reported from, or -1 */
+    int *entry = ARENA_ARRAY(s->arena, int, g.ncomponents + 1);
+    for (int c = 0; c < g.ncomponents; c++) entry[c] = -1;
     for (int i = 0; i < n; i++) {
         bool self_call = false;
         for (int e = g.first[i]; e < g.first[i + 1]; e++) self_call |= g.callee[e] == i;
         if (size[g.component[i]] < 2 && !self_call) continue;
-        for (int k = 0; k < n; k++)
-            if (g.component[k] == g.component[i]) seen[k] = false;
-        if (!find_cycle(&g, i, i, path, 0, seen)) continue;
         s->def_recursive[i] = true;
+        int *at = &entry[g.component[i]];
+        if (*at < 0 || (entered[i] && !entered[*at])) *at = i;
+    }
+    int *path = ARENA_ARRAY(s->arena, int, n + 2);
+    bool *seen = ARENA_ARRAY(s->arena, bool, n + 1);
+    for (int c = 0; c < g.ncomponents; c++) {
+        int i = entry[c];
+        if (i < 0) continue;
+        for (int k = 0; k < n; k++)
+            if (g.component[k] == c) seen[k] = false;
+        if (!find_cycle(&g, i, i, path, 0, seen)) continue; /* cannot happen: i is on a cycle */
+        int last = 1; /* path[last] is i again: the cycle closes with the call path[last - 1] -> i */
+        while (path[last] != i) last++;
         char chain[512];
         int len = 0;
-        for (int k = 0; len < (int)sizeof chain - 80; k++) {
+        for (int k = 0; k <= last && len < (int)sizeof chain - 80; k++)
             len += snprintf(chain + len, sizeof chain - (size_t)len, "%s`%s`", k ? " -> " : "", s->defs[path[k]]->name);
-            if (k > 0 && path[k] == i) break;
-        }
-        ERROR(s, s->defs[i]->name_loc, "function `%s` is recursive: %s", s->defs[i]->name, chain);
-        HINT(s, "calls are expanded at compile time, so a function cannot call itself");
+        ERROR(s, call_site(s->defs[path[last - 1]], s->defs[i]), "function `%s` is recursive: %s", s->defs[i]->name,
+              chain);
+        HINT(s, "this call closes the cycle; calls are expanded at compile time, so a function cannot call itself");
     }
 }
 
-void sema_check_defs(Sema *s)
+void sema_check_defs(Sema *s, const Item *items)
 {
     int n = s->ndefs;
     s->def_recursive = ARENA_ARRAY(s->arena, bool, n ? n : 1);
@@ -173,7 +230,7 @@ void sema_check_defs(Sema *s)
             sema_index_of(d->name, sema_scalar_funcs, N_SCALAR_FUNCS) >= 0)
             ERROR(s, d->name_loc, "`%s` is a built-in name and cannot name a function", d->name);
     }
-    check_recursion(s);
+    check_recursion(s, items);
 }
 
 /* Expand a call of def: its body runs in a scope binding its parameters to the arguments. */

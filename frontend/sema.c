@@ -250,7 +250,10 @@ static bool want_args(Sema *s, Ast *e, int lo, int hi)
 
 static RaspNode *need_selector(Sema *s, SVal v, Ast *arg, const char *fn)
 {
-    if (v.kind == SV_SEL) return v.node;
+    if (v.kind == SV_SEL) {
+        VEC_PUSH(s->arena, s->read_sels, s->nread_sels, s->read_sels_cap, v.node);
+        return v.node;
+    }
     if (v.kind == SV_ERROR) return NULL;
     char text[96];
     ast_format(arg, text, sizeof text);
@@ -674,6 +677,8 @@ static RaspProgram *check_program(Sema *s, Item *it)
     s->uses = NULL;
     s->uses_cap = 0;
     memset(&s->labels, 0, sizeof s->labels);
+    s->read_sels = NULL;
+    s->nread_sels = s->read_sels_cap = 0;
     int before = s->nerrors;
     s->have_sizes = headers(s, it, p);
     Scope sc = { NULL, NULL };
@@ -685,7 +690,8 @@ static RaspProgram *check_program(Sema *s, Item *it)
         HINT(s, "aggregate it: return aggregate(sel, values);");
     }
     if (r.kind == SV_SOP) p->output = r.node;
-    if (s->nerrors == before && p->causal && s->have_sizes) sema_check_causal(s, p);
+    /* after other errors too: every node made is whole, and a violation is independent of them */
+    if (p->causal && s->have_sizes) sema_check_causal(s, p);
     return s->nerrors == before && p->output ? p : NULL;
 }
 

@@ -56,6 +56,10 @@ typedef struct Sema {
     int uses_cap;
     const Stmt *assign;     /* the assignment being checked: its name describes its value */
     LabelTable labels;      /* of the program being checked */
+    /* the selectors that an aggregate or selector_width reads, even where the call had another
+     * error: a causal program checks each of them (an error elsewhere hides no violation) */
+    RaspNode **read_sels;
+    int nread_sels, read_sels_cap;
 } Sema;
 
 /* The built-in names, and how many there are of each. */

@@ -375,8 +375,64 @@ static bool looks_backward(const RaspNode *n, unsigned *memo, const RaspTrace *t
     return false;
 }
 
+/* Does this selector provably select no key j <= i? Then restricting it to earlier positions
+ * would leave it always empty, and the usual fix is no fix. */
+static bool never_backward(const RaspNode *n, unsigned *memo, const RaspTrace *t)
+{
+    if (!(deps(n, memo) & 5u)) {
+        const bool *m = t->sel[n->id];
+        for (int i = 0; i < t->n; i++)
+            for (int j = 0; j <= i; j++)
+                if (m[i * t->n + j]) return false;
+        return true;
+    }
+    if (n->op == RN_SEL_AND) return never_backward(n->in[0], memo, t) || never_backward(n->in[1], memo, t);
+    if (n->op == RN_SEL_OR) return never_backward(n->in[0], memo, t) && never_backward(n->in[1], memo, t);
+    return false;
+}
+
+/* What the causal check knows of one program's selectors, by node id. */
+typedef struct CausalCheck {
+    unsigned *deps;     /* deps()'s memo */
+    const RaspTrace *t; /* the program at max_len: position-only selectors in full */
+    bool *read;         /* an aggregate or selector_width reads it */
+    signed char *fails; /* looks_backward is false: 1, true: 0, not yet known: -1 */
+    signed char *fixed; /* covered()'s memo, as fails */
+} CausalCheck;
+
+static bool fails(CausalCheck *c, const RaspNode *n)
+{
+    if (c->fails[n->id] < 0) c->fails[n->id] = !looks_backward(n, c->deps, c->t);
+    return c->fails[n->id] == 1;
+}
+
+/* Is every reason n fails a read selector that is reported (or is itself covered)? Then fixing
+ * those fixes n, and n's own message would be an echo: `a and b` is proved as soon as one side is,
+ * `a or b` when both are. */
+static bool covered(CausalCheck *c, const RaspNode *n)
+{
+    if (c->fixed[n->id] >= 0) return c->fixed[n->id] == 1;
+    bool r = false;
+    if (n->op == RN_SEL_AND || n->op == RN_SEL_OR) {
+        bool any = false, all = true;
+        for (int k = 0; k < 2; k++) {
+            const RaspNode *in = n->in[k];
+            bool ok = !fails(c, in) || c->read[in->id] || covered(c, in);
+            any |= fails(c, in) && ok;
+            all &= ok;
+        }
+        r = n->op == RN_SEL_AND ? any : all;
+    }
+    c->fixed[n->id] = r;
+    return r;
+}
+
+/* Every selector an aggregate or selector_width reads must look only backwards. Each violation is
+ * reported once, with a fix that keeps the selector useful; a selector that fails only through
+ * parts that are reported themselves is not reported again. */
 void sema_check_causal(Sema *s, RaspProgram *p)
 {
+    if (s->nread_sels == 0) return;
     /* The scratch arena is freed on the way out when memory runs out. */
     Arena scratch;
     jmp_buf guard;
@@ -389,14 +445,25 @@ void sema_check_causal(Sema *s, RaspProgram *p)
     for (int i = 0; i < p->max_len; i++) tokens[i] = p->vocab.v[0];
     RaspTrace t;
     interp_run(p, tokens, p->max_len, &scratch, &t);
-    unsigned *memo = ARENA_ARRAY(&scratch, unsigned, p->nnodes);
-    for (int i = 0; i < p->nnodes; i++) {
-        const RaspNode *n = p->nodes[i];
-        if (n->op != RN_AGGREGATE && n->op != RN_SELECTOR_WIDTH) continue;
-        if (looks_backward(n->in[0], memo, &t)) continue;
-        ERROR(s, n->in[0]->loc, "in a causal program every selector must look only backwards, and %s may select "
-                                "later positions", sema_node_name(s, n->in[0]));
-        HINT(s, "restrict it with `and select(indices, indices, <=)`");
+    CausalCheck c = { ARENA_ARRAY(&scratch, unsigned, p->nnodes), &t, ARENA_ARRAY(&scratch, bool, p->nnodes),
+                      ARENA_ARRAY(&scratch, signed char, p->nnodes), ARENA_ARRAY(&scratch, signed char, p->nnodes) };
+    memset(c.fails, -1, (size_t)p->nnodes);
+    memset(c.fixed, -1, (size_t)p->nnodes);
+    for (int k = 0; k < s->nread_sels; k++) c.read[s->read_sels[k]->id] = true;
+    bool *reported = ARENA_ARRAY(&scratch, bool, p->nnodes);
+    for (int k = 0; k < s->nread_sels; k++) {
+        const RaspNode *sel = s->read_sels[k];
+        if (reported[sel->id] || !fails(&c, sel) || covered(&c, sel)) continue;
+        reported[sel->id] = true;
+        const char *name = sema_node_name(s, sel);
+        ERROR(s, sel->loc, "in a causal program every selector must look only backwards, and %s may select "
+                           "later positions", name);
+        if (never_backward(sel, c.deps, &t))
+            HINT(s, "%s selects only later positions (j > i), so restricting it to earlier ones would leave it "
+                    "empty: a causal program cannot read ahead; select earlier positions instead",
+                 name);
+        else
+            HINT(s, "restrict it with `and select(indices, indices, <=)`");
     }
     arena_free(&scratch);
 }

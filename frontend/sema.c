@@ -311,6 +311,64 @@ static SVal check_map(Sema *s, Scope *sc, Ast *e)
     return sema_node_value(n);
 }
 
+/* Names in e that mean nothing here (not bound, not built in, not a function), in order, at most
+ * cap of them; a lambda inside binds its own. */
+static void undefined_names(Sema *s, const Scope *sc, const Ast *e, const char **out, int *n, int cap)
+{
+    if (!e || e->kind == AST_LAMBDA) return;
+    if (e->kind == AST_NAME) {
+        if (sema_lookup(sc, e->str) || sema_index_of(e->str, sema_builtin_sops, N_BUILTIN_SOPS) >= 0 ||
+            sema_index_of(e->str, sema_builtin_ops, N_BUILTIN_OPS) >= 0 ||
+            sema_index_of(e->str, sema_header_names, N_HEADER_NAMES) >= 0 || sema_find_def(s, e->str, NULL))
+            return;
+        for (int i = 0; i < *n; i++)
+            if (strcmp(out[i], e->str) == 0) return;
+        if (*n < cap) out[(*n)++] = e->str;
+        return;
+    }
+    for (int i = 0; e->kind == AST_CALL && i < e->nargs; i++) undefined_names(s, sc, e->args[i], out, n, cap);
+    undefined_names(s, sc, e->a, out, n, cap);
+    undefined_names(s, sc, e->b, out, n, cap);
+    undefined_names(s, sc, e->c, out, n, cap);
+}
+
+/* Habits from Tracr and Python in the predicate of select: Tracr's comparison names (`LEQ`) and
+ * a comparison of names that exist only in the writer's head (`x == y`, meant as a lambda). One
+ * error for the whole predicate, instead of one per name; false when the predicate is neither. */
+static bool foreign_predicate(Sema *s, const Scope *sc, const Ast *pred)
+{
+    static const char *const tracr[][2] = {
+        { "EQ", "==" }, { "NEQ", "!=" }, { "LT", "<" }, { "LEQ", "<=" },
+        { "GT", ">" }, { "GEQ", ">=" }, { "TRUE", "true" }, { "FALSE", "false" },
+    };
+    if (pred->kind == AST_LAMBDA || pred->kind == AST_CMP_OP) return false;
+    const char *names[4];
+    int n = 0;
+    undefined_names(s, sc, pred, names, &n, COUNT(names));
+    if (n == 0) return false;
+    for (int i = 0; pred->kind == AST_NAME && i < COUNT(tracr); i++)
+        if (strcmp(pred->str, tracr[i][0]) == 0) {
+            ERROR(s, pred->loc, "`%s` is Tracr's `Comparison.%s`; tfm writes the comparison itself", pred->str,
+                  pred->str);
+            HINT(s, "write select(keys, queries, %s)", tracr[i][1]);
+            return true;
+        }
+    size_t len;
+    const char *text = diag_source_text(s->file, pred->loc, &len);
+    const char *shown = text && len <= 60 ? arena_printf(s->arena, "`%.*s`", (int)len, text) : "this predicate";
+    const char *list = n == 1 ? arena_printf(s->arena, "`%s` is", names[0])
+                       : n == 2 ? arena_printf(s->arena, "`%s` and `%s` are", names[0], names[1])
+                                : arena_printf(s->arena, "`%s`, `%s` and more are", names[0], names[1]);
+    ERROR(s, pred->loc, "%s is not a predicate: %s not defined here", shown, list);
+    if (n == 2 && text && len <= 60)
+        HINT(s, "a predicate of the key and the query is a lambda: write `(%s, %s) -> %.*s` (the key first, then "
+                "the query)", names[0], names[1], (int)len, text);
+    else
+        HINT(s, "a predicate of the key and the query is a lambda, such as `(k, q) -> k == q` (the key first, "
+                "then the query), or a comparison: select(keys, queries, ==)");
+    return true;
+}
+
 static SVal check_select(Sema *s, Scope *sc, Ast *e)
 {
     if (!want_args(s, e, 3, 3)) return sema_error();
@@ -332,6 +390,7 @@ static SVal check_select(Sema *s, Scope *sc, Ast *e)
         }
     }
     Ast *pred = e->args[2];
+    if (foreign_predicate(s, sc, pred)) return sema_error();
     SVal p = sema_check_expr(s, sc, pred);
     const Ast *fn = NULL;
     AstOp cmp = OP_EQ;
@@ -349,6 +408,9 @@ static SVal check_select(Sema *s, Scope *sc, Ast *e)
     } else if (p.kind != SV_ERROR) {
         ERROR(s, pred->loc, "the third argument of `select` must be a comparison (== != < <= > >=), true, false, "
                             "or a lambda (k, q) -> ..., not %s", sema_describe_kind(p));
+        if (p.kind == SV_SOP && pred->kind == AST_BINARY && pred->op >= OP_EQ && pred->op <= OP_GE)
+            HINT(s, "this compares two SOps position by position; to compare each key with each query write "
+                    "`%s`, or a lambda such as `(k, q) -> k %s q`", ast_op_text(pred->op), ast_op_text(pred->op));
         ok = false;
     } else {
         ok = false;

@@ -69,6 +69,13 @@ static void test_lexer_errors(void)
         { "x = \"a\\qb\";", 9, "unknown escape sequence", NULL },
         { "x = a @ b;", 9, "unexpected character `@`", NULL },
         { "x = a $ b;", 9, "unexpected character `$`", NULL },
+        /* Python and C habits: one error each, under the token, saying what tfm writes */
+        { "x = a // b;", 9, "tfm has no `//` operator", "floor(a / b)" },
+        { "x = a ** 2;", 9, "tfm has no `**` operator", "x * x" },
+        { "x = map(lambda v: v + 1, tokens);", 11, "`lambda` is Python", "write `v -> ...`" },
+        { "x = map(lambda v, w: v, tokens, indices);", 11, "`lambda` is Python", "write `(v, w) -> ...`" },
+        { "// a comment, it's not", 3, "`//` does not start a comment", "comments start with `#`" },
+        { "x = 1; // a note", 10, "`//` does not start a comment", "comments start with `#`" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char src[256];

@@ -11,10 +11,13 @@
 
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2, MAX_TOKENS = 4096 };
 
+/* The warnings load() printed: the diagnostics are printed again only when there are new ones. */
+static size_t diagnostics_shown;
+
 /* The context's diagnostics; when a call failed without leaving one (out of memory), say so. */
 static void print_errors(const TfmcContext *ctx, TfmcStatus st)
 {
-    tfmc_print_diagnostics(ctx, stderr);
+    if (tfmc_diagnostic_count(ctx) > diagnostics_shown) tfmc_print_diagnostics(ctx, stderr);
     if (tfmc_diagnostic_count(ctx) == 0 && st != TFMC_OK)
         fprintf(stderr, "tfmc: %s\n", st == TFMC_ERR_NOMEM ? "out of memory" : "failed, with no diagnostic (an internal error)");
 }
@@ -255,6 +258,9 @@ static TfmcContext *load(const char *path, int *status)
         *status = EXIT_INPUT;
         return NULL;
     }
+    /* a file with warnings only loads: show them now, they fail nothing */
+    diagnostics_shown = tfmc_diagnostic_count(ctx);
+    if (diagnostics_shown > 0) tfmc_print_diagnostics(ctx, stderr);
     return ctx;
 }
 

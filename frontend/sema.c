@@ -421,6 +421,7 @@ static SVal check_select(Sema *s, Scope *sc, Ast *e)
     n->fn = fn;
     /* Check the predicate over every (key, query) pair of values, as a map would be. */
     if (fn && s->have_sizes && !sema_check_select_pairs(s, n)) return sema_error();
+    if (s->have_sizes) sema_warn_constant_selector(s, n);
     return sema_node_value(n);
 }
 

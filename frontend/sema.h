@@ -72,6 +72,8 @@ enum { N_BUILTIN_OPS = 6, N_BUILTIN_SOPS = 3, N_SCALAR_FUNCS = 4, N_HEADER_NAMES
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 #define ERROR(s, loc, ...) ((s)->nerrors++, diag_error((s)->diags, (s)->file, (loc), __VA_ARGS__))
 #define HINT(s, ...) diag_hint((s)->diags, __VA_ARGS__)
+/* A warning fails nothing: it does not count in nerrors. */
+#define WARN(s, loc, ...) diag_warning((s)->diags, (s)->file, (loc), __VA_ARGS__)
 
 /* sema.c: names, expressions, statements, program headers */
 int sema_index_of(const char *name, const char *const *list, int n);
@@ -102,6 +104,8 @@ void sema_compute_value_set(Sema *s, RaspNode *n);
 Ast *sema_check_lambda_body(Sema *s, Scope *sc, const Ast *lam, const char *fn);
 /* Check a select lambda over every (key, query) pair of values; false after a type error. */
 bool sema_check_select_pairs(Sema *s, const RaspNode *sel);
+/* Warn when a select's predicate provably selects no pair, or every pair, of its value sets. */
+void sema_warn_constant_selector(Sema *s, const RaspNode *sel);
 Ast *sema_clone(Sema *s, const Ast *e);
 Ast *sema_const_ast(Sema *s, Value v, SrcLoc loc);
 Ast *sema_param_ast(Sema *s, int index, const char *name, SrcLoc loc);

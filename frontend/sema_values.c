@@ -550,6 +550,94 @@ bool sema_check_select_pairs(Sema *s, const RaspNode *sel)
     return true;
 }
 
+/* A value set as a message shows it: {0..7} for a run of integers, else its values, strings
+ * quoted as in a vocabulary, the first few only when there are many. */
+static const char *value_set_text(Sema *s, const ValueSet *vs)
+{
+    enum { SHOWN = 5 };
+    bool run = vs->n >= 3;
+    for (int i = 0; run && i < vs->n; i++)
+        run = vs->v[i].kind == TFMC_INT && (i == 0 || vs->v[i].u.i == vs->v[i - 1].u.i + 1);
+    if (run)
+        return arena_printf(s->arena, "{%lld..%lld}", (long long)vs->v[0].u.i, (long long)vs->v[vs->n - 1].u.i);
+    const char *text = "{";
+    int shown = vs->n <= SHOWN + 1 ? vs->n : SHOWN;
+    for (int i = 0; i < shown; i++) {
+        char buf[64];
+        value_format(vs->v[i], buf, sizeof buf);
+        const char *quote = vs->v[i].kind == TFMC_STR ? "\"" : "";
+        text = arena_printf(s->arena, "%s%s%s%s%s", text, i ? ", " : "", quote, buf, quote);
+    }
+    if (shown < vs->n) return arena_printf(s->arena, "%s, ... %d values}", text, vs->n);
+    return arena_printf(s->arena, "%s}", text);
+}
+
+/* Can this SOp never be undefined? (Then a predicate true for every pair of values selects every
+ * key; an undefined key or query is never selected.) */
+static bool never_undefined(const RaspNode *n)
+{
+    switch (n->op) {
+    case RN_TOKENS:
+    case RN_INDICES:
+    case RN_LENGTH:
+    case RN_FULL:
+    case RN_SELECTOR_WIDTH:
+        return true;
+    case RN_MAP: return !n->partial && never_undefined(n->in[0]);
+    case RN_SEQMAP: return !n->partial && never_undefined(n->in[0]) && never_undefined(n->in[1]);
+    case RN_AGGREGATE: return n->mean && never_undefined(n->in[1]); /* a mean of nothing is 0 */
+    case RN_SELECT:
+    case RN_SEL_AND:
+    case RN_SEL_OR:
+    case RN_SEL_NOT:
+        return false;
+    }
+    return false;
+}
+
+static bool all_strings(const ValueSet *vs)
+{
+    for (int i = 0; i < vs->n; i++)
+        if (vs->v[i].kind != TFMC_STR) return false;
+    return true;
+}
+
+static bool no_strings(const ValueSet *vs)
+{
+    for (int i = 0; i < vs->n; i++)
+        if (vs->v[i].kind == TFMC_STR) return false;
+    return true;
+}
+
+void sema_warn_constant_selector(Sema *s, const RaspNode *sel)
+{
+    /* `true` and `false` say what they do; empty sets (an error already) say nothing */
+    if (!sel->fn && (sel->cmp == OP_TRUE || sel->cmp == OP_FALSE)) return;
+    const ValueSet *keys = &sel->in[0]->vs, *queries = &sel->in[1]->vs;
+    if (keys->n == 0 || queries->n == 0 || (long)keys->n * queries->n > RASP_MAX_PAIRS) return;
+    bool some_true = false, some_false = false;
+    for (int i = 0; i < keys->n && !(some_true && some_false); i++)
+        for (int j = 0; j < queries->n && !(some_true && some_false); j++) {
+            if (interp_select_pair(sel, keys->v[i], queries->v[j])) some_true = true;
+            else some_false = true;
+        }
+    if (some_true && some_false) return;
+    if (some_true && !(never_undefined(sel->in[0]) && never_undefined(sel->in[1]))) return;
+    const char *pred = sel->fn ? "its lambda" : arena_printf(s->arena, "`%s`", ast_op_text(sel->cmp));
+    const char *name = sema_node_name(s, sel);
+    WARN(s, sel->loc, "%s %s: %s is %s for every key in %s (%s) and query in %s (%s)", name,
+         some_true ? "always selects every key" : "never selects anything", pred, some_true ? "true" : "false",
+         value_set_text(s, keys), sema_node_name(s, sel->in[0]), value_set_text(s, queries),
+         sema_node_name(s, sel->in[1]));
+    bool mixed = (all_strings(keys) && no_strings(queries)) || (no_strings(keys) && all_strings(queries));
+    if (mixed && !sel->fn)
+        HINT(s, "a string never equals a number, and is never ordered against one");
+    else if (some_true)
+        HINT(s, "if that is meant, select(keys, queries, true) says so");
+    else
+        HINT(s, "if that is meant, select(keys, queries, false) says so");
+}
+
 /* ------------------------------------------------------ lambda bodies */
 
 Ast *sema_clone(Sema *s, const Ast *e)

@@ -146,6 +146,48 @@ static void test_causal_errors(void)
     unit_unload(&l);
 }
 
+/* A selector that provably selects nothing (or every key) is a warning: the program still loads
+ * and runs, and the message names both value sets, a long one abbreviated. */
+static void test_constant_selector_warnings(void)
+{
+    Loaded l;
+    if (LOAD(&l, HDR_STR "  s = select(tokens, indices, ==);\n  return selector_width(s);\n}\n")) {
+        CHECK_INT(tfmc_diagnostic_count(l.ctx), 1);
+        const TfmcDiagnostic *d = tfmc_diagnostic(l.ctx, 0);
+        CU_ASSERT(d && d->warning);
+        d = EXPECT_DIAG(l.ctx, 4, 7, "`s` never selects anything: `==` is false for every key in {\"a\", \"b\"} "
+                                     "(`tokens`) and query in {0..7} (`indices`)");
+        if (d) CHECK_HAS(d->hint, "a string never equals a number");
+        EVAL_EQ(&l, "a b", "0 0");
+    }
+    unit_unload(&l);
+    /* `!=` between them selects every key: tokens and indices are never undefined */
+    if (LOAD(&l, HDR_STR "  s = select(tokens, indices, !=);\n  return selector_width(s);\n}\n")) {
+        EXPECT_DIAG(l.ctx, 4, 7, "`s` always selects every key: `!=` is true");
+        EVAL_EQ(&l, "a b a", "3 3 3");
+    }
+    unit_unload(&l);
+    /* a long set shows its first values and its size */
+    if (LOAD(&l, "rasp p {\n  vocab {0..99};\n  max_len 4;\n"
+                 "  size = map(x -> x > 50 ? \"big\" : \"small\", tokens);\n"
+                 "  s = select(tokens * 2, size, ==);\n  return selector_width(s);\n}\n")) {
+        EXPECT_DIAG(l.ctx, 5, 7, "every key in {0, 2, 4, 6, 8, ... 100 values} (`tokens * 2`) and query in "
+                                 "{\"big\", \"small\"} (`size`)");
+    }
+    unit_unload(&l);
+    /* no warning: values that meet, an explicit `true`, or keys that may be undefined */
+    const char *quiet[] = {
+        HDR "  s = select(tokens, indices, ==);\n  return selector_width(s);\n}\n",
+        HDR_STR "  s = select(tokens, indices, true);\n  return selector_width(s);\n}\n",
+        HDR_STR "  f = aggregate(select(indices, indices, ==), tokens);\n"
+                "  s = select(f, indices, !=);\n  return selector_width(s);\n}\n",
+    };
+    for (size_t i = 0; i < sizeof quiet / sizeof quiet[0]; i++) {
+        if (LOAD(&l, quiet[i])) unit_check_int((long long)tfmc_diagnostic_count(l.ctx), 0, quiet[i], __FILE__, __LINE__);
+        unit_unload(&l);
+    }
+}
+
 static void test_independent_errors(void)
 {
     TfmcContext *ctx = LOAD_BAD(HDR "  a = tokenz + 1;\n"
@@ -226,6 +268,7 @@ bool register_diagnostics_tests(void)
         { "type errors", test_type_errors },
         { "causal errors", test_causal_errors },
         { "independent errors all reported", test_independent_errors },
+        { "constant selector warnings", test_constant_selector_warnings },
         { "printed form", test_printed_form },
     };
     return UNIT_SUITE("diagnostics", tests);

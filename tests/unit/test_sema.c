@@ -48,7 +48,7 @@ static void test_builtin_value_sets(void)
     RaspProgram *p = check_ok(&fx, "rasp p {\n"
                                    "  vocab {\"c\", \"a\", \"b\"};\n"
                                    "  max_len 4;\n"
-                                   "  w = selector_width(select(tokens, indices + length, ==));\n"
+                                   "  w = selector_width(select(tokens, tokens, ==) and select(indices + length, indices, <));\n"
                                    "  return w;\n"
                                    "}\n");
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);

@@ -332,6 +332,16 @@ static void undefined_names(Sema *s, const Scope *sc, const Ast *e, const char *
     undefined_names(s, sc, e->c, out, n, cap);
 }
 
+/* Would an unknown name get a "did you mean" (a near name in scope or a built-in SOp)? */
+static bool has_suggestion(const Scope *sc, const char *name)
+{
+    const char *cands[256];
+    int n = 0;
+    for (const Binding *b = sc->head; b && n < 200; b = b->next) cands[n++] = b->name;
+    for (int i = 0; i < N_BUILTIN_SOPS; i++) cands[n++] = sema_builtin_sops[i];
+    return diag_suggest(name, cands, n) != NULL;
+}
+
 /* Habits from Tracr and Python in the predicate of select: Tracr's comparison names (`LEQ`) and
  * a comparison of names that exist only in the writer's head (`x == y`, meant as a lambda). One
  * error for the whole predicate, instead of one per name; false when the predicate is neither. */
@@ -346,6 +356,10 @@ static bool foreign_predicate(Sema *s, const Scope *sc, const Ast *pred)
     int n = 0;
     undefined_names(s, sc, pred, names, &n, COUNT(names));
     if (n == 0) return false;
+    /* misspelt names (`tokns == indices`) get their usual "did you mean" instead */
+    bool typos = true;
+    for (int i = 0; i < n; i++) typos &= has_suggestion(sc, names[i]);
+    if (typos) return false;
     for (int i = 0; pred->kind == AST_NAME && i < COUNT(tracr); i++)
         if (strcmp(pred->str, tracr[i][0]) == 0) {
             ERROR(s, pred->loc, "`%s` is Tracr's `Comparison.%s`; tfm writes the comparison itself", pred->str,

@@ -18,7 +18,7 @@ static size_t diagnostics_shown;
 static void print_errors(const TfmcContext *ctx, TfmcStatus st)
 {
     if (tfmc_diagnostic_count(ctx) > diagnostics_shown) tfmc_print_diagnostics(ctx, stderr);
-    if (tfmc_diagnostic_count(ctx) == 0 && st != TFMC_OK)
+    if (tfmc_diagnostic_count(ctx) == diagnostics_shown && st != TFMC_OK)
         fprintf(stderr, "tfmc: %s\n", st == TFMC_ERR_NOMEM ? "out of memory" : "failed, with no diagnostic (an internal error)");
 }
 

@@ -455,8 +455,8 @@ static void yyerror(SrcLoc *loc, yyscan_t scanner, ParseCtx *ctx, const char *ms
     ctx->nerrors++;
     if (strcmp(msg, "memory exhausted") == 0) {
         diag_error(ctx->diags, ctx->file, *loc,
-                   "expression nested too deeply: the parser's stack holds %d entries, about two per operator still open",
-                   YYMAXDEPTH);
+                   "expression nested too deeply: the parser's stack holds %d entries, about two per operator "
+                   "still open", YYMAXDEPTH);
         diag_hint(ctx->diags, "name intermediate results: t = ...; then use t");
         return;
     }

@@ -637,8 +637,8 @@ static void read_vocab(Sema *s, const Stmt *st, RaspProgram *p)
             char values[32];
             if (width == UINT64_MAX) snprintf(values, sizeof values, "18446744073709551616");
             else snprintf(values, sizeof values, "%llu", (unsigned long long)width + 1);
-            ERROR(s, si->loc, "the range %lld..%lld is too large for a vocabulary: %s values, more than the limit of %d",
-                  (long long)si->lo.u.i, (long long)si->hi, values, RASP_MAX_VALUES);
+            ERROR(s, si->loc, "the range %lld..%lld is too large for a vocabulary: %s values, more than the limit "
+                              "of %d", (long long)si->lo.u.i, (long long)si->hi, values, RASP_MAX_VALUES);
             ok = false;
             continue;
         }

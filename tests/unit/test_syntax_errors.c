@@ -124,6 +124,23 @@ static void test_missing_semicolon(void)
     fx_free(&fx);
 }
 
+/* `a // b` reads on as `a / b`: the columns after it stay right (the scanner gives back what its
+ * pattern took past the `//`). */
+static void test_floor_division_columns(void)
+{
+    Fx fx;
+    fx_parse(&fx, "rasp p {\n  x = a // b c;\n}\n");
+    CHECK_INT(fx.diags.n, 2);
+    if (fx.diags.n == 2) {
+        CHECK_INT(fx.diags.items[0].column, 9);
+        CHECK_INT(fx.diags.items[0].end_column, 10);
+        CHECK_HAS(fx.diags.items[0].message, "tfm has no `//` operator");
+        CHECK_INT(fx.diags.items[1].column, 14);
+        CHECK_HAS(fx.diags.items[1].message, "unexpected name `c`");
+    }
+    fx_free(&fx);
+}
+
 /* Bison's stack holds YYMAXDEPTH (10000) entries: a chain of conditionals that keeps them all open
  * overflows it, and the message states that limit. */
 static void test_parser_stack_limit(void)
@@ -155,6 +172,7 @@ bool register_syntax_errors_tests(void)
         { "lexer errors", test_lexer_errors },
         { "missing semicolon, def headers", test_missing_semicolon },
         { "parser stack limit stated", test_parser_stack_limit },
+        { "floor division columns", test_floor_division_columns },
     };
     return UNIT_SUITE("syntax errors", tests);
 }

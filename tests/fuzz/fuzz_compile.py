@@ -1200,7 +1200,8 @@ def parse_verify(rc, out, err):
     """('pass',) | ('cex', input, interpreter, transformer) | ('error', first error line) | None."""
     o = out.decode("utf-8", "replace")
     e = err.decode("utf-8", "replace")
-    if rc == 0 and "verified" in o:
+    # exhaustive: "verified `NAME`"; sampled: "no difference on K sampled inputs"
+    if rc == 0 and ("verified `" in o or "no difference on" in o):
         return ("pass",)
     if rc == 1:
         m = re.search(r"^\s*input:\s*(.*)$\n^\s*interpreter:\s*(.*)$\n^\s*transformer:\s*(.*)$", o, re.M)

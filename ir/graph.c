@@ -168,7 +168,7 @@ Graph *graph_from_model(Arena *a, const Model *m)
     return g;
 }
 
-static const char *op_name(GraphOpKind k)
+const char *graph_op_name(GraphOpKind k)
 {
     switch (k) {
     case G_EMBED: return "embed";
@@ -200,10 +200,10 @@ void graph_print(const Graph *g, FILE *out)
     for (int i = 0; i < g->nops; i++) {
         const GraphOp *o = &g->ops[i];
         const GraphTensor *t = &g->tensors[o->out];
-        if (t->square && t->cols > 1) fprintf(out, "  %%%-14s [%d][n][n] = %s", t->name, t->cols, op_name(o->kind));
-        else if (t->square) fprintf(out, "  %%%-14s [n][n] = %s", t->name, op_name(o->kind));
-        else if (t->cache) fprintf(out, "  %%%-14s [max_len][%d] = %s", t->name, t->cols, op_name(o->kind));
-        else fprintf(out, "  %%%-14s [n][%d] = %s", t->name, t->cols, op_name(o->kind));
+        if (t->square && t->cols > 1) fprintf(out, "  %%%-14s [%d][n][n] = %s", t->name, t->cols, graph_op_name(o->kind));
+        else if (t->square) fprintf(out, "  %%%-14s [n][n] = %s", t->name, graph_op_name(o->kind));
+        else if (t->cache) fprintf(out, "  %%%-14s [max_len][%d] = %s", t->name, t->cols, graph_op_name(o->kind));
+        else fprintf(out, "  %%%-14s [n][%d] = %s", t->name, t->cols, graph_op_name(o->kind));
         for (int k = 0; k < 3; k++)
             if (o->in[k] >= 0) fprintf(out, " %%%s", g->tensors[o->in[k]].name);
         if (o->kind == G_LINEAR) fprintf(out, " W[%d][%d]%s", o->rows, o->cols, o->b ? " +b" : "");

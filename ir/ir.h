@@ -264,6 +264,11 @@ Graph *graph_from_model(Arena *arena, const Model *m);
 /* The graph of a declared model (KV caches, norms, positions, MoE...). */
 Graph *graph_from_declared(Arena *arena, const Model *m);
 void graph_print(const Graph *g, FILE *out);
+/* The op's name in --emit=graph. */
+const char *graph_op_name(GraphOpKind k);
+/* Check a graph (references, shapes and attributes of every op, every input written before it is
+ * read, the arena bounds, no two live tensors sharing memory); the first problem goes to err. */
+bool graph_verify(Arena *arena, const Graph *g, char *err, size_t cap);
 /* Run the graph on token ids at positions pos0..pos0+n-1 (RASP: BOS included, pos0 0). The arena
  * holds g->arena_floats floats; caches in it keep earlier positions. The output tensor is at
  * arena + g->tensors[g->output].offset. */

@@ -104,6 +104,25 @@ static void report_row(FILE *out, const char *after, const Model *m, const Graph
         fprintf(out, " %14s %12s %12s\n", "-", "-", "-");
 }
 
+/* In debug builds (and so in the tests) the graph is verified after it is made and after every
+ * pass: a pass that breaks it is an internal error naming the pass, not a wrong result later. */
+static bool verified(PassContext *pc, const Graph *g, const char *after)
+{
+#ifdef NDEBUG
+    (void)pc;
+    (void)g;
+    (void)after;
+    return true;
+#else
+    char err[512];
+    if (graph_verify(pc->arena, g, err, sizeof err)) return true;
+    SrcLoc none = { 0, 0, 0, 0 };
+    diag_error(pc->diags, NULL, none, "internal error: the graph of `%s` after %s is malformed: %s", g->model->name,
+               after, err);
+    return false;
+#endif
+}
+
 Graph *passes_compile(PassContext *pc, Model *m)
 {
     const PassOptions *o = pc->opts;
@@ -120,11 +139,13 @@ Graph *passes_compile(PassContext *pc, Model *m)
         if (r) report_row(r, p->name, m, NULL);
     }
     Graph *g = m->declared ? graph_from_declared(pc->arena, m) : graph_from_model(pc->arena, m);
+    if (!verified(pc, g, "lowering")) return NULL;
     if (r) report_row(r, "graph", m, g);
     for (int i = 0; i < pass_count; i++) {
         const PassInfo *p = &pass_table[i];
         if (!p->graph || !pass_enabled(p, o)) continue;
         if (!p->graph(pc, g)) return NULL;
+        if (!verified(pc, g, p->name)) return NULL;
         if (r) report_row(r, p->name, m, g);
     }
     return g;

@@ -42,5 +42,6 @@ uint32_t probe_random(uint64_t *s);
 
 void add_lowrank_tests(CU_pSuite suite);
 void add_magnitude_tests(CU_pSuite suite);
+void add_graph_verify_tests(CU_pSuite suite);
 
 #endif

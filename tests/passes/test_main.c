@@ -83,12 +83,14 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
     CU_pSuite lowrank = CU_add_suite("lowrank", NULL, NULL);
     CU_pSuite magnitude = CU_add_suite("magnitude", NULL, NULL);
-    if (!lowrank || !magnitude) {
+    CU_pSuite verify = CU_add_suite("graph_verify", NULL, NULL);
+    if (!lowrank || !magnitude || !verify) {
         CU_cleanup_registry();
         return 1;
     }
     add_lowrank_tests(lowrank);
     add_magnitude_tests(magnitude);
+    add_graph_verify_tests(verify);
     CU_basic_set_mode(CU_BRM_NORMAL);
     CU_basic_run_tests();
     unsigned failed = CU_get_number_of_tests_failed();

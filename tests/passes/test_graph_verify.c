@@ -1,0 +1,219 @@
+/* test_graph_verify.c: graph_verify accepts the graphs the compiler makes (declared models and
+ * RASP programs, at -O0..-O2) and rejects hand-broken copies of them, one test per check. */
+#include <string.h>
+
+#include "passes_test.h"
+
+/* A compiled program's graph, from a source string, at one -O level. */
+typedef struct Compiled {
+    TfmcContext *ctx;
+    const TfmcProgram *p;
+} Compiled;
+
+static const Graph *compiled(Compiled *c, const char *src, int level)
+{
+    c->ctx = tfmc_context_new(NULL);
+    TfmcOptions o = { 0 };
+    o.opt_level = level;
+    tfmc_set_options(c->ctx, &o);
+    c->p = NULL;
+    if (tfmc_load_string(c->ctx, "v.tfm", src, strlen(src)) != TFMC_OK || tfmc_find_program(c->ctx, NULL, &c->p) != TFMC_OK ||
+        tfmc_compile(c->ctx, c->p) != TFMC_OK) {
+        tfmc_print_diagnostics(c->ctx, stderr);
+        return NULL;
+    }
+    return c->p->graph;
+}
+
+static const char model_src[] =
+    "model v { vocab 20; max_len 8; dim 16; init random(seed 5); embed token, position rope(base 10000);\n"
+    "  block x 2 { attention heads 2, causal, norm rmsnorm(eps 1e-5); mlp hidden 32, act swiglu, norm rmsnorm(eps 1e-5); }\n"
+    "  block x 1 { attention heads 2, causal; moe experts 3, top 2, hidden 8, act gelu; }\n"
+    "  norm rmsnorm(eps 1e-5); unembed tied; }";
+static const char rasp_src[] =
+    "rasp v { vocab {1, 2, 3}; max_len 5;\n"
+    "  smaller = select(tokens, tokens, <);\n"
+    "  target = selector_width(smaller);\n"
+    "  return aggregate(select(target, indices, ==), tokens); }";
+
+/* A copy of g whose ops and tensors may be broken. */
+typedef struct Copy {
+    Graph g;
+    GraphOp ops[512];
+    GraphTensor tensors[512];
+} Copy;
+
+static bool copy_of(Copy *c, const Graph *g)
+{
+    if (g->nops > 512 || g->ntensors > 512) return false;
+    c->g = *g;
+    memcpy(c->ops, g->ops, sizeof(GraphOp) * (size_t)g->nops);
+    memcpy(c->tensors, g->tensors, sizeof(GraphTensor) * (size_t)g->ntensors);
+    c->g.ops = c->ops;
+    c->g.tensors = c->tensors;
+    return true;
+}
+
+/* The first op of a kind at or after `from`, or -1. */
+static int find_op(const Graph *g, GraphOpKind kind, int from)
+{
+    for (int i = from; i < g->nops; i++)
+        if (g->ops[i].kind == kind) return i;
+    return -1;
+}
+
+static bool rejects(Arena *a, const Graph *g, const char *want, int line)
+{
+    char err[512];
+    bool ok = graph_verify(a, g, err, sizeof err);
+    test_check(!ok, line, __FILE__, "a broken graph passed (want: %s)", want);
+    if (ok) return false;
+    test_check(strstr(err, want) != NULL, line, __FILE__, "got `%s`, want `%s`", err, want);
+    return true;
+}
+#define REJECTS(g, want) rejects(&fx.arena, (g), (want), __LINE__)
+
+static void test_accepts_compiled(void)
+{
+    Fixture fx;
+    fixture_init(&fx);
+    const char *const srcs[2] = { model_src, rasp_src };
+    for (int s = 0; s < 2; s++)
+        for (int level = 0; level <= 2; level++) {
+            Compiled c;
+            const Graph *g = compiled(&c, srcs[s], level);
+            CHECK(g != NULL, "compiles at -O%d", level);
+            char err[512] = "";
+            if (g) CHECK(graph_verify(&fx.arena, g, err, sizeof err), "-O%d: %s", level, err);
+            tfmc_context_free(c.ctx);
+        }
+    fixture_free(&fx);
+}
+
+/* Every check of a declared model's graph at -O1 (planned memory), each on a fresh copy. */
+static void test_rejects_broken_model(void)
+{
+    Fixture fx;
+    fixture_init(&fx);
+    Compiled c;
+    const Graph *g = compiled(&c, model_src, 1);
+    CHECK(g != NULL, "the model compiles");
+    static Copy k;
+    if (!g || !copy_of(&k, g)) {
+        tfmc_context_free(c.ctx);
+        fixture_free(&fx);
+        return;
+    }
+    int lin = find_op(g, G_LINEAR, 0), add = find_op(g, G_ADD, 0), norm = find_op(g, G_NORM, 0);
+    int glu = find_op(g, G_GLU, 0), rope = find_op(g, G_ROPE, 0), kv = find_op(g, G_KV_STORE, 0);
+    int att = find_op(g, G_ATTEND, 0), moe = find_op(g, G_MOE, 0), emb = find_op(g, G_EMBED, 0);
+    CHECK(lin >= 0 && add >= 0 && norm >= 0 && glu >= 0 && rope >= 0 && kv >= 0 && att >= 0 && moe >= 0 && emb >= 0,
+          "the model has every op kind tested");
+
+    copy_of(&k, g);
+    k.ops[lin].in[0] = g->ntensors + 3;
+    REJECTS(&k.g, "refers to tensor");
+    copy_of(&k, g);
+    k.ops[lin].in[0] = k.ops[add].out; /* written only later */
+    REJECTS(&k.g, "before any op writes it");
+    copy_of(&k, g);
+    k.ops[lin].cols++;
+    REJECTS(&k.g, "W has");
+    copy_of(&k, g);
+    k.ops[lin].w = NULL;
+    REJECTS(&k.g, "no weights");
+    copy_of(&k, g);
+    int add2 = find_op(g, G_ADD, glu + 1); /* an add after the gated activation: give it that, hidden-wide */
+    CHECK(add2 > glu && k.tensors[k.ops[glu].out].cols != k.tensors[k.ops[add2].out].cols, "an add after the glu");
+    k.ops[add2].in[1] = k.ops[glu].out;
+    REJECTS(&k.g, "second input");
+    copy_of(&k, g);
+    k.ops[glu].act = (Activation)99;
+    REJECTS(&k.g, "activation 99");
+    copy_of(&k, g);
+    k.ops[norm].norm = NULL;
+    REJECTS(&k.g, "no norm weights");
+    copy_of(&k, g);
+    k.ops[rope].in[0] = k.ops[lin].in[0];
+    REJECTS(&k.g, "in place");
+    copy_of(&k, g);
+    k.tensors[k.ops[kv].cache[0]].cache = false;
+    REJECTS(&k.g, "not caches");
+    copy_of(&k, g);
+    k.ops[att].block = NULL;
+    REJECTS(&k.g, "no attention block");
+    copy_of(&k, g);
+    k.ops[moe].block = k.ops[att].block;
+    REJECTS(&k.g, "no mixture-of-experts block");
+    copy_of(&k, g);
+    k.tensors[k.ops[emb].out].cols++;
+    REJECTS(&k.g, "embeds");
+    copy_of(&k, g);
+    k.g.output = -1;
+    REJECTS(&k.g, "the output is tensor");
+    copy_of(&k, g);
+    k.g.arena_floats -= 1;
+    REJECTS(&k.g, "scratch ends past the arena");
+    copy_of(&k, g);
+    k.tensors[k.ops[lin].out].offset = k.g.scratch;
+    REJECTS(&k.g, "past the tensors' region");
+    /* two tensors alive at once in one place: an op's output over its own input */
+    copy_of(&k, g);
+    k.tensors[k.ops[lin].out].offset = k.tensors[k.ops[lin].in[0]].offset;
+    REJECTS(&k.g, "share memory");
+    tfmc_context_free(c.ctx);
+    fixture_free(&fx);
+}
+
+/* The RASP dialect's ops at -O0 (unfused scores, softmax and mix) and -O1 (fused, compressed). */
+static void test_rejects_broken_rasp(void)
+{
+    Fixture fx;
+    fixture_init(&fx);
+    static Copy k;
+    Compiled c0, c1;
+    const Graph *g0 = compiled(&c0, rasp_src, 0), *g1 = compiled(&c1, rasp_src, 1);
+    CHECK(g0 && g1, "the program compiles");
+    if (g0 && g1) {
+        int sc = find_op(g0, G_SCORES, 0), sm = find_op(g0, G_SOFTMAX, 0), mix = find_op(g0, G_MIX, 0);
+        CHECK(sc >= 0 && sm >= 0 && mix >= 0, "-O0 has unfused attention");
+        if (sc >= 0 && sm >= 0 && mix >= 0) {
+            copy_of(&k, g0);
+            k.ops[sc].rows++;
+            REJECTS(&k.g, "dk");
+            copy_of(&k, g0);
+            k.tensors[k.ops[sm].out].square = false;
+            REJECTS(&k.g, "[n][n]");
+            copy_of(&k, g0);
+            k.ops[mix].rows++;
+            REJECTS(&k.g, "dv");
+            copy_of(&k, g0);
+            k.ops[sc].scale = 1.0f / 0.0f * 0.0f; /* NaN */
+            REJECTS(&k.g, "scale");
+        }
+        int fa = find_op(g1, G_FUSED_ATTENTION, 0), sparse = -1;
+        for (int i = 0; i < g1->nops && sparse < 0; i++)
+            if (g1->ops[i].kind == G_LINEAR && g1->ops[i].vals) sparse = i;
+        CHECK(fa >= 0 && sparse >= 0, "-O1 has fused attention and compressed rows");
+        if (fa >= 0) {
+            copy_of(&k, g1);
+            k.ops[fa].cols++;
+            REJECTS(&k.g, "dv");
+        }
+        if (sparse >= 0) {
+            copy_of(&k, g1);
+            k.ops[sparse].nnz++;
+            REJECTS(&k.g, "non-zeros");
+        }
+    }
+    tfmc_context_free(c0.ctx);
+    tfmc_context_free(c1.ctx);
+    fixture_free(&fx);
+}
+
+void add_graph_verify_tests(CU_pSuite suite)
+{
+    CU_add_test(suite, "accepts every compiled graph, -O0..-O2", test_accepts_compiled);
+    CU_add_test(suite, "rejects broken declared-model graphs, one check each", test_rejects_broken_model);
+    CU_add_test(suite, "rejects broken RASP graphs, one check each", test_rejects_broken_rasp);
+}

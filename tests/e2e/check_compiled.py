@@ -55,6 +55,8 @@ import sys
 import tempfile
 
 from inputs import count_sequences, format_input, make_inputs, read_header
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import limits  # noqa: E402  (tests/limits.py: scaled timeouts, confirmed by a rerun)
 
 TOLERANCE = 1e-4
 TIMEOUT_SECONDS = 120
@@ -99,7 +101,7 @@ class Failure(Exception):
 
 def run(cmd, stdin_text=None, env=None):
     try:
-        return subprocess.run(
+        return limits.sprun(
             cmd,
             input=stdin_text if stdin_text is not None else "",
             capture_output=True,
@@ -108,7 +110,7 @@ def run(cmd, stdin_text=None, env=None):
             env=env,
         )
     except subprocess.TimeoutExpired:
-        raise Failure("`%s` timed out after %d s" % (show_cmd(cmd), TIMEOUT_SECONDS))
+        raise Failure("`%s` timed out after %d s (twice)" % (show_cmd(cmd), limits.scaled(TIMEOUT_SECONDS)))
     except OSError as e:
         raise Failure("cannot run `%s`: %s" % (show_cmd(cmd), e))
 
@@ -540,6 +542,7 @@ def main(argv):
 
     ctx = Context()
     ctx.tfmc = os.path.abspath(args.tfmc)
+    limits.configure(ctx.tfmc)
     ctx.san = args.san
     ctx.wanted_compilers = [c for c in args.cc.split(",") if c]
     ctx.compilers = [c for c in ctx.wanted_compilers if shutil.which(c)]

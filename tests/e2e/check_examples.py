@@ -24,6 +24,8 @@ import sys
 
 # Header reading and input generation, shared with check_compiled.py.
 from inputs import format_input, make_inputs, read_header
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import limits  # noqa: E402  (tests/limits.py: scaled timeouts, confirmed by a rerun)
 
 FLOAT_TOLERANCE = 1e-6
 RUN_TIMEOUT_SECONDS = 300
@@ -193,7 +195,7 @@ def line_matches(expected, line):
 
 
 def run_eval(tfmc, path, stdin_text):
-    return subprocess.run(
+    return limits.sprun(
         [tfmc, "eval", path],
         input=stdin_text,
         capture_output=True,
@@ -224,7 +226,7 @@ def check_program(tfmc, path, name):
     try:
         result = run_eval(tfmc, path, stdin_text)
     except subprocess.TimeoutExpired:
-        return False, "timed out after %d s" % RUN_TIMEOUT_SECONDS
+        return False, "timed out after %d s (twice)" % limits.scaled(RUN_TIMEOUT_SECONDS)
     except OSError as e:
         return False, "cannot run %s: %s" % (tfmc, e)
     problems = []
@@ -316,6 +318,7 @@ def main(argv):
         sys.stderr.write("usage: check_examples.py TFMC_PATH EXAMPLES_DIR\n")
         return 2
     tfmc, examples_dir = argv[1], argv[2]
+    limits.configure(tfmc)
     files = sorted(f for f in os.listdir(examples_dir) if f.endswith(".tfm"))
     passed = failed = 0
 

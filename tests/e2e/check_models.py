@@ -8,6 +8,8 @@ modes, each against the PyTorch expectations: logits within 1e-4 x max(1, max|lo
 generated ids equal. Standard library only."""
 import json, os, shutil, struct, subprocess, sys, tempfile
 from concurrent.futures import ThreadPoolExecutor
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import limits  # noqa: E402  (tests/limits.py: scaled timeouts, confirmed by a rerun)
 
 
 def read_safetensors(path):
@@ -54,7 +56,7 @@ def one(tfmc, fixtures, name, compilers, san, tmp):
     tokens = [int(x) for x in exp["tokens"]]
 
     def run_tfmc(args):
-        p = subprocess.run([tfmc, "run", tfm] + args, capture_output=True, text=True, timeout=120)
+        p = limits.sprun([tfmc, "run", tfm] + args, capture_output=True, text=True, timeout=120)
         if p.returncode:
             return "exit %d: %s" % (p.returncode, p.stderr.strip())
         return p.stdout
@@ -86,7 +88,7 @@ def one(tfmc, fixtures, name, compilers, san, tmp):
             continue
 
         def run_c(args, exe=exe):
-            p = subprocess.run([exe] + args, capture_output=True, text=True, timeout=120)
+            p = limits.sprun([exe] + args, capture_output=True, text=True, timeout=120)
             if p.returncode or p.stderr:
                 return "exit %d: %s" % (p.returncode, p.stderr.strip()[:300])
             return p.stdout
@@ -103,6 +105,7 @@ def main():
         compilers = args[args.index("--cc") + 1].split(",")
     pos = [a for i, a in enumerate(args) if not a.startswith("--") and (i == 0 or args[i - 1] != "--cc")]
     tfmc, fixtures = os.path.abspath(pos[0]), pos[1]
+    limits.configure(tfmc)
     compilers = [c for c in compilers if shutil.which(c)]
     names = sorted(f[:-len(".expected.safetensors")] for f in os.listdir(fixtures) if f.endswith(".expected.safetensors"))
     passed = failed = 0

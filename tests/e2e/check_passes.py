@@ -10,10 +10,12 @@ import os, re, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from inputs import make_inputs, read_header  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import limits  # noqa: E402  (tests/limits.py: scaled timeouts, confirmed by a rerun)
 
 
 def sh(args, stdin=None):
-    return subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=300)
+    return limits.sprun(args, input=stdin, capture_output=True, text=True, timeout=300)
 
 
 def report_last(tfmc, args):
@@ -24,6 +26,7 @@ def report_last(tfmc, args):
 
 def main():
     tfmc, examples, fixtures = os.path.abspath(sys.argv[1]), sys.argv[2], sys.argv[3]
+    limits.configure(tfmc)
     passed = failed = 0
 
     def check(ok, msg):

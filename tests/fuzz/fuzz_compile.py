@@ -56,7 +56,8 @@ failures unless the program's own trace shows an undefined numerical value, or a
 and a named selector mixing a named categorical SOp, or a value set holds near-equal floats.
 
 A run fails on a crash, a signal, a sanitizer report, a timeout (--timeout seconds per command,
-default 10), exit status 1 with an empty stderr (verify's counterexample on standard output
+default 10, and again in a rerun with ten times as much: tests/limits.py), a resident set above
+--memory-mb (1024 MB), exit status 1 with an empty stderr (verify's counterexample on standard output
 excepted) or any other status than 0/1; on verify passing at one level and failing at another, a
 compile error at one level only or an error other than `cannot compile`; on a difference that no
 documented limitation explains; on the C differing from run -O2 or not compiling; on -O2 being
@@ -1239,7 +1240,7 @@ def bad_line_numbers(err):
 class Fuzzer:
     def __init__(self, args):
         self.args = args
-        self.runner = ff.Runner(args.tfmc, args.timeout)
+        self.runner = ff.Runner(args.tfmc, args.timeout, args.memory_mb)
         self.corpus = self._load_examples(args.examples)
         self.failures, self.known = [], []
         self.tmpdir = tempfile.mkdtemp(prefix="tfmc-fuzz-compile-")
@@ -1772,21 +1773,16 @@ class Fuzzer:
             return self.crash("compile -O2 --main", args, rc, err)
         cc = os.environ.get("CC", "cc")
         cc_args = [cc, "-std=c99", "-O2", cfile] + self.cflags + ["-o", exe]
-        try:
-            p = subprocess.run(cc_args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=CC_TIMEOUT)
-        except subprocess.TimeoutExpired:
+        p = ff.limits.run_confirmed(cc_args, None, CC_TIMEOUT * ff.limits.time_factor())
+        if p.timed_out:
             return self.judge_failure("the generated C: cc timed out", "", self.cmdline(args))
+        p.returncode, p.stderr = p.rc, p.err
         if p.returncode != 0:
             files = dict(cur["files"])
             return self.judge_failure("the generated C does not compile", p.stderr.decode("utf-8", "replace"),
                                       self.cmdline(args) + " && " + " ".join(self.q(a) for a in cc_args))
         self.stats["c built"] += 1
-        try:
-            p = subprocess.run([exe], input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               timeout=self.args.timeout, env=self.runner.env, preexec_fn=self.runner._limits)
-            rc, out, err = p.returncode, p.stdout, p.stderr
-        except subprocess.TimeoutExpired:
-            rc, out, err = None, b"", b""
+        rc, out, err, _ = self.runner.run([], data, exe=exe)
         reason = ff.judge(rc, err)
         got = (rc, split_lines(out), bad_line_numbers(err))
         want = (run_o2[0], run_o2[1], run_o2[2])
@@ -1866,6 +1862,8 @@ class Fuzzer:
         print(f"{time.monotonic() - t0:.1f} s")
         if self.known:
             print(f"{len(self.known)} tolerated known failure(s) counted as passed")
+        for line in self.runner.summary():
+            print(line)
         print(f"{passed} passed, {failed} failed")
         return 1 if failed else 0
 
@@ -1878,7 +1876,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--start", type=int, default=0, help="the first iteration (to replay one)")
     ap.add_argument("--examples", default=os.path.join(here, "..", "..", "examples"))
-    ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per command")
+    ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per command (times TFMC_TEST_TIME_FACTOR, times 3 in a sanitizer build; a run over it is run again with ten times as much)")
+    ap.add_argument("--memory-mb", type=int, default=ff.MEMORY_LIMIT_MB,
+                    help="a run whose resident set passes this many MB is killed and is a finding")
     ap.add_argument("--failures", default=DEFAULT_FAILURES_DIR, help="where failing programs are saved")
     ap.add_argument("--sources", default="", help="a comma-separated subset of: " + ", ".join(n for n, _ in SOURCES))
     ap.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="verify's --samples")

@@ -29,7 +29,8 @@ once with one random sequence on the command line (sometimes with --trace).
 
 A run fails when it
   - exits with a status other than 0 or 1 (usage errors, 2, included),
-  - dies from a signal or takes longer than the timeout (10 s),
+  - dies from a signal, or takes longer than the timeout (10 s, see Limits) twice,
+  - takes more memory than the limit (1024 MB resident),
   - prints `AddressSanitizer`, `LeakSanitizer` or `runtime error` on stderr,
   - exits 1 with nothing on stderr (an error must always be explained),
   - (eval from standard input, without --trace) prints a number of output
@@ -40,10 +41,16 @@ A run fails when it
     tokens, each one of the vocabulary (read as a decimal integer when the
     vocabulary is integers, else as a string); the bad lines, and only those,
     must be named on stderr (`... line K ...`) and make the exit status 1.
-Runs are limited in memory: a sanitizer build gets ASAN_OPTIONS
-soft_rss_limit_mb / allocator_may_return_null (allocations fail once the
-process is over the limit, which the library must report as `out of memory`)
-and hard_rss_limit_mb as a backstop; a plain build gets RLIMIT_AS.
+Limits (tests/limits.py): a run that takes more than the timeout (10 s times
+TFMC_TEST_TIME_FACTOR, times 3 for a sanitizer build) is run again with ten
+times that, and only a run that exceeds that too is a failure ("timeout");
+a slow or loaded machine is not. Memory is what the limits really guard: a run
+whose resident set passes --memory-mb (1024 MB) is killed and is a finding
+("memory limit"), as is a peak RSS above it (wait4's ru_maxrss), its input
+saved. A plain build also gets RLIMIT_AS (4 GB) as a backstop, so that one huge
+allocation fails (the library must report `out of memory`); a sanitizer build,
+which cannot use RLIMIT_AS, gets ASAN_OPTIONS allocator_may_return_null=1 and
+hard_rss_limit_mb (1536 MB) instead.
 
 Every failing input is saved under --failures (default
 /tmp/tfmc-fuzz-failures/) with the command that reproduces it. The last line
@@ -66,10 +73,14 @@ import sys
 import tempfile
 import time
 
-DEFAULT_TIMEOUT = 10.0
-MEMORY_LIMIT_MB = 2048           # soft limit: allocations fail beyond it
-HARD_MEMORY_LIMIT_MB = 4096      # sanitizer backstop: the process is killed
-PLAIN_ADDRESS_SPACE_MB = 4096    # RLIMIT_AS for a build without sanitizers
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import limits  # noqa: E402  (tests/limits.py)
+
+DEFAULT_TIMEOUT = 10.0           # seconds per run, times limits.time_factor()
+MEMORY_LIMIT_MB = 1024           # a run whose resident set passes this is a finding
+HARD_MEMORY_LIMIT_MB = 1536      # sanitizer backstop (hard_rss_limit_mb): the process is killed
+PLAIN_ADDRESS_SPACE_MB = 4096    # RLIMIT_AS backstop for a build without sanitizers
+MEMORY_MARKER = "fuzz: memory limit:"   # what Runner.run appends to stderr over the limit
 DEFAULT_FAILURES_DIR = "/tmp/tfmc-fuzz-failures"
 STDERR_SHOWN_LINES = 12
 MAX_TEXT = 2 * 1000 * 1000       # the largest generated file, in bytes
@@ -756,13 +767,21 @@ def stdin_lines(rng, vocab, max_len):
 
 
 class Runner:
-    def __init__(self, tfmc, timeout):
+    """Runs tfmc (or a program it generated) under the fuzzers' limits: the per-run timeout
+    (scaled by limits.time_factor(), confirmed by a rerun with ten times as much), the memory
+    limit (resident set watched, peak RSS measured), core dumps off."""
+
+    def __init__(self, tfmc, timeout, memory_mb=MEMORY_LIMIT_MB):
         self.tfmc = tfmc
-        self.timeout = timeout
         self.sanitized = self._is_sanitized(tfmc)
+        self.base_timeout = timeout
+        self.timeout = timeout * limits.time_factor(sanitized=self.sanitized)
+        self.memory_mb = memory_mb
+        self.peak = (0.0, None)            # the largest peak RSS seen (MB) and its command
+        self.slow = []                     # (seconds, command) of runs that needed the rerun
         self.env = dict(os.environ)
         if self.sanitized:
-            ours = (f"soft_rss_limit_mb={MEMORY_LIMIT_MB}:hard_rss_limit_mb={HARD_MEMORY_LIMIT_MB}"
+            ours = (f"hard_rss_limit_mb={HARD_MEMORY_LIMIT_MB}"
                     ":allocator_may_return_null=1:detect_leaks=1")
             # the caller's settings come last and win
             self.env["ASAN_OPTIONS"] = ours + (":" + os.environ["ASAN_OPTIONS"] if os.environ.get("ASAN_OPTIONS") else "")
@@ -770,12 +789,7 @@ class Runner:
 
     @staticmethod
     def _is_sanitized(path):
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-            return b"__asan_init" in data or b"__ubsan_handle" in data or b"__tsan_init" in data
-        except OSError:
-            return False
+        return limits.is_sanitized(path)
 
     def _limits(self):
         if not self.sanitized:  # a sanitizer reserves terabytes of address space
@@ -783,16 +797,32 @@ class Runner:
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
-    def run(self, args, stdin_bytes=None):
-        """Run tfmc; returns (returncode or None on timeout, stdout bytes, stderr bytes, seconds)."""
-        t0 = time.monotonic()
-        try:
-            p = subprocess.run([os.fsencode(self.tfmc)] + [a if isinstance(a, bytes) else os.fsencode(a) for a in args], input=stdin_bytes if stdin_bytes is not None else b"",
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env,
-                               timeout=self.timeout, preexec_fn=self._limits)
-            return p.returncode, p.stdout, p.stderr, time.monotonic() - t0
-        except subprocess.TimeoutExpired as e:
-            return None, e.stdout or b"", e.stderr or b"", time.monotonic() - t0
+    def run(self, args, stdin_bytes=None, exe=None):
+        """Run tfmc (or exe) with args; returns (returncode, or None on a timeout that a rerun
+        with ten times the limit confirmed; stdout bytes; stderr bytes; seconds). A run over the
+        memory limit gets a line starting with MEMORY_MARKER appended to its stderr."""
+        argv = [os.fsencode(exe or self.tfmc)] + [a if isinstance(a, bytes) else os.fsencode(a) for a in args]
+        r = limits.run_confirmed(argv, stdin_bytes, self.timeout, env=self.env,
+                                 memory_mb=self.memory_mb, preexec_fn=self._limits)
+        cmd = b" ".join(argv[:4]).decode("latin-1", "replace")
+        if r.peak_mb and r.peak_mb > self.peak[0]:
+            self.peak = (r.peak_mb, cmd)
+        if r.reruns:
+            self.slow.append((r.first_seconds, cmd))
+        err = r.err
+        if r.over_memory:
+            err += (f"\n{MEMORY_MARKER} resident set {r.peak_mb:.0f} MB, above the {self.memory_mb} MB "
+                    f"limit{' (killed)' if r.rc is not None and r.rc < 0 else ''}\n").encode()
+        return r.rc, r.out, err, r.seconds
+
+    def summary(self):
+        """Lines about the run's resources, for the end of a fuzzer's output."""
+        lines = [f"largest peak RSS {self.peak[0]:.0f} MB (limit {self.memory_mb} MB); timeout "
+                 f"{self.timeout:g} s per run" + (f" ({len(self.slow)} run(s) needed the rerun with "
+                                                   f"{self.timeout * limits.RERUN_FACTOR:g} s)" if self.slow else "")]
+        for secs, cmd in self.slow[:5]:
+            lines.append(f"  slow: {secs:.1f} s: {cmd}")
+        return lines
 
 
 def signal_name(rc):
@@ -805,6 +835,8 @@ def signal_name(rc):
 def judge(rc, stderr, expected_lines=None, stdout=b""):
     """The reason a run failed, or None when it passed."""
     err = stderr.decode("utf-8", "replace")
+    if MEMORY_MARKER in err:
+        return "memory limit"
     if rc is None:
         return "timeout"
     for marker in SANITIZER_MARKERS:
@@ -842,7 +874,7 @@ def signature(reason, stderr):
     m = UBSAN_RE.search(line)
     if m:
         return f"UBSan: {m.group(2).strip()} at {os.path.basename(m.group(1))}"
-    if "hard rss limit" in err or "soft rss limit" in err:
+    if MEMORY_MARKER in err or "hard rss limit" in err or "soft rss limit" in err:
         return "memory limit"
     if "spec section 3" in reason:
         return "spec section 3: " + ("a bad input accepted" if "was accepted" in reason else "a good input rejected")
@@ -909,7 +941,7 @@ def check_bad_lines(data, header, rc, err):
 class Fuzzer:
     def __init__(self, args):
         self.args = args
-        self.runner = Runner(args.tfmc, args.timeout)
+        self.runner = Runner(args.tfmc, args.timeout, args.memory_mb)
         self.corpus = self._load_corpus(args.examples)
         self.failures_dir = args.failures
         self.failures = []              # (signature, iteration, saved file)
@@ -1058,6 +1090,8 @@ class Fuzzer:
             for sig, items in sorted(groups.items(), key=lambda kv: -len(kv[1])):
                 print(f"  {len(items):5d} x {sig}")
                 print(f"          e.g. {items[0][1]}")
+        for line in self.runner.summary():
+            print(line)
         print(f"{passed} passed, {failed} failed")
         return 1 if failed else 0
 
@@ -1069,7 +1103,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--start", type=int, default=0, help="the first iteration (to replay one)")
     ap.add_argument("--examples", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples"))
-    ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per run")
+    ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per run (times TFMC_TEST_TIME_FACTOR, times 3 in a sanitizer build; a run over it is run again with ten times as much)")
+    ap.add_argument("--memory-mb", type=int, default=MEMORY_LIMIT_MB,
+                    help="a run whose resident set passes this many MB is killed and is a finding")
     ap.add_argument("--failures", default=DEFAULT_FAILURES_DIR, help="where failing inputs are saved")
     ap.add_argument("--progress", type=int, default=0, help="print progress every N iterations")
     ap.add_argument("--verbose", action="store_true")

@@ -40,7 +40,7 @@ that passes, `TFMC run model.tfm --logits 1 2 3` (now and then argmax or `--gene
 
 A run fails when it
   - exits with a status other than 0 or 1 (usage errors, 2, included),
-  - dies from a signal or takes longer than the timeout (10 s),
+  - dies from a signal, or takes longer than the timeout (10 s) and again in a rerun with 100 s,
   - prints `AddressSanitizer`, `LeakSanitizer` or `runtime error` on stderr,
   - exits 1 with nothing on stderr,
   - (a model that ran) loaded a weights file that breaks a promise of docs/weights.md: the file
@@ -54,10 +54,12 @@ A run fails when it
   - (a model that ran with --logits) prints a NaN or infinite logit although every weight is
     finite and at most 1e4 in magnitude (larger weights may overflow f32 honestly),
   - (equiv) is rejected, or prints logits different from the unmodified fixture's.
-Runs are limited in memory as in fuzz_frontend.py. A mutated declaration may ask for gigabytes
-of weights (`hidden 16777216`): in the plain build RLIMIT_AS makes that allocation fail, which
-tfmc must report; in a sanitizer build a run killed at the hard RSS limit counts as passed when
-the declaration has a size of 2^16 or more.
+  - takes more memory than the limit (1024 MB resident: --memory-mb), a declared model included.
+Runs are limited in time and memory as in fuzz_frontend.py (tests/limits.py). A mutated
+declaration may ask for gigabytes of weights (`hidden 16777216`, `dim 65536`): `tfmc run` gets
+`--max-memory=` half the memory limit (when tfmc has the option), and must refuse such a model
+before taking its memory (docs/models.md); a run that takes it anyway is a finding, saved with
+its input, not a machine swapping for a minute.
 
 --tolerate TEXT (repeatable) counts a failure whose signature contains TEXT as passed: for known,
 reported bugs, so that a registered short run stays useful until they are fixed. Tolerated
@@ -710,6 +712,8 @@ def judge(rc, stderr):
     """The reason a run failed by the generic rules, or None."""
     # allocator_may_return_null: a failed allocation is a warning, and the library must cope
     err = ALLOC_WARNING_RE.sub("", stderr.decode("utf-8", "replace"))
+    if ff.MEMORY_MARKER in err:
+        return "memory limit"
     if rc is None:
         return "timeout"
     if "hard rss limit exhausted" in err:
@@ -742,7 +746,7 @@ def signature(reason, stderr):
     m = UBSAN_RE.search(line)
     if m:
         return f"UBSan: {m.group(2).strip()} at {os.path.basename(m.group(1))}"
-    if "hard rss limit" in err:
+    if ff.MEMORY_MARKER in err or "hard rss limit" in err:
         return "memory limit"
     return reason
 
@@ -834,7 +838,7 @@ class Case:
 class Fuzzer:
     def __init__(self, args):
         self.args = args
-        self.runner = Runner(args.tfmc, args.timeout)
+        self.runner = Runner(args.tfmc, args.timeout, args.memory_mb)
         self.fixtures = load_fixtures(args.fixtures)
         if not self.fixtures:
             raise SystemExit(f"fuzz_weights.py: no model fixtures in {args.fixtures}")
@@ -848,6 +852,12 @@ class Fuzzer:
         if unknown:
             raise SystemExit(f"fuzz_weights.py: unknown generator(s) {', '.join(unknown)}")
         self.generators = [g for g in GENERATORS if g[0] in wanted]
+        # the budget a model may take, told to tfmc (half the fuzzer's memory limit): a declared
+        # model larger than that must be refused before its memory is taken, not allocated
+        self.max_memory = []
+        p = subprocess.run([args.tfmc, "help", "compile"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        if b"--max-memory=" in p.stdout:
+            self.max_memory = [f"--max-memory={args.memory_mb // 2}M"]
 
     # ---- the corpus, made on first use
 
@@ -1188,8 +1198,6 @@ class Fuzzer:
         if self.args.verbose:
             print(f"iteration {iteration} {gen} ({case.fx.name}): check exit {rc} ({secs:.2f} s)")
         reason = judge(rc, err)
-        if reason and reason.startswith("memory limit") and big_declaration(case):
-            return True       # a declared model bigger than the memory limit; the plain build checks these
         if reason:
             return self.report(iteration, gen, self.refine(reason, case), args, rc, err)
         if rc != 0:
@@ -1198,13 +1206,12 @@ class Fuzzer:
             return True
         mode = "logits" if case.equiv or rng.random() < 0.75 else rng.choice(["argmax", "generate"])
         ids = ["1", "2", "3"]
-        args = ["run", path] + {"logits": ["--logits"], "argmax": [], "generate": ["--generate", "2"]}[mode] + ids
+        args = ["run", path] + {"logits": ["--logits"], "argmax": [], "generate": ["--generate", "2"]}[mode] \
+            + self.max_memory + ids
         rc, out, err, secs = self.runner.run(args)
         if self.args.verbose:
             print(f"  run ({mode}) exit {rc} ({secs:.2f} s)")
         reason = judge(rc, err)
-        if reason and reason.startswith("memory limit") and big_declaration(case):
-            return True
         detail = None
         if not reason and case.equiv:
             if rc != 0:
@@ -1279,6 +1286,8 @@ class Fuzzer:
         print(f"{time.monotonic() - t0:.1f} s")
         if self.known:
             print(f"{len(self.known)} tolerated known failure(s) counted as passed")
+        for line in self.runner.summary():
+            print(line)
         print(f"{passed} passed, {failed} failed")
         return 1 if failed else 0
 
@@ -1317,7 +1326,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--start", type=int, default=0, help="the first iteration (to replay one)")
     ap.add_argument("--fixtures", default=os.path.join(here, "..", "fixtures"))
-    ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per run")
+    ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per run (times TFMC_TEST_TIME_FACTOR, times 3 in a sanitizer build; a run over it is run again with ten times as much)")
+    ap.add_argument("--memory-mb", type=int, default=ff.MEMORY_LIMIT_MB,
+                    help="a run whose resident set passes this many MB is killed and is a finding")
     ap.add_argument("--failures", default=DEFAULT_FAILURES_DIR, help="where failing cases are saved")
     ap.add_argument("--generators", default="", help="a comma-separated subset of: " +
                     ", ".join(g[0] for g in GENERATORS))

@@ -4,7 +4,8 @@
 usage: run_golden.py TFMC GOLDEN_DIR [--update]
 
 For each NAME.tfm in GOLDEN_DIR (not its subfolders), runs `TFMC check NAME.tfm` with GOLDEN_DIR
-as the working directory (so messages name the bare file) and a 10 s timeout, then checks that
+as the working directory (so messages name the bare file) and a 10 s timeout (tests/limits.py:
+scaled for a sanitizer build, confirmed by a rerun with ten times as much), then checks that
   - standard error equals NAME.err exactly (a unified diff is shown otherwise),
   - the exit status is 1, or N when the .tfm has a line `# exit: N` among its leading comments,
   - standard output is empty.
@@ -15,9 +16,10 @@ committing: a golden file must never bless a wrong diagnostic).
 import difflib
 import os
 import re
-import signal
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import limits  # noqa: E402  (tests/limits.py: scaled timeouts, confirmed by a rerun)
 
 TIMEOUT = 10
 EXIT_RE = re.compile(r"^#\s*exit:\s*(-?\d+)\s*$")
@@ -46,20 +48,12 @@ def run_case(tfmc, golden_dir, name, update):
     with open(os.path.join(golden_dir, tfm), "rb") as f:
         want_status = expected_status(decode(f.read()))
     try:
-        proc = subprocess.Popen([tfmc, "check", tfm], cwd=golden_dir, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        r = limits.run_confirmed([tfmc, "check", tfm], None, TIMEOUT * limits.time_factor(tfmc), cwd=golden_dir)
     except OSError as e:
         return ["cannot run %s: %s" % (tfmc, e)]
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        # Kill the whole process group (the compiler and anything it started), then reap it.
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            proc.kill()
-        proc.communicate()
-        return ["timed out after %d s" % TIMEOUT]
+    if r.timed_out:
+        return ["timed out after %g s, and after %g s in a rerun" % (r.limit / limits.RERUN_FACTOR, r.limit)]
+    out, err = r.out, r.err
 
     problems = []
     got_err = decode(err)
@@ -77,11 +71,11 @@ def run_case(tfmc, golden_dir, name, update):
                                     fromfile=name + ".err (expected)", tofile=name + " (stderr)")
         text = "".join(d if d.endswith("\n") else d + "\n\\ No newline at end of file\n" for d in diff)
         problems.append("stderr differs:\n" + text.rstrip("\n"))
-    if proc.returncode != want_status:
-        if proc.returncode < 0:
-            problems.append("killed by signal %d (expected exit %d)" % (-proc.returncode, want_status))
+    if r.rc != want_status:
+        if r.rc < 0:
+            problems.append("killed by signal %d (expected exit %d)" % (-r.rc, want_status))
         else:
-            problems.append("exit status %d, expected %d" % (proc.returncode, want_status))
+            problems.append("exit status %d, expected %d" % (r.rc, want_status))
     if out:
         problems.append("standard output is not empty:\n" + decode(out).rstrip("\n"))
     return problems

@@ -17,5 +17,5 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-[ -f build/build.ninja ] || meson setup build --buildtype=debugoptimized >/dev/null
+[ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build >/dev/null

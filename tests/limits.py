@@ -8,7 +8,7 @@ No test may depend on wall-clock luck: a slow or loaded machine must not fail th
   - a run that exceeds its limit is run again with RERUN_FACTOR (10) times the limit, and only a
     run that exceeds that too is a timeout (run_confirmed);
   - what a limit really guards is often memory: run(..., memory_mb=N) watches the child's
-    resident set (/proc/PID/status every 20 ms) and kills it above N MB, and reports its peak RSS
+    resident set (/proc/PID/status every 20 ms, from a thread) and kills it above N MB, and reports its peak RSS
     (wait4's ru_maxrss), which works under AddressSanitizer, where RLIMIT_AS cannot be used
     (ASan reserves terabytes of address space) and RLIMIT_DATA breaks its shadow mappings.
 
@@ -18,6 +18,7 @@ Standard library only.
 import os
 import signal
 import subprocess
+import threading
 import time
 
 SANITIZER_FACTOR = 3.0
@@ -109,43 +110,45 @@ def _kill(p):
 
 def run(argv, stdin=None, timeout=None, env=None, memory_mb=None, preexec_fn=None, cwd=None):
     """Run argv (its own process group) with stdin bytes; a Result. timeout in seconds (None: no
-    limit); memory_mb: kill the child when its resident set passes it."""
+    limit); memory_mb: a watcher thread kills the child when its resident set passes it."""
     t0 = time.monotonic()
     p = _Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                env=env, preexec_fn=preexec_fn, cwd=cwd, start_new_session=True)
-    data = stdin if stdin is not None else b""
-    peak = 0.0
-    timed_out = over = False
-    step = POLL_SECONDS if memory_mb else None
-    out = err = b""
-    while True:
-        left = None if timeout is None else timeout - (time.monotonic() - t0)
-        wait = step if left is None else (left if step is None else min(step, left))
-        try:
-            out, err = p.communicate(data, timeout=None if wait is None else max(wait, 0.001))
-            break
-        except subprocess.TimeoutExpired:
-            pass
-        if memory_mb:
+    seen = {"peak": 0.0, "over": False}
+    stop = threading.Event()
+
+    def watch():
+        while not stop.wait(POLL_SECONDS):
             cur, hwm = _rss_mb(p.pid)
-            peak = max(peak, hwm or 0, cur or 0)
-            if cur is not None and cur > memory_mb:
-                over = True
-        if timeout is not None and time.monotonic() - t0 >= timeout:
-            timed_out = True
-        if over or timed_out:
-            _kill(p)
-            out, err = p.communicate()
-            break
+            if cur is None:
+                return
+            seen["peak"] = max(seen["peak"], cur, hwm or 0)
+            if cur > memory_mb and p.returncode is None:
+                seen["over"] = True
+                _kill(p)
+                return
+
+    watcher = None
+    if memory_mb:
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+    timed_out = False
+    try:
+        out, err = p.communicate(stdin if stdin is not None else b"", timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill(p)
+        out, err = p.communicate()
+    stop.set()
+    if watcher:
+        watcher.join()
     secs = time.monotonic() - t0
+    peak, over = seen["peak"], seen["over"]
     if p.rusage is not None:
         peak = max(peak, p.rusage.ru_maxrss / 1024)
-    if timed_out and not over:
-        rc = None
-    else:
-        rc = p.returncode
-        if memory_mb and peak > memory_mb:
-            over = True
+    if memory_mb and peak > memory_mb:
+        over = True
+    rc = None if timed_out and not over else p.returncode
     return Result(rc, out or b"", err or b"", secs, peak or None, timed_out and not over, over, timeout)
 
 

@@ -40,7 +40,7 @@ that passes, `TFMC run model.tfm --logits 1 2 3` (now and then argmax or `--gene
 
 A run fails when it
   - exits with a status other than 0 or 1 (usage errors, 2, included),
-  - dies from a signal, or takes longer than the timeout (10 s) and again in a rerun with 100 s,
+  - dies from a signal, or takes longer than the timeout (10 s; fuzz_frontend.py's Limits) twice,
   - prints `AddressSanitizer`, `LeakSanitizer` or `runtime error` on stderr,
   - exits 1 with nothing on stderr,
   - (a model that ran) loaded a weights file that breaks a promise of docs/weights.md: the file

@@ -5,16 +5,21 @@
 # which makes any sanitizer report fail its test, is the default in that build and the san_setup
 # test proves it). Exits non-zero when any test fails. CI runs it (.ci/run).
 #
-# How long it takes (2-core machine, both builds already compiled; building adds ~15 s for
-# build/ and ~65 s for build-san/ idle, about twice that loaded):
-#   idle:   TBD
-#   loaded: TBD
-# No test depends on wall-clock luck (docs/design.md section 10): meson timeouts are at least
-# four times these, sanitizer ones three times more; every per-command limit inside the tests is
-# scaled the same way (TFMC_TEST_TIME_FACTOR multiplies them all, e.g. 4 on a very slow machine)
-# and counts only when a rerun with ten times as much confirms it; the fuzzers limit memory
-# (1024 MB resident), not time. Likewise here: a test that meson stops at its timeout is run
-# again with four times the timeout, and fails only if it times out again.
+# How long it takes on a 2-core machine (measured on our shared 2-core build machine, 2026-12-02):
+#   another build beside it (load average ~4): tests 1.6 min in build/, 5.8 min in build-san/;
+#     building: build/ 10 s idle, build-san/ 63 s beside another build;
+#   several builds beside it (load average 8-12): 23 min in all (6 in build/, 17 in build-san/),
+#     every test within its time limits (the slowest, compiled in build-san/, 464 s of 1200);
+#   idle: the machine was never idle while measuring; the tests take 13 CPU-minutes (user + sys,
+#     both builds), so on 2 idle cores about 7 min, and CI (bootstrap, both builds, tests) about
+#     10 min of its 15.
+# No test depends on wall-clock luck (docs/design.md section 10): each meson timeout is at least
+# four times the test's time beside another build (tests/meson.build; three times larger in
+# build-san/); every per-command limit inside the tests scales the same way (TFMC_TEST_TIME_FACTOR
+# multiplies them all, e.g. 4 on a very slow machine) and counts only when a rerun with ten times
+# as much confirms it; the fuzzers limit memory (1024 MB resident), not time. Likewise here: a
+# test that meson stops at its timeout is run again with four times the timeout, and fails only
+# if it times out again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frontend.h"
+#include "support.h"
 
 struct ArenaBlock {
     ArenaBlock *next;

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frontend.h"
+#include "support.h"
 
 /* A message formatted into buf (cap bytes), or into the arena when it is longer. Duplicates are
  * compared before anything is copied, so a repeated error costs no memory. */

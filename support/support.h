@@ -1,0 +1,106 @@
+/* support.h: what every stage of tfmc shares and nothing of tfmc's stages: the arena (bump
+ * allocation freed at once, out of memory as a longjmp), strings built in it, source places and
+ * the diagnostics list. The layer below everything (docs/design.md, section 3). */
+#ifndef TFMC_SUPPORT_H
+#define TFMC_SUPPORT_H
+
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tfmc.h"
+
+/* ---------------------------------------------------------------- arena */
+
+/* Bump allocation from blocks freed all at once. Allocation failure jumps to
+ * the context's recovery point (the API entry), so callers never check NULL. */
+typedef struct ArenaBlock ArenaBlock;
+typedef struct Arena {
+    const TfmcAllocator *alloc;
+    jmp_buf *on_oom;
+    ArenaBlock *head;
+} Arena;
+
+void arena_init(Arena *a, const TfmcAllocator *alloc, jmp_buf *on_oom);
+/* The size of an arena's blocks (64 KiB). Fault-injection tests make it small, so that almost
+ * every allocation reaches the allocator and can fail there. */
+extern size_t arena_block_bytes;
+void *arena_alloc(Arena *a, size_t size);
+void *arena_zalloc(Arena *a, size_t size);
+char *arena_strndup(Arena *a, const char *s, size_t n);
+char *arena_strdup(Arena *a, const char *s);
+char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Grow an array of `*cap` elements of `size` bytes to hold at least `need` elements. */
+void *arena_grow(Arena *a, void *ptr, int *cap, int need, size_t size);
+void arena_free(Arena *a);
+
+/* A string built piece by piece in an arena (JSON headers, messages). */
+typedef struct Text {
+    Arena *a;
+    char *s;
+    size_t len, cap;
+} Text;
+void text_putc(Text *t, char c);
+void text_printf(Text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The string so far ("" when empty); the Text may go on growing. */
+const char *text_str(Text *t);
+
+#define ARENA_NEW(a, T) ((T *)arena_zalloc((a), sizeof(T)))
+#define ARENA_ARRAY(a, T, n) ((T *)arena_zalloc((a), sizeof(T) * (size_t)(n)))
+/* Append x to the array field v (with count n and capacity cap) of an arena-held vector. */
+#define VEC_PUSH(a, v, n, cap, x)                                                     \
+    do {                                                                              \
+        if ((n) >= (cap)) (v) = arena_grow((a), (v), &(cap), (n) + 1, sizeof(*(v))); \
+        (v)[(n)++] = (x);                                                             \
+    } while (0)
+
+/* ---------------------------------------------------------- diagnostics */
+
+typedef struct SrcFile {
+    const char *path;
+    const char *text;
+    size_t len;
+    uint64_t hash; /* FNV-1a of the text, recorded in generated code */
+} SrcFile;
+
+/* A source range; columns are 1-based and count characters (not bytes), last_column inclusive.
+ * Bison's YYLTYPE. */
+typedef struct SrcLoc {
+    int first_line, first_column, last_line, last_column;
+} SrcLoc;
+
+/* A UTF-8 continuation byte: it does not start a character, so it does not start a column. */
+static inline bool utf8_continuation(unsigned char c) { return (c & 0xc0) == 0x80; }
+
+typedef struct DiagList {
+    Arena *arena;
+    TfmcDiagnostic *items;
+    const SrcFile **files; /* parallel to items: where to find the source line */
+    int n, cap;
+    int errors;   /* items that are errors (the rest are warnings) */
+    bool dropped; /* the last error repeated an earlier one and was not added */
+} DiagList;
+
+/* At most this many errors are kept; one more says that the rest were dropped. */
+#define DIAG_MAX_ERRORS 100
+
+void diag_error(DiagList *d, const SrcFile *f, SrcLoc loc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A warning: printed like an error, but it fails nothing. */
+void diag_warning(DiagList *d, const SrcFile *f, SrcLoc loc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Attach a hint to diagnostic `index` (one of d->n). */
+void diag_hint_at(DiagList *d, int index, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Forget every diagnostic (their memory is the list's arena's, which the caller frees). */
+void diag_clear(DiagList *d);
+/* Attach a hint to the most recent error. */
+void diag_hint(DiagList *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_print(const DiagList *d, FILE *out);
+/* The source text of a range within one line of f (columns count characters), or NULL. */
+const char *diag_source_text(const SrcFile *f, SrcLoc loc, size_t *len);
+/* The closest name to `name` among `cands` (edit distance), or NULL when none is close. */
+const char *diag_suggest(const char *name, const char *const *cands, int n);
+
+#endif

@@ -51,16 +51,6 @@ static void st_free(const TfmcAllocator *al, void *p)
     if (p) al->realloc(al->ud, p, 0);
 }
 
-static void *malloc_realloc(void *ud, void *p, size_t n)
-{
-    (void)ud;
-    if (n == 0) {
-        free(p);
-        return NULL;
-    }
-    return realloc(p, n);
-}
-static const TfmcAllocator malloc_allocator = { malloc_realloc, NULL };
 
 static bool jfail(Json *j, const char *what)
 {
@@ -369,7 +359,7 @@ SafeTensors *safetensors_open(const char *path, const TfmcAllocator *al, bool *n
 {
     err[0] = '\0';
     *nomem = false;
-    if (!al) al = &malloc_allocator;
+    if (!al) al = &libc_allocator;
     /* non-blocking: opening a named pipe must not wait for a writer (it is rejected below) */
     int fd = open(path, O_RDONLY | O_NONBLOCK);
     if (fd < 0) {

@@ -7,22 +7,11 @@
 #include "lib.h"
 #include "tfmc_config.h"
 
-static void *default_realloc(void *ud, void *ptr, size_t size)
-{
-    (void)ud;
-    if (size == 0) {
-        free(ptr);
-        return NULL;
-    }
-    return realloc(ptr, size);
-}
-
 const char *tfmc_version(void) { return TFMC_VERSION; }
 
 TfmcContext *tfmc_context_new(const TfmcAllocator *allocator)
 {
-    TfmcAllocator a = { default_realloc, NULL };
-    if (allocator) a = *allocator;
+    TfmcAllocator a = allocator ? *allocator : libc_allocator;
     TfmcContext *ctx = a.realloc(a.ud, NULL, sizeof *ctx);
     if (!ctx) return NULL;
     memset(ctx, 0, sizeof *ctx);

@@ -13,6 +13,18 @@ struct ArenaBlock {
 
 size_t arena_block_bytes = 64 * 1024;
 
+static void *libc_realloc(void *ud, void *ptr, size_t size)
+{
+    (void)ud;
+    if (size == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return realloc(ptr, size);
+}
+
+const TfmcAllocator libc_allocator = { libc_realloc, NULL };
+
 void arena_init(Arena *a, const TfmcAllocator *alloc, jmp_buf *on_oom)
 {
     a->alloc = alloc;

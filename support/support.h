@@ -23,6 +23,9 @@ typedef struct Arena {
     ArenaBlock *head;
 } Arena;
 
+/* The C library's realloc and free as a TfmcAllocator (a context's default). */
+extern const TfmcAllocator libc_allocator;
+
 void arena_init(Arena *a, const TfmcAllocator *alloc, jmp_buf *on_oom);
 /* The size of an arena's blocks (64 KiB). Fault-injection tests make it small, so that almost
  * every allocation reaches the allocator and can fail there. */

@@ -15,6 +15,47 @@ extern "C" {
 
 const char *tfmcrt_version(void);
 
+/* ----------------------------------------------------- execution context */
+
+/* Threads, as ggml runs them: a kernel cuts its output into tasks (panels of output rows, heads,
+ * blocks of positions) and hands them to a parallel_for; no sum is ever split, and every cut falls
+ * on a boundary of the kernel's own blocking, so each output element is computed by the same
+ * instructions in the same order whatever the number of threads: the results are bit-identical
+ * for every thread count. A NULL context (the plain entry points) runs everything on the calling
+ * thread. */
+typedef void (*TfmcrtTaskFn)(void *arg, size_t task);
+
+typedef struct TfmcrtExec {
+    /* Run fn(arg, t) exactly once for every t in 0..ntasks, on any threads in any order, and
+     * return when all have finished. NULL: the calling thread runs them in order. A task may call
+     * parallel_for again (a nested call may run its tasks on the calling thread). */
+    void (*parallel_for)(void *user, size_t ntasks, TfmcrtTaskFn fn, void *arg);
+    void *user;    /* the pool, or the caller's own task set */
+    int nthreads;  /* how many tasks run at once: kernels cut their work into about this many */
+    size_t grain;  /* the least work (multiply-adds) worth a task of its own; 0: the default
+                    * (TFMCRT_GRAIN). Tests set 1 so that even tiny models are cut. */
+} TfmcrtExec;
+
+#define TFMCRT_GRAIN 32768
+
+/* Run fn(arg, t) for t in 0..ntasks through ex (in order on this thread when ex is NULL, has no
+ * parallel_for or one thread). */
+void tfmcrt_parallel_for(const TfmcrtExec *ex, size_t ntasks, TfmcrtTaskFn fn, void *arg);
+
+/* A pool of nthreads - 1 POSIX threads; the thread calling parallel_for is the nthreads-th.
+ * nthreads <= 0: the machine's online cores. NULL when threads cannot be made. One parallel_for
+ * runs at a time (concurrent callers wait their turn); a nested one runs on the calling thread. */
+typedef struct TfmcrtPool TfmcrtPool;
+TfmcrtPool *tfmcrt_pool_new(int nthreads);
+void tfmcrt_pool_free(TfmcrtPool *pool);
+int tfmcrt_pool_threads(const TfmcrtPool *pool);
+/* The parallel_for of a pool (user: the pool). */
+void tfmcrt_pool_parallel_for(void *pool, size_t ntasks, TfmcrtTaskFn fn, void *arg);
+/* An execution context running on pool (NULL: single-threaded), with grain as in TfmcrtExec. */
+TfmcrtExec tfmcrt_pool_exec(TfmcrtPool *pool, size_t grain);
+/* The machine's online cores (at least 1). */
+int tfmcrt_cores(void);
+
 /* y[rows] = W[rows][cols] . x[cols] (+ b[rows] when b is not NULL), row-major W. */
 void tfmcrt_matvec(float *y, const float *w, const float *x, const float *b, size_t rows, size_t cols);
 
@@ -22,6 +63,10 @@ void tfmcrt_matvec(float *y, const float *w, const float *x, const float *b, siz
  * four or more on AVX-512: a packed-panel matrix product (up to 22 KB of stack). */
 void tfmcrt_linear(float *out, const float *in, size_t n, const float *w, const float *b, size_t rows,
                    size_t cols);
+
+/* The same on ex's threads (NULL: this one), bit-identical for every thread count. */
+void tfmcrt_linear_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, const float *w, const float *b,
+                      size_t rows, size_t cols);
 
 /* out[n][rows] = in[n][cols] . W^T (+ b) with W in compressed rows: the non-zeros of row r are
  * vals[rowptr[r] .. rowptr[r + 1]) at columns colidx[...]. For very sparse weights. */
@@ -101,6 +146,12 @@ typedef struct TfmcrtAttention {
  * h / (heads / kv_heads). */
 void tfmcrt_attend(float *out, const float *q, const float *kcache, const float *vcache, size_t n, size_t pos0,
                    const TfmcrtAttention *a, float *scratch);
+
+/* The same on ex's threads, bit-identical for every thread count; scratch holds
+ * tfmcrt_attend_scratch_floats(a, pos0 + n) floats (a row per head), whatever ex is. */
+void tfmcrt_attend_ex(const TfmcrtExec *ex, float *out, const float *q, const float *kcache, const float *vcache,
+                      size_t n, size_t pos0, const TfmcrtAttention *a, float *scratch);
+size_t tfmcrt_attend_scratch_floats(const TfmcrtAttention *a, size_t positions);
 
 /* The same attention unfused (what -O0 runs; fusion replaces it by tfmcrt_attend): scores
  * s[heads][n][T] (T = the largest n; row i holds keys 0..pos0+i or all), then the score function

@@ -78,19 +78,19 @@ static void allowed(const TfmcrtAttention *a, size_t i, size_t n, size_t pos0, s
  * weighted values in one pass. Masked scores (causal, window, past the end) are -inf, so their
  * weights are exactly 0; the running maximum starts at -1e30 rather than -inf so that a query
  * whose keys are all still ahead never computes inf - inf. softmax1 starts from a virtual key of
- * score 0 and value 0: maximum 0, sum 1. */
+ * score 0 and value 0: maximum 0, sum 1. This is one head h and the sixteen queries from i0. */
 TFMCRT_CLONES
 static void attend_tiled(float *out, const float *q, const float *kcache, const float *vcache, size_t n,
-                         size_t pos0, const TfmcrtAttention *a)
+                         size_t pos0, const TfmcrtAttention *a, size_t h, size_t i0)
 {
     size_t hd = (size_t)a->head_dim, H = (size_t)a->heads, group = H / (size_t)a->kv_heads;
     size_t kvd = (size_t)a->kv_heads * hd, qd = H * hd;
     float qt[ATT_MAXD * VEC_LANES], ot[ATT_MAXD * VEC_LANES];
     const Vec16 zero = { 0 };
-    for (size_t h = 0; h < H; h++) {
+    {
         const float *kb = kcache + (h / group) * hd, *vb = vcache + (h / group) * hd;
         float slope = a->alibi ? powf(2.0f, -8.0f * (float)(h + 1) / (float)H) : 0.0f;
-        for (size_t i0 = 0; i0 < n; i0 += VEC_LANES) {
+        {
             size_t nq = n - i0 < VEC_LANES ? n - i0 : VEC_LANES;
             Vec16 firstv = zero, lastv = zero, tv = zero, m, l, ninf = zero - INFINITY;
             size_t jbeg = 0, jend = 0, lo = 0, hi = 0;
@@ -164,24 +164,18 @@ static void attend_tiled(float *out, const float *q, const float *kcache, const 
 }
 #endif
 
+/* Heads h_begin..h_end of every query, a row of scores at a time in w[pos0 + n]. */
 TFMCRT_CLONES
-void tfmcrt_attend(float *out, const float *q, const float *kcache, const float *vcache, size_t n, size_t pos0,
-                   const TfmcrtAttention *a, float *w)
+static void attend_rows(float *out, const float *q, const float *kcache, const float *vcache, size_t n, size_t pos0,
+                        const TfmcrtAttention *a, float *w, size_t h_begin, size_t h_end)
 {
-#ifdef TFMCRT_TILED_ATTENTION
-    /* many queries (prefill): sixteen at a time; one (decode): a row of scores at a time, below */
-    if ((a->score == TFMCRT_SOFTMAX || a->score == TFMCRT_SOFTMAX1) && n >= 4 && a->head_dim <= ATT_MAXD) {
-        attend_tiled(out, q, kcache, vcache, n, pos0, a);
-        return;
-    }
-#endif
     size_t hd = (size_t)a->head_dim, H = (size_t)a->heads, KV = (size_t)a->kv_heads, group = H / KV;
     size_t total = pos0 + n, kvd = KV * hd;
     for (size_t i = 0; i < n; i++) {
         size_t t = pos0 + i;
         size_t last = a->causal ? t + 1 : total;
         size_t first = (a->window > 0 && t + 1 > (size_t)a->window) ? t + 1 - (size_t)a->window : 0;
-        for (size_t h = 0; h < H; h++) {
+        for (size_t h = h_begin; h < h_end; h++) {
             const float *qh = q + i * H * hd + h * hd;
             size_t kh = h / group;
             float *o = out + i * H * hd + h * hd;
@@ -229,6 +223,78 @@ void tfmcrt_attend(float *out, const float *q, const float *kcache, const float 
             }
         }
     }
+}
+
+/* Many queries (prefill) of softmax scores: sixteen at a time, tiled; else a row of scores at a
+ * time. */
+static bool attend_is_tiled(const TfmcrtAttention *a, size_t n)
+{
+#ifdef TFMCRT_TILED_ATTENTION
+    return (a->score == TFMCRT_SOFTMAX || a->score == TFMCRT_SOFTMAX1) && n >= 4 && a->head_dim <= ATT_MAXD;
+#else
+    (void)a, (void)n;
+    return false;
+#endif
+}
+
+size_t tfmcrt_attend_scratch_floats(const TfmcrtAttention *a, size_t positions)
+{
+    return (size_t)a->heads * positions;
+}
+
+/* The tasks of an attention: ranges of units, a unit being one head (rows) or one head and
+ * sixteen queries (tiled); in the row form each head has its own row of scratch. */
+typedef struct AttendJob {
+    float *out;
+    const float *q, *kcache, *vcache;
+    size_t n, pos0;
+    const TfmcrtAttention *a;
+    float *scratch;
+    size_t stride; /* floats between the scratch rows of two heads */
+    bool tiled;
+    size_t groups, units, ntasks;
+} AttendJob;
+
+static void attend_task(void *arg, size_t task)
+{
+    const AttendJob *j = arg;
+    size_t u0 = task * j->units / j->ntasks, u1 = (task + 1) * j->units / j->ntasks;
+    for (size_t u = u0; u < u1; u++) {
+#ifdef TFMCRT_TILED_ATTENTION
+        if (j->tiled) {
+            attend_tiled(j->out, j->q, j->kcache, j->vcache, j->n, j->pos0, j->a, u / j->groups,
+                         u % j->groups * VEC_LANES);
+            continue;
+        }
+#endif
+        attend_rows(j->out, j->q, j->kcache, j->vcache, j->n, j->pos0, j->a, j->scratch + u * j->stride, u, u + 1);
+    }
+}
+
+/* Threads take whole heads (and, tiled, whole groups of sixteen queries): every output row of a
+ * head is computed as on one thread. */
+void tfmcrt_attend_ex(const TfmcrtExec *ex, float *out, const float *q, const float *kcache, const float *vcache,
+                      size_t n, size_t pos0, const TfmcrtAttention *a, float *scratch)
+{
+    size_t H = (size_t)a->heads, T = pos0 + n;
+    AttendJob j = { out, q, kcache, vcache, n, pos0, a, scratch, T, attend_is_tiled(a, n), 1, H, 1 };
+    if (j.tiled) {
+        j.groups = (n + 15) / 16;
+        j.units = H * j.groups;
+    }
+    if (j.units == 0) return;
+    j.ntasks = tfmcrt_tasks(ex, j.units, (j.tiled ? 16 : n) * T * (size_t)a->head_dim * 2);
+    tfmcrt_parallel_for(ex, j.ntasks, attend_task, &j);
+}
+
+void tfmcrt_attend(float *out, const float *q, const float *kcache, const float *vcache, size_t n, size_t pos0,
+                   const TfmcrtAttention *a, float *w)
+{
+    if (attend_is_tiled(a, n)) {
+        tfmcrt_attend_ex(NULL, out, q, kcache, vcache, n, pos0, a, w);
+        return;
+    }
+    attend_rows(out, q, kcache, vcache, n, pos0, a, w, 0, (size_t)a->heads);
 }
 
 /* The keys query i (at position pos0 + i) may see: [*first, *last). */

@@ -52,15 +52,17 @@ void tfmcrt_matvec(float *y, const float *w, const float *x, const float *b, siz
     tfmcrt_linear(y, x, 1, w, b, rows, cols);
 }
 
-/* y[n][rows] = x[n][cols] . W^T one position at a time: blocks of eight rows of W stay in the cache
- * while every position uses them. For one position (decode) this streams W once, which is what
- * bounds it. */
-static void linear_rows8(float *out, const float *in, size_t n, const float *w, size_t rows, size_t cols)
+/* y[n][rows] = x[n][cols] . W^T one position at a time, for rows r_begin..r_end of W (r_begin a
+ * multiple of 8): blocks of eight rows of W stay in the cache while every position uses them; rows
+ * past the last whole block of W one at a time. For one position (decode) this streams W once,
+ * which is what bounds it. */
+static void linear_rows8(float *out, const float *in, size_t n, const float *w, size_t rows, size_t cols,
+                         size_t r_begin, size_t r_end)
 {
-    size_t r = 0;
-    for (; r + 8 <= rows; r += 8)
+    size_t r = r_begin;
+    for (; r + 8 <= r_end; r += 8)
         for (size_t i = 0; i < n; i++) rows8(out + i * rows + r, w + r * cols, in + i * cols, cols);
-    for (; r < rows; r++)
+    for (; r < r_end; r++)
         for (size_t i = 0; i < n; i++) out[i * rows + r] = tfmcrt_dot(w + r * cols, in + i * cols, cols);
 }
 
@@ -125,13 +127,19 @@ static void gemm_tile16(float *c, size_t ldc, const float *a, size_t lda, const 
     memcpy(c + 7 * ldc, &c7, 64);
 }
 
-static void linear_gemm(float *out, const float *in, size_t n, const float *w, size_t rows, size_t cols)
+/* Panels 32 rows of W wide, 4 positions at a time; or 16 wide and 8 deep when W is that narrow. */
+static size_t gemm_width(size_t rows) { return rows <= 16 ? 16 : GEMM_NR; }
+static size_t gemm_depth(size_t rows) { return rows <= 16 ? 8 : GEMM_MR; }
+
+/* out[n][rows] = in[n][cols] . W^T for rows r_begin..r_end of W (r_begin on a panel boundary);
+ * n positions from in and out, which may start anywhere in the matrices (rows and cols apart). */
+static void linear_gemm(float *out, const float *in, size_t n, const float *w, size_t rows, size_t cols,
+                        size_t r_begin, size_t r_end)
 {
     float bp[GEMM_KC * GEMM_NR], ct[8 * GEMM_NR], at[8 * GEMM_KC];
-    /* panels 32 rows of W wide, 4 positions at a time; or 16 wide and 8 deep when W is that narrow */
-    size_t width = rows <= 16 ? 16 : GEMM_NR, depth = rows <= 16 ? 8 : GEMM_MR;
-    for (size_t r0 = 0; r0 < rows; r0 += width) {
-        size_t nr = rows - r0 < width ? rows - r0 : width;
+    size_t width = gemm_width(rows), depth = gemm_depth(rows);
+    for (size_t r0 = r_begin; r0 < r_end; r0 += width) {
+        size_t nr = r_end - r0 < width ? r_end - r0 : width;
         for (size_t k0 = 0; k0 < cols; k0 += GEMM_KC) {
             size_t kc = cols - k0 < GEMM_KC ? cols - k0 : GEMM_KC;
             /* the panel, transposed; rows past the end of W are zeros */
@@ -165,18 +173,68 @@ static void linear_gemm(float *out, const float *in, size_t n, const float *w, s
 }
 #endif
 
+/* One task of a linear: a range of row blocks of W (panels or blocks of eight rows) times a range
+ * of position groups. */
+typedef struct LinearJob {
+    float *out;
+    const float *in, *w, *b;
+    size_t n, rows, cols;
+    int gemm;                 /* the packed-panel product, else the row kernel */
+    size_t unit, units;       /* rows of W per block, and blocks */
+    size_t depth, groups;     /* positions per group, and groups */
+    size_t row_tasks, pos_tasks;
+} LinearJob;
+
+static void linear_task(void *arg, size_t task)
+{
+    const LinearJob *j = arg;
+    size_t rt = task % j->row_tasks, pt = task / j->row_tasks;
+    size_t r_begin = rt * j->units / j->row_tasks * j->unit, r_end = (rt + 1) * j->units / j->row_tasks * j->unit;
+    size_t i_begin = pt * j->groups / j->pos_tasks * j->depth, i_end = (pt + 1) * j->groups / j->pos_tasks * j->depth;
+    if (r_end > j->rows) r_end = j->rows;
+    if (i_end > j->n) i_end = j->n;
+    float *out = j->out + i_begin * j->rows;
+    const float *in = j->in + i_begin * j->cols;
+    size_t n = i_end - i_begin;
+#ifdef VEC_LANES
+    if (j->gemm)
+        linear_gemm(out, in, n, j->w, j->rows, j->cols, r_begin, r_end);
+    else
+#endif
+        linear_rows8(out, in, n, j->w, j->rows, j->cols, r_begin, r_end);
+    if (j->b)
+        for (size_t i = 0; i < n; i++)
+            for (size_t r = r_begin; r < r_end; r++) out[i * j->rows + r] += j->b[r];
+}
+
+/* Threads take whole blocks of rows of W (each output element is then computed exactly as on one
+ * thread: the same block kernel, the same column order); when W has fewer blocks than there are
+ * threads, whole groups of positions as well. */
+void tfmcrt_linear_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, const float *w, const float *b,
+                      size_t rows, size_t cols)
+{
+    LinearJob j = { out, in, w, b, n, rows, cols, 0, 8, 0, n ? n : 1, 1, 1, 1 };
+#ifdef VEC_LANES
+    if (n >= GEMM_MR && cols > 0 && tfmcrt_wide_registers()) {
+        j.gemm = 1;
+        j.unit = gemm_width(rows);
+        j.depth = gemm_depth(rows);
+    }
+#endif
+    j.units = (rows + j.unit - 1) / j.unit;
+    j.groups = (n + j.depth - 1) / j.depth;
+    if (j.units == 0 || j.groups == 0) return;
+    size_t tasks = tfmcrt_tasks(ex, j.units * j.groups, j.unit * j.depth * (cols ? cols : 1));
+    j.row_tasks = tasks < j.units ? tasks : j.units;
+    j.pos_tasks = tasks / j.row_tasks;
+    if (j.pos_tasks > j.groups) j.pos_tasks = j.groups;
+    tfmcrt_parallel_for(ex, j.row_tasks * j.pos_tasks, linear_task, &j);
+}
+
 void tfmcrt_linear(float *out, const float *in, size_t n, const float *w, const float *b, size_t rows,
                    size_t cols)
 {
-#ifdef VEC_LANES
-    if (n >= GEMM_MR && cols > 0 && tfmcrt_wide_registers())
-        linear_gemm(out, in, n, w, rows, cols);
-    else
-#endif
-        linear_rows8(out, in, n, w, rows, cols);
-    if (b)
-        for (size_t i = 0; i < n; i++)
-            for (size_t r = 0; r < rows; r++) out[i * rows + r] += b[r];
+    tfmcrt_linear_ex(NULL, out, in, n, w, b, rows, cols);
 }
 
 void tfmcrt_linear_csr(float *out, const float *in, size_t n, const int *rowptr, const int *colidx,

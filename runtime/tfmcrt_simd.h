@@ -46,6 +46,11 @@ bool tfmcrt_wide_registers(void);
 #define TFMCRT_TILED_ATTENTION 1
 #endif
 
+/* How many tasks to cut `units` equal pieces of work (`work` multiply-adds each) into under ex:
+ * at most its thread count and the units, at least `grain` work each, at least 1. Only the speed
+ * depends on it, never a result. */
+size_t tfmcrt_tasks(const TfmcrtExec *ex, size_t units, size_t work);
+
 /* A dot product; the same summation order for every caller on a given machine. */
 float tfmcrt_dot(const float *a, const float *b, size_t n);
 

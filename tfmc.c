@@ -85,6 +85,9 @@ static const char usage_run[] =
     "\n"
     "  -p, --program NAME  the program or model to run\n"
     "  -O0, -O1, -O2       the pass level, and the other optimisation options of `tfmc help compile`\n"
+    "  --threads N[,D]     a model runs on N threads (default: the machine's cores), decode steps\n"
+    "                      on D when given; the logits are the same bit for bit at every count\n"
+    "  --task-grain G      the least multiply-adds a kernel gives a thread (tests: 1 cuts every one)\n"
     "  --                  end of options: what follows are tokens\n"
     "\n"
     "With tokens on the command line the input is that one sequence; with none, each line of\n"
@@ -345,10 +348,22 @@ static bool model_line(TfmcSession *s, int vocab, int max_len, const int *ids, s
     return ok;
 }
 
-static int run_model(TfmcContext *ctx, const TfmcProgram *p, char **words, size_t nwords, bool logits, long generate)
+/* Threads for `run`: prefill and decode counts (0: the machine's cores) and the task grain. */
+typedef struct RunThreads {
+    int prefill, decode;
+    long grain;
+} RunThreads;
+
+static int run_model(TfmcContext *ctx, const TfmcProgram *p, char **words, size_t nwords, bool logits, long generate,
+                     const RunThreads *threads)
 {
     TfmcSession *s;
     TfmcStatus st = tfmc_session_new(ctx, p, &s);
+    if (st == TFMC_OK) {
+        tfmc_session_set_task_grain(s, (size_t)threads->grain);
+        if (threads->prefill != 1 || threads->decode != 1) st = tfmc_session_set_threads(s, threads->prefill, threads->decode);
+        if (st != TFMC_OK) tfmc_session_free(s);
+    }
     if (st != TFMC_OK) {
         print_errors(ctx, st);
         return EXIT_INPUT;
@@ -390,6 +405,7 @@ static int cmd_sequences(int argc, char **argv, bool compiled)
     const char *file = NULL, *name = NULL;
     bool trace = false, logits = false;
     long generate = -1;
+    RunThreads threads = { 0, 0, 0 };
     char **words = malloc(sizeof(char *) * (size_t)(argc + 1));
     size_t nwords = 0;
     bool options_done = false;
@@ -430,6 +446,20 @@ static int cmd_sequences(int argc, char **argv, bool compiled)
                 fprintf(stderr, "tfmc: run: `--generate` needs a positive number of tokens\n");
                 return EXIT_USAGE;
             }
+            i++;
+        } else if (option && compiled && (!strcmp(a, "--threads") || !strcmp(a, "--task-grain"))) {
+            char *end = NULL;
+            bool grain = !strcmp(a, "--task-grain");
+            long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : -1, d = v;
+            if (!grain && end && *end == ',') d = strtol(end + 1, &end, 10);
+            if (i + 1 >= argc || *end || v < (grain ? 0 : 1) || d < 1 || v > 4096 || d > 4096) {
+                free(words);
+                fprintf(stderr, "tfmc: run: `%s` needs %s\n", a,
+                        grain ? "a count of multiply-adds (0: the default)" : "a thread count N or N,D (1 to 4096)");
+                return EXIT_USAGE;
+            }
+            if (grain) threads.grain = v;
+            else threads.prefill = (int)v, threads.decode = (int)d;
             i++;
         } else if (option && !strcmp(a, "--trace") && !compiled) {
             trace = true;
@@ -474,7 +504,7 @@ static int cmd_sequences(int argc, char **argv, bool compiled)
         return EXIT_INPUT;
     }
     if (tfmc_program_kind(p) == TFMC_PROGRAM_MODEL) {
-        status = run_model(ctx, p, words, nwords, logits, generate);
+        status = run_model(ctx, p, words, nwords, logits, generate, &threads);
         tfmc_context_free(ctx);
         free(words);
         return status;

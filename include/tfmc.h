@@ -203,6 +203,17 @@ typedef struct TfmcSession TfmcSession;
 
 int tfmc_model_vocab(const TfmcProgram *p); /* token ids are 0..vocab-1 */
 TfmcStatus tfmc_session_new(TfmcContext *ctx, const TfmcProgram *p, TfmcSession **out);
+/* A session on nthreads threads (the calling one and nthreads - 1 of a pool of the session's own;
+ * 0: the machine's cores; 1: as tfmc_session_new, no thread made). Threads never change a
+ * result: the logits are the same bit for bit at every count. */
+TfmcStatus tfmc_session_new_threads(TfmcContext *ctx, const TfmcProgram *p, int nthreads, TfmcSession **out);
+/* Run prefill (several tokens, compute bound) on prefill_threads and decode (one token, memory
+ * bound) on decode_threads; 0: the machine's cores. TFMC_ERR_NOMEM when threads cannot be made
+ * (the session then keeps its previous threads). */
+TfmcStatus tfmc_session_set_threads(TfmcSession *s, int prefill_threads, int decode_threads);
+/* The least work (multiply-adds) a kernel gives a thread of its own; 0: the runtime's default.
+ * Tests set 1, so that even a tiny model's kernels are cut into as many parts as threads. */
+void tfmc_session_set_task_grain(TfmcSession *s, size_t grain);
 void tfmc_session_free(TfmcSession *s);
 void tfmc_session_reset(TfmcSession *s);
 /* Feed n tokens at the next positions; logits (when not NULL) receives [n][vocab]. With NULL the

@@ -45,11 +45,15 @@ size_t graph_scratch_floats(const Graph *g)
     const Model *m = g->model;
     size_t n = (size_t)m->positions;
     size_t scratch = n + (size_t)m->dim;
-    for (int i = 0; i < m->nblocks; i++)
+    for (int i = 0; i < m->nblocks; i++) {
+        /* tfmcrt_attend_ex: a row of scores per head */
+        if (m->blocks[i].kind == BLOCK_MHA && (size_t)m->blocks[i].mha_heads * n > scratch)
+            scratch = (size_t)m->blocks[i].mha_heads * n;
         if (m->blocks[i].kind == BLOCK_MOE) {
             size_t need = 3 * (size_t)m->blocks[i].ffn.hidden + (size_t)m->blocks[i].experts + (size_t)m->dim;
             if (need > scratch) scratch = need;
         }
+    }
     return scratch;
 }
 
@@ -247,6 +251,12 @@ static void rt_attention(const ModelBlock *b, TfmcrtAttention *a)
 
 void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena, int head_rows)
 {
+    graph_run_exec(g, ids, n, pos0, arena, head_rows, NULL);
+}
+
+void graph_run_exec(const Graph *g, const int *ids, int n, int pos0, float *arena, int head_rows,
+                    const TfmcrtExec *exec)
+{
     const Model *m = g->model;
     float *scratch = arena + g->scratch;
     for (int i = 0; i < g->nops; i++) {
@@ -286,7 +296,7 @@ void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena, in
             if (o->vals && b)
                 tfmcrt_linear_csr_acc(out, b, a, un, o->rowptr, o->colidx, o->vals, o->b, (size_t)o->rows, (size_t)o->cols);
             else if (o->vals) tfmcrt_linear_csr(out, a, un, o->rowptr, o->colidx, o->vals, o->b, (size_t)o->rows, (size_t)o->cols);
-            else tfmcrt_linear(out, a, un, o->w, o->b, (size_t)o->rows, (size_t)o->cols);
+            else tfmcrt_linear_ex(exec, out, a, un, o->w, o->b, (size_t)o->rows, (size_t)o->cols);
             break;
         case G_FUSED_ATTENTION:
             tfmcrt_attention(out, a, b, arena + g->tensors[o->in[2]].offset, un, (size_t)o->rows, (size_t)o->cols,
@@ -294,7 +304,7 @@ void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena, in
             break;
         case G_ACT:
             if (out != a) memcpy(out, a, sizeof(float) * count);
-            tfmcrt_act(out, count, rt_act(o->act));
+            tfmcrt_act_ex(exec, out, count, rt_act(o->act));
             break;
         case G_ADD: tfmcrt_add(out, a, b, count); break;
         case G_SCORES: tfmcrt_scores(out, a, b, un, (size_t)o->rows, o->scale, o->causal); break;
@@ -304,12 +314,12 @@ void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena, in
             break;
         case G_MIX: tfmcrt_mix(out, a, b, un, (size_t)o->rows); break;
         case G_NORM:
-            tfmcrt_norm(out, a, un, (size_t)t->cols, (int)o->norm->kind, o->norm->eps, o->norm->alpha, o->norm->weight,
+            tfmcrt_norm_ex(exec, out, a, un, (size_t)t->cols, (int)o->norm->kind, o->norm->eps, o->norm->alpha, o->norm->weight,
                         o->norm->bias);
             break;
-        case G_GLU: tfmcrt_glu(out, a, b, count, rt_act(o->act)); break;
+        case G_GLU: tfmcrt_glu_ex(exec, out, a, b, count, rt_act(o->act)); break;
         case G_ROPE:
-            tfmcrt_rope(out, un, (size_t)o->heads, (size_t)o->block->head_dim, (size_t)pos0, o->block->rope_base);
+            tfmcrt_rope_ex(exec, out, un, (size_t)o->heads, (size_t)o->block->head_dim, (size_t)pos0, o->block->rope_base);
             break;
         case G_KV_STORE:
             tfmcrt_kv_store(arena + g->tensors[o->cache[0]].offset, arena + g->tensors[o->cache[1]].offset, a, b, un,
@@ -332,7 +342,7 @@ void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena, in
         case G_ATTEND: {
             TfmcrtAttention at;
             rt_attention(o->block, &at);
-            tfmcrt_attend(out, a, arena + g->tensors[o->cache[0]].offset, arena + g->tensors[o->cache[1]].offset, un,
+            tfmcrt_attend_ex(exec, out, a, arena + g->tensors[o->cache[0]].offset, arena + g->tensors[o->cache[1]].offset, un,
                           (size_t)pos0, &at, scratch);
             break;
         }

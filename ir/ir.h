@@ -276,6 +276,11 @@ bool graph_verify(Arena *arena, const Graph *g, char *err, size_t cap);
  * final norm and logits) run on the last head_rows positions only (n: all; 0: none), the others
  * on all n; rows are where a full run would put them. */
 void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena, int head_rows);
+/* The same on an execution context's threads (the runtime's TfmcrtExec; NULL: this thread), with
+ * the same results bit for bit whatever its thread count. */
+struct TfmcrtExec;
+void graph_run_exec(const Graph *g, const int *ids, int n, int pos0, float *arena, int head_rows,
+                    const struct TfmcrtExec *ex);
 /* Numbers of a numerical output's value set closer than 1e-9 (relative) are one value to the
  * transformer (a mean of means holds 0 and -1.4e-17): output k decodes as the member of its run
  * nearest zero (the first on a tie), so float sums that differ in the last bits, as between -O

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib.h"
+#include "tfmcrt.h"
 
 static TfmcProgram *mutable(const TfmcProgram *p) { return (TfmcProgram *)p; }
 
@@ -651,6 +652,9 @@ struct TfmcSession {
     int len;
     int *history;   /* every token so far: models with bidirectional attention recompute */
     bool cached;    /* every attention is causal: the KV caches hold what later steps need */
+    /* threads: a pool each for prefill and decode (one, when the counts agree; none for 1) */
+    TfmcrtPool *prefill_pool, *decode_pool;
+    size_t grain;
 };
 
 int tfmc_model_vocab(const TfmcProgram *p) { return p->compiled ? p->compiled->vocab_size : 0; }
@@ -688,9 +692,51 @@ TfmcStatus tfmc_session_new(TfmcContext *ctx, const TfmcProgram *p, TfmcSession 
     return TFMC_OK;
 }
 
+static void session_free_pools(TfmcSession *s)
+{
+    if (s->decode_pool != s->prefill_pool) tfmcrt_pool_free(s->decode_pool);
+    tfmcrt_pool_free(s->prefill_pool);
+    s->prefill_pool = s->decode_pool = NULL;
+}
+
+TfmcStatus tfmc_session_set_threads(TfmcSession *s, int prefill_threads, int decode_threads)
+{
+    int np = prefill_threads > 0 ? prefill_threads : tfmcrt_cores();
+    int nd = decode_threads > 0 ? decode_threads : tfmcrt_cores();
+    TfmcrtPool *pp = NULL, *dp = NULL;
+    int want = np;
+    if (np > 1 && !(pp = tfmcrt_pool_new(np))) goto fail;
+    want = nd;
+    if (nd == np) dp = pp;
+    else if (nd > 1 && !(dp = tfmcrt_pool_new(nd))) goto fail;
+    session_free_pools(s);
+    s->prefill_pool = pp;
+    s->decode_pool = dp;
+    return TFMC_OK;
+fail:
+    tfmcrt_pool_free(pp);
+    tfmc_report(s->ctx, "cannot start %d threads", want);
+    return TFMC_ERR_NOMEM;
+}
+
+void tfmc_session_set_task_grain(TfmcSession *s, size_t grain) { s->grain = grain; }
+
+TfmcStatus tfmc_session_new_threads(TfmcContext *ctx, const TfmcProgram *p, int nthreads, TfmcSession **out)
+{
+    TfmcStatus st = tfmc_session_new(ctx, p, out);
+    if (st != TFMC_OK || nthreads == 1) return st;
+    st = tfmc_session_set_threads(*out, nthreads, nthreads);
+    if (st != TFMC_OK) {
+        tfmc_session_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
 void tfmc_session_free(TfmcSession *s)
 {
     if (!s) return;
+    session_free_pools(s);
     TfmcAllocator *a = &s->ctx->alloc;
     a->realloc(a->ud, s->arena, 0);
     a->realloc(a->ud, s->history, 0);
@@ -701,7 +747,7 @@ void tfmc_session_reset(TfmcSession *s) { s->len = 0; }
 
 /* Feed n tokens; the head computes the logits of the last `rows` of them (n, 1 or 0), which go
  * to logits. */
-static TfmcStatus session_feed(TfmcSession *s, const int *ids, size_t n, float *logits, size_t rows)
+static TfmcStatus session_feed(TfmcSession *s, const int *ids, size_t n, float *logits, size_t rows, bool decode)
 {
     const Model *m = s->p->compiled;
     const Graph *g = s->p->graph;
@@ -720,12 +766,13 @@ static TfmcStatus session_feed(TfmcSession *s, const int *ids, size_t n, float *
         }
     memcpy(s->history + s->len, ids, n * sizeof(int));
     size_t total = n; /* positions in this run; the rows asked for are its last `rows` */
+    TfmcrtExec ex = tfmcrt_pool_exec(decode ? s->decode_pool : s->prefill_pool, s->grain);
     if (s->cached) {
-        graph_run(g, ids, (int)n, s->len, s->arena, (int)rows);
+        graph_run_exec(g, ids, (int)n, s->len, s->arena, (int)rows, &ex);
     } else {
         /* bidirectional attention: every position sees the new tokens, so recompute all */
         total = (size_t)s->len + n;
-        graph_run(g, s->history, (int)total, 0, s->arena, (int)rows);
+        graph_run_exec(g, s->history, (int)total, 0, s->arena, (int)rows, &ex);
     }
     s->len += (int)n;
     if (rows) {
@@ -737,15 +784,18 @@ static TfmcStatus session_feed(TfmcSession *s, const int *ids, size_t n, float *
 
 TfmcStatus tfmc_session_prefill(TfmcSession *s, const int *ids, size_t n, float *logits)
 {
-    return session_feed(s, ids, n, logits, logits ? n : 0);
+    return session_feed(s, ids, n, logits, logits ? n : 0, false);
 }
 
 TfmcStatus tfmc_session_prefill_last(TfmcSession *s, const int *ids, size_t n, float *logits)
 {
-    return session_feed(s, ids, n, logits, logits ? 1 : 0);
+    return session_feed(s, ids, n, logits, logits ? 1 : 0, false);
 }
 
-TfmcStatus tfmc_session_decode(TfmcSession *s, int id, float *logits) { return tfmc_session_prefill(s, &id, 1, logits); }
+TfmcStatus tfmc_session_decode(TfmcSession *s, int id, float *logits)
+{
+    return session_feed(s, &id, 1, logits, logits ? 1 : 0, true);
+}
 
 int tfmc_argmax(const float *v, size_t n)
 {

@@ -85,6 +85,50 @@ void tfmcrt_softmax(float *x, size_t n)
 void tfmcrt_norm(float *out, const float *in, size_t n, size_t d, int kind, float eps, float alpha,
                  const float *w, const float *b)
 {
+    tfmcrt_norm_ex(NULL, out, in, n, d, kind, eps, alpha, w, b);
+}
+
+/* One task of an elementwise or per-row kernel: rows (or floats) [t * count / tasks, ...) of
+ * count, each range a multiple of align long (but the last). */
+typedef struct RowJob {
+    float *out;
+    const float *in, *in2, *w, *b;
+    size_t count, align, tasks, d, heads, pos0;
+    int kind;
+    float eps, alpha;
+} RowJob;
+
+static void row_range(const RowJob *j, size_t task, size_t *begin, size_t *end)
+{
+    size_t units = (j->count + j->align - 1) / j->align;
+    *begin = task * units / j->tasks * j->align;
+    *end = (task + 1) * units / j->tasks * j->align;
+    if (*end > j->count) *end = j->count;
+}
+
+static void norm_rows(float *out, const float *in, size_t n, size_t d, int kind, float eps, float alpha,
+                      const float *w, const float *b);
+
+static void norm_task(void *arg, size_t task)
+{
+    const RowJob *j = arg;
+    size_t i0, i1;
+    row_range(j, task, &i0, &i1);
+    norm_rows(j->out + i0 * j->d, j->in + i0 * j->d, i1 - i0, j->d, j->kind, j->eps, j->alpha, j->w, j->b);
+}
+
+/* Threads take whole rows (positions). */
+void tfmcrt_norm_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, size_t d, int kind, float eps,
+                    float alpha, const float *w, const float *b)
+{
+    RowJob j = { out, in, NULL, w, b, n, 1, 1, d, 0, 0, kind, eps, alpha };
+    j.tasks = tfmcrt_tasks(ex, n, 4 * d);
+    tfmcrt_parallel_for(ex, j.tasks, norm_task, &j);
+}
+
+static void norm_rows(float *out, const float *in, size_t n, size_t d, int kind, float eps, float alpha,
+                      const float *w, const float *b)
+{
     for (size_t i = 0; i < n; i++) {
         const float *x = in + i * d;
         float *y = out + i * d;
@@ -140,6 +184,31 @@ static void act_logistic(float *out, const float *x, const float *up, size_t cou
 }
 #endif
 
+static void act_task(void *arg, size_t task)
+{
+    const RowJob *j = arg;
+    size_t c0, c1;
+    row_range(j, task, &c0, &c1);
+    if (j->in2) tfmcrt_glu(j->out + c0, j->in + c0, j->in2 + c0, c1 - c0, j->kind);
+    else tfmcrt_act(j->out + c0, c1 - c0, j->kind);
+}
+
+/* Threads take ranges of 256-float multiples: every element goes through the same vector lane
+ * arithmetic as on one thread. */
+void tfmcrt_act_ex(const TfmcrtExec *ex, float *x, size_t count, int act)
+{
+    RowJob j = { x, NULL, NULL, NULL, NULL, count, 256, 1, 0, 0, 0, act, 0, 0 };
+    j.tasks = tfmcrt_tasks(ex, (count + 255) / 256, 256 * 16);
+    tfmcrt_parallel_for(ex, j.tasks, act_task, &j);
+}
+
+void tfmcrt_glu_ex(const TfmcrtExec *ex, float *out, const float *gate, const float *up, size_t count, int act)
+{
+    RowJob j = { out, gate, up, NULL, NULL, count, 256, 1, 0, 0, 0, act, 0, 0 };
+    j.tasks = tfmcrt_tasks(ex, (count + 255) / 256, 256 * 16);
+    tfmcrt_parallel_for(ex, j.tasks, act_task, &j);
+}
+
 void tfmcrt_act(float *x, size_t count, int act)
 {
 #ifdef VEC_LANES
@@ -164,6 +233,22 @@ void tfmcrt_glu(float *out, const float *gate, const float *up, size_t count, in
     }
 #endif
     for (size_t i = 0; i < count; i++) out[i] = act1(gate[i], act) * up[i];
+}
+
+static void rope_task(void *arg, size_t task)
+{
+    const RowJob *j = arg;
+    size_t i0, i1;
+    row_range(j, task, &i0, &i1);
+    tfmcrt_rope(j->out + i0 * j->heads * j->d, i1 - i0, j->heads, j->d, j->pos0 + i0, j->eps);
+}
+
+/* Threads take whole positions. */
+void tfmcrt_rope_ex(const TfmcrtExec *ex, float *x, size_t n, size_t heads, size_t hd, size_t pos0, float base)
+{
+    RowJob j = { x, NULL, NULL, NULL, NULL, n, 1, 1, hd, heads, pos0, 0, base, 0 };
+    j.tasks = tfmcrt_tasks(ex, n, heads * hd * 4 + hd * 40);
+    tfmcrt_parallel_for(ex, j.tasks, rope_task, &j);
 }
 
 void tfmcrt_rope(float *x, size_t n, size_t heads, size_t hd, size_t pos0, float base)

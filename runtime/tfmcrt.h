@@ -107,7 +107,10 @@ void tfmcrt_mix(float *out, const float *p, const float *v, size_t n, size_t dv)
 /* x[n] = softmax(x[n]) in place, max-subtracted for stability. */
 void tfmcrt_softmax(float *x, size_t n);
 
-/* ----------------------------------------------------- declared models */
+/* ----------------------------------------------------- declared models
+ * Each kernel with an _ex twin also runs on an execution context's threads, bit-identical for
+ * every thread count: norms and rotary positions by whole positions, activations by ranges of
+ * 256 floats, linear by blocks of rows of W, attention by heads. */
 
 enum { TFMCRT_NORM_NONE, TFMCRT_LAYERNORM, TFMCRT_RMSNORM, TFMCRT_DYT };
 enum { TFMCRT_RELU, TFMCRT_GELU, TFMCRT_GELU_TANH, TFMCRT_SILU, TFMCRT_SWIGLU, TFMCRT_GEGLU };
@@ -118,15 +121,21 @@ enum { TFMCRT_SOFTMAX, TFMCRT_SOFTMAX1, TFMCRT_LINEAR, TFMCRT_HARD };
 void tfmcrt_norm(float *out, const float *in, size_t n, size_t d, int kind, float eps, float alpha,
                  const float *w, const float *b);
 
+void tfmcrt_norm_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, size_t d, int kind, float eps,
+                    float alpha, const float *w, const float *b);
+
 /* x[count] = act(x) in place: relu, gelu (erf form), gelu_tanh, silu. */
 void tfmcrt_act(float *x, size_t count, int act);
+void tfmcrt_act_ex(const TfmcrtExec *ex, float *x, size_t count, int act);
 
 /* out[count] = act(gate) * up: swiglu (silu) or geglu (gelu, erf form). */
 void tfmcrt_glu(float *out, const float *gate, const float *up, size_t count, int act);
+void tfmcrt_glu_ex(const TfmcrtExec *ex, float *out, const float *gate, const float *up, size_t count, int act);
 
 /* Rotary positions (rotate-half convention, as Hugging Face Llama) on x[n][heads * hd] for
  * positions pos0..pos0+n-1: pairs (j, j + hd/2) turn by (pos) * base^(-2j/hd). */
 void tfmcrt_rope(float *x, size_t n, size_t heads, size_t hd, size_t pos0, float base);
+void tfmcrt_rope_ex(const TfmcrtExec *ex, float *x, size_t n, size_t heads, size_t hd, size_t pos0, float base);
 
 /* Store rows k[n][kvd] and v[n][kvd] at positions pos0.. of the caches [max_len][kvd]. */
 void tfmcrt_kv_store(float *kcache, float *vcache, const float *k, const float *v, size_t n, size_t pos0,

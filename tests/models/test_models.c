@@ -186,6 +186,60 @@ static double max_diff(const float *a, const float *b, size_t count, double *max
     return d;
 }
 
+/* One sequence through a session on `prefill` and `decode` threads (every kernel cut as finely as
+ * it goes: task grain 1): the full prefill's logits into pre[n][V], then after a reset the prefill
+ * of the first half without logits and one decode step per remaining token into dec[n - half][V]. */
+static bool threaded_logits(TfmcContext *ctx, const TfmcProgram *p, int prefill, int decode, const int *ids, int n,
+                            int V, float *pre, float *dec)
+{
+    TfmcSession *s = NULL;
+    TfmcStatus st = tfmc_session_new(ctx, p, &s);
+    if (st == TFMC_OK) {
+        tfmc_session_set_task_grain(s, 1);
+        st = tfmc_session_set_threads(s, prefill, decode);
+    }
+    if (st == TFMC_OK) st = tfmc_session_prefill(s, ids, (size_t)n, pre);
+    tfmc_session_reset(s);
+    int half = n / 2;
+    if (st == TFMC_OK && half > 0) st = tfmc_session_prefill(s, ids, (size_t)half, NULL);
+    for (int i = half; i < n && st == TFMC_OK; i++) st = tfmc_session_decode(s, ids[i], dec + (size_t)(i - half) * V);
+    tfmc_session_free(s);
+    return st == TFMC_OK;
+}
+
+/* Threads never change a result: at 2, 3 and 4 threads (and prefill and decode on different
+ * counts) the logits equal those of one thread bit for bit. */
+static void check_threads(TfmcContext *ctx, const TfmcProgram *p, const char *name, const int *ids, int n, int V)
+{
+    size_t nv = (size_t)n * (size_t)V;
+    float *pre1 = malloc(sizeof(float) * nv), *dec1 = malloc(sizeof(float) * nv);
+    float *pre = malloc(sizeof(float) * nv), *dec = malloc(sizeof(float) * nv);
+    static const int counts[][2] = { { 2, 2 }, { 3, 3 }, { 4, 4 }, { 4, 2 }, { 1, 3 } };
+    if (!pre1 || !dec1 || !pre || !dec) {
+        CHECK(false, "%s: out of memory", name);
+    } else if (!threaded_logits(ctx, p, 1, 1, ids, n, V, pre1, dec1)) {
+        CHECK(false, "%s: the one-thread run fails", name);
+    } else {
+        size_t ndec = (size_t)(n - n / 2) * (size_t)V;
+        for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+            int tp = counts[k][0], td = counts[k][1];
+            memset(pre, 0, sizeof(float) * nv);
+            memset(dec, 0, sizeof(float) * nv);
+            bool ok = threaded_logits(ctx, p, tp, td, ids, n, V, pre, dec);
+            CHECK(ok, "%s: the run on %d,%d threads fails", name, tp, td);
+            if (!ok) continue;
+            CHECK(memcmp(pre, pre1, sizeof(float) * nv) == 0, "%s: prefill logits on %d threads differ from 1 thread",
+                  name, tp);
+            CHECK(memcmp(dec, dec1, sizeof(float) * ndec) == 0, "%s: decode logits on %d threads differ from 1 thread",
+                  name, td);
+        }
+    }
+    free(pre1);
+    free(dec1);
+    free(pre);
+    free(dec);
+}
+
 static void check_variant(const char *name)
 {
     char file[512];
@@ -315,6 +369,7 @@ static void check_variant(const char *name)
         CHECK(same, "%s: generated%s, PyTorch generated%s", name, a, b);
     }
     printf("  %-14s max|diff| %.2e (tolerance %.2e, max|logit| %.2f)\n", name, worst, tol, max_ref);
+    check_threads(ctx, p, name, ids, n, V);
 
 done:
     tfmc_session_free(s);

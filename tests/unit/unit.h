@@ -31,6 +31,7 @@ bool register_interp_tests(void);
 bool register_values_tests(void);
 bool register_api_tests(void);
 bool register_runtime_tests(void);
+bool register_pool_tests(void);
 bool register_faults_tests(void);
 
 /* ------------------------------------------------- assertions with values */

@@ -1,0 +1,292 @@
+/* test_pool.c: the runtime's threads: the pool runs every task exactly once (0 tasks, fewer tasks
+ * than threads, odd counts, nested and concurrent calls), and the kernels' _ex forms give the
+ * plain forms' results bit for bit at every thread count, at shapes that straddle their blocking. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/Basic.h>
+
+#include "tfmcrt.h"
+#include "unit.h"
+
+#define MAXTASKS 1000
+
+typedef struct Counts {
+    atomic_int ran[MAXTASKS];
+    TfmcrtPool *pool;
+    size_t inner; /* nested: each task runs this many tasks of its own */
+    atomic_int inner_ran[64][16];
+} Counts;
+
+static void count_inner(void *arg, size_t task)
+{
+    atomic_int *row = arg;
+    atomic_fetch_add(&row[task], 1);
+}
+
+static void count_task(void *arg, size_t task)
+{
+    Counts *c = arg;
+    atomic_fetch_add(&c->ran[task], 1);
+    if (c->inner) tfmcrt_pool_parallel_for(c->pool, c->inner, count_inner, c->inner_ran[task]);
+}
+
+static Counts *counts_new(TfmcrtPool *pool)
+{
+    Counts *c = calloc(1, sizeof *c);
+    if (c) c->pool = pool;
+    return c;
+}
+
+static void test_every_task_once(void)
+{
+    static const size_t sizes[] = { 0, 1, 2, 3, 4, 5, 7, 13, 64, 999, MAXTASKS };
+    for (int threads = 1; threads <= 5; threads++) {
+        TfmcrtPool *pool = tfmcrt_pool_new(threads);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+        CU_ASSERT_EQUAL(tfmcrt_pool_threads(pool), threads);
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            for (int round = 0; round < 3; round++) {
+                Counts *c = counts_new(pool);
+                CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+                tfmcrt_pool_parallel_for(pool, sizes[k], count_task, c);
+                int wrong = 0;
+                for (size_t t = 0; t < MAXTASKS; t++) wrong += atomic_load(&c->ran[t]) != (t < sizes[k]);
+                CU_ASSERT_EQUAL(wrong, 0);
+                free(c);
+            }
+        }
+        tfmcrt_pool_free(pool);
+    }
+}
+
+/* Through an execution context, and with none (NULL: in order, on this thread). */
+static size_t order[16];
+static size_t norder;
+static void record(void *arg, size_t task)
+{
+    (void)arg;
+    order[norder++] = task;
+}
+
+static void test_exec(void)
+{
+    norder = 0;
+    tfmcrt_parallel_for(NULL, 5, record, NULL);
+    CU_ASSERT_EQUAL(norder, 5);
+    for (size_t i = 0; i < norder; i++) CU_ASSERT_EQUAL(order[i], i);
+    TfmcrtExec none = tfmcrt_pool_exec(NULL, 0);
+    CU_ASSERT_PTR_NULL(none.parallel_for);
+    CU_ASSERT_EQUAL(none.nthreads, 1);
+    TfmcrtPool *pool = tfmcrt_pool_new(3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+    TfmcrtExec ex = tfmcrt_pool_exec(pool, 7);
+    CU_ASSERT_EQUAL(ex.nthreads, 3);
+    CU_ASSERT_EQUAL(ex.grain, 7);
+    Counts *c = counts_new(pool);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    tfmcrt_parallel_for(&ex, 37, count_task, c);
+    int wrong = 0;
+    for (size_t t = 0; t < MAXTASKS; t++) wrong += atomic_load(&c->ran[t]) != (t < 37);
+    CU_ASSERT_EQUAL(wrong, 0);
+    free(c);
+    tfmcrt_pool_free(pool);
+    tfmcrt_pool_free(NULL);
+    CU_ASSERT(tfmcrt_cores() >= 1);
+}
+
+/* A task that calls parallel_for on its own pool: the inner tasks run too, each once. */
+static void test_nested(void)
+{
+    TfmcrtPool *pool = tfmcrt_pool_new(3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+    Counts *c = counts_new(pool);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    c->inner = 11;
+    tfmcrt_pool_parallel_for(pool, 64, count_task, c);
+    int wrong = 0;
+    for (size_t t = 0; t < 64; t++) {
+        wrong += atomic_load(&c->ran[t]) != 1;
+        for (size_t u = 0; u < 16; u++) wrong += atomic_load(&c->inner_ran[t][u]) != (u < 11);
+    }
+    CU_ASSERT_EQUAL(wrong, 0);
+    free(c);
+    tfmcrt_pool_free(pool);
+}
+
+/* Two threads sharing one pool: their calls take turns, and each runs its own tasks once. */
+static void *caller(void *arg)
+{
+    Counts *c = arg;
+    for (int round = 0; round < 50; round++) tfmcrt_pool_parallel_for(c->pool, 20, count_task, c);
+    return NULL;
+}
+
+static void test_concurrent_callers(void)
+{
+    TfmcrtPool *pool = tfmcrt_pool_new(2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+    Counts *a = counts_new(pool), *b = counts_new(pool);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    pthread_t ta, tb;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&ta, NULL, caller, a), 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&tb, NULL, caller, b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    int wrong = 0;
+    for (size_t t = 0; t < MAXTASKS; t++)
+        wrong += atomic_load(&a->ran[t]) != (t < 20 ? 50 : 0) || atomic_load(&b->ran[t]) != (t < 20 ? 50 : 0);
+    CU_ASSERT_EQUAL(wrong, 0);
+    free(a);
+    free(b);
+    tfmcrt_pool_free(pool);
+}
+
+/* ------------------------------------------------ kernels: threads change nothing */
+
+static float *random_floats(size_t n, unsigned seed)
+{
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    for (size_t i = 0; v && i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        v[i] = (float)((seed >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+    }
+    return v;
+}
+
+static TfmcrtPool *pools[5];
+static TfmcrtExec execs[5]; /* execs[t]: t threads, every kernel cut as finely as it goes */
+
+static void open_pools(void)
+{
+    for (int t = 2; t <= 4; t++) {
+        pools[t] = tfmcrt_pool_new(t);
+        execs[t] = tfmcrt_pool_exec(pools[t], 1);
+    }
+}
+
+static void close_pools(void)
+{
+    for (int t = 2; t <= 4; t++) tfmcrt_pool_free(pools[t]), pools[t] = NULL;
+}
+
+static void test_linear_threads(void)
+{
+    /* rows across the 8-row blocks, the 16 and 32 wide panels; positions across the 4 and 8 deep
+     * tiles; columns across the 16 lanes and the 128-column panels */
+    static const size_t rows[] = { 1, 7, 8, 9, 16, 17, 33, 70, 200 };
+    static const size_t cols[] = { 1, 15, 16, 31, 130, 257 };
+    static const size_t ns[] = { 1, 2, 3, 4, 5, 9, 17, 40 };
+    open_pools();
+    int wrong = 0, runs = 0;
+    for (size_t a = 0; a < sizeof rows / sizeof rows[0]; a++)
+        for (size_t b = 0; b < sizeof cols / sizeof cols[0]; b++)
+            for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+                size_t R = rows[a], C = cols[b], n = ns[c];
+                float *w = random_floats(R * C, 1), *x = random_floats(n * C, 2), *bias = random_floats(R, 3);
+                float *ref = malloc(n * R * sizeof *ref), *got = malloc(n * R * sizeof *got);
+                CU_ASSERT_FATAL(w && x && bias && ref && got);
+                tfmcrt_linear(ref, x, n, w, (c & 1) ? bias : NULL, R, C);
+                for (int t = 2; t <= 4; t++) {
+                    memset(got, 0xFF, n * R * sizeof *got);
+                    tfmcrt_linear_ex(&execs[t], got, x, n, w, (c & 1) ? bias : NULL, R, C);
+                    wrong += memcmp(ref, got, n * R * sizeof *got) != 0;
+                    runs++;
+                }
+                free(w), free(x), free(bias), free(ref), free(got);
+            }
+    CU_ASSERT_EQUAL(wrong, 0);
+    CU_ASSERT_EQUAL(runs, 9 * 6 * 8 * 3);
+    close_pools();
+}
+
+static void test_attend_threads(void)
+{
+    static const int scores[] = { TFMCRT_SOFTMAX, TFMCRT_SOFTMAX1, TFMCRT_LINEAR, TFMCRT_HARD };
+    static const size_t ns[] = { 1, 3, 4, 17, 33 };
+    open_pools();
+    int wrong = 0;
+    for (size_t s = 0; s < 4; s++)
+        for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
+            for (size_t pos0 = 0; pos0 <= 5; pos0 += 5) {
+                TfmcrtAttention a = { 6, 3, 20, scores[s], (k & 1) == 0, (int)(k % 3) * 4, s == 0 && k == 2, 0.25f };
+                size_t n = ns[k], T = pos0 + n, qd = 6 * 20, kvd = 3 * 20;
+                float *q = random_floats(n * qd, 4), *kc = random_floats(T * kvd, 5), *vc = random_floats(T * kvd, 6);
+                float *ref = malloc(n * qd * sizeof *ref), *got = malloc(n * qd * sizeof *got);
+                float *scratch = malloc(tfmcrt_attend_scratch_floats(&a, T) * sizeof *scratch);
+                CU_ASSERT_FATAL(q && kc && vc && ref && got && scratch);
+                tfmcrt_attend(ref, q, kc, vc, n, pos0, &a, scratch);
+                for (int t = 2; t <= 4; t++) {
+                    memset(got, 0xFF, n * qd * sizeof *got);
+                    tfmcrt_attend_ex(&execs[t], got, q, kc, vc, n, pos0, &a, scratch);
+                    wrong += memcmp(ref, got, n * qd * sizeof *got) != 0;
+                }
+                free(q), free(kc), free(vc), free(ref), free(got), free(scratch);
+            }
+    CU_ASSERT_EQUAL(wrong, 0);
+    close_pools();
+}
+
+static void test_rows_threads(void)
+{
+    open_pools();
+    int wrong = 0;
+    for (size_t n = 1; n <= 9; n += 4) {
+        size_t d = 40, count = n * 700 + 3;
+        float *x = random_floats(n * d, 7), *w = random_floats(d, 8), *b = random_floats(d, 9);
+        float *ref = malloc(count * sizeof *ref), *got = malloc(count * sizeof *got);
+        float *g = random_floats(count, 10), *u = random_floats(count, 11);
+        CU_ASSERT_FATAL(x && w && b && ref && got && g && u);
+        for (int kind = TFMCRT_LAYERNORM; kind <= TFMCRT_DYT; kind++) {
+            tfmcrt_norm(ref, x, n, d, kind, 1e-5f, 0.7f, w, b);
+            for (int t = 2; t <= 4; t++) {
+                tfmcrt_norm_ex(&execs[t], got, x, n, d, kind, 1e-5f, 0.7f, w, b);
+                wrong += memcmp(ref, got, n * d * sizeof *got) != 0;
+            }
+        }
+        for (int act = TFMCRT_RELU; act <= TFMCRT_SILU; act++) {
+            memcpy(ref, g, count * sizeof *ref);
+            tfmcrt_act(ref, count, act);
+            for (int t = 2; t <= 4; t++) {
+                memcpy(got, g, count * sizeof *got);
+                tfmcrt_act_ex(&execs[t], got, count, act);
+                wrong += memcmp(ref, got, count * sizeof *got) != 0;
+            }
+        }
+        for (int act = TFMCRT_SWIGLU; act <= TFMCRT_GEGLU; act++) {
+            tfmcrt_glu(ref, g, u, count, act);
+            for (int t = 2; t <= 4; t++) {
+                tfmcrt_glu_ex(&execs[t], got, g, u, count, act);
+                wrong += memcmp(ref, got, count * sizeof *got) != 0;
+            }
+        }
+        memcpy(ref, x, n * d * sizeof *ref);
+        tfmcrt_rope(ref, n, 2, 20, 3, 10000.0f);
+        for (int t = 2; t <= 4; t++) {
+            memcpy(got, x, n * d * sizeof *got);
+            tfmcrt_rope_ex(&execs[t], got, n, 2, 20, 3, 10000.0f);
+            wrong += memcmp(ref, got, n * d * sizeof *got) != 0;
+        }
+        free(x), free(w), free(b), free(ref), free(got), free(g), free(u);
+    }
+    CU_ASSERT_EQUAL(wrong, 0);
+    close_pools();
+}
+
+bool register_pool_tests(void)
+{
+    static const UnitTest tests[] = {
+        { "every task once", test_every_task_once },
+        { "execution contexts", test_exec },
+        { "nested parallel_for", test_nested },
+        { "concurrent callers", test_concurrent_callers },
+        { "linear: threads change nothing", test_linear_threads },
+        { "attend: threads change nothing", test_attend_threads },
+        { "norm, act, glu, rope: threads change nothing", test_rows_threads },
+    };
+    return unit_add_suite("pool", tests, sizeof tests / sizeof tests[0]);
+}

@@ -766,8 +766,8 @@ static int cmd_config(int argc, char **argv)
     }
     if (libs) {
         if (cflags) putchar(' ');
-        if (in_build) printf("%s/runtime/libtfmcrt.a -lm%s", TFMC_BUILD_ROOT, TFMC_SANITIZE);
-        else printf("-L%s -ltfmcrt -lm", TFMC_LIBDIR);
+        if (in_build) printf("%s/runtime/libtfmcrt.a -lm -pthread%s", TFMC_BUILD_ROOT, TFMC_SANITIZE);
+        else printf("-L%s -ltfmcrt -lm -pthread", TFMC_LIBDIR);
     }
     putchar('\n');
     return 0;

@@ -120,8 +120,9 @@ static void emit_run(Cgen *c)
     const char *P = c->P;
     char id[128], a[128], b[128], name[192];
     fprintf(c->out, "/* The transformer on ids[0..n) at positions pos0..; the final norm and the logits only for\n"
-                    " * the last hn positions (n: all, 0: none), in their rows. */\n");
-    fprintf(c->out, "static void %s_run(%s_ctx *ctx, const int *ids, size_t n, size_t pos0, size_t hn)\n{\n", P, P);
+                    " * the last hn positions (n: all, 0: none), in their rows. The kernels with an execution\n"
+                    " * context run on its threads (NULL: this one), with the same results at every count. */\n");
+    fprintf(c->out, "static void %s_run(%s_ctx *ctx, const TfmcrtExec *ex, const int *ids, size_t n, size_t pos0, size_t hn)\n{\n", P, P);
     for (int t = 0; t < g->ntensors; t++)
         if (graph_tensor_used(g, t))
             fprintf(c->out, "    float *%s = ctx->arena + %zu;\n", cgen_ident(g->tensors[t].name, id, sizeof id),
@@ -169,22 +170,22 @@ static void emit_run(Cgen *c)
                 fprintf(c->out, "    %stfmcrt_linear_csr(%s, %s, %s, %s_%s_rowptr, %s_%s_colidx, %s_%s_vals, %s, %d, %d);\n",
                         guard, O, A, N, P, name, P, name, P, name, weights(c, op->b, 0, "", ""), op->rows, op->cols);
             else
-                fprintf(c->out, "    %stfmcrt_linear(%s, %s, %s, %s, %s, %d, %d);\n", guard, O, A, N,
+                fprintf(c->out, "    %stfmcrt_linear_ex(ex, %s, %s, %s, %s, %s, %d, %d);\n", guard, O, A, N,
                         weights(c, op->w, 0, name, ""), weights(c, op->b, 0, "", ""), op->rows, op->cols);
             break;
         case G_NORM:
-            fprintf(c->out, "    %stfmcrt_norm(%s, %s, %s, %d, %s, %af, %af, %s, %s);\n", guard, O, A, N, m->dim,
+            fprintf(c->out, "    %stfmcrt_norm_ex(ex, %s, %s, %s, %d, %s, %af, %af, %s, %s);\n", guard, O, A, N, m->dim,
                     norm_kind(op->norm->kind), (double)op->norm->eps, (double)op->norm->alpha,
                     weights(c, op->norm->weight, 0, "", ""), weights(c, op->norm->bias, 0, "", ""));
             break;
         case G_ACT:
             fprintf(c->out, "    tfmcrt_copy(%s, %s, n * %zu);\n", out, a, cols);
-            fprintf(c->out, "    tfmcrt_act(%s, n * %zu, %s);\n", out, cols, cgen_act_name(op->act));
+            fprintf(c->out, "    tfmcrt_act_ex(ex, %s, n * %zu, %s);\n", out, cols, cgen_act_name(op->act));
             break;
-        case G_GLU: fprintf(c->out, "    tfmcrt_glu(%s, %s, %s, n * %zu, %s);\n", out, a, b, cols, cgen_act_name(op->act)); break;
+        case G_GLU: fprintf(c->out, "    tfmcrt_glu_ex(ex, %s, %s, %s, n * %zu, %s);\n", out, a, b, cols, cgen_act_name(op->act)); break;
         case G_ADD: fprintf(c->out, "    tfmcrt_add(%s, %s, %s, n * %zu);  /* %s */\n", out, a, b, cols, op->comment); break;
         case G_ROPE:
-            fprintf(c->out, "    tfmcrt_rope(%s, n, %d, %d, pos0, %af);  /* %s */\n", out, op->heads, op->block->head_dim,
+            fprintf(c->out, "    tfmcrt_rope_ex(ex, %s, n, %d, %d, pos0, %af);  /* %s */\n", out, op->heads, op->block->head_dim,
                     (double)op->block->rope_base, op->comment);
             break;
         case G_KV_STORE: {
@@ -198,7 +199,7 @@ static void emit_run(Cgen *c)
             char kc[128], vc[128];
             cgen_ident(g->tensors[op->cache[0]].name, kc, sizeof kc);
             cgen_ident(g->tensors[op->cache[1]].name, vc, sizeof vc);
-            fprintf(c->out, "    tfmcrt_attend(%s, %s, %s, %s, n, pos0, &%s_%s_options, scratch);\n", out, a, kc, vc, P, out);
+            fprintf(c->out, "    tfmcrt_attend_ex(ex, %s, %s, %s, %s, n, pos0, &%s_%s_options, scratch);\n", out, a, kc, vc, P, out);
             break;
         }
         case G_MOE:
@@ -238,24 +239,33 @@ static void emit_api(Cgen *c, bool cached)
             "int %s_init(%s_ctx *ctx, void *arena, size_t bytes);\n"
             "int %s_init(%s_ctx *ctx, void *arena, size_t bytes)\n{\n"
             "    if (!ctx || !arena || bytes < %s_ARENA_BYTES) return -1;\n"
-            "    ctx->arena = (float *)arena;\n    ctx->len = 0;\n    return 0;\n}\n\n"
+            "    ctx->arena = (float *)arena;\n    ctx->len = 0;\n"
+            "    ctx->prefill_exec = ctx->decode_exec = NULL;\n    return 0;\n}\n\n"
+            "/* Threads: prefill (several tokens) runs on prefill's, decode (one token) on decode's: a\n"
+            " * runtime pool (tfmcrt_pool_exec(tfmcrt_pool_new(N), 0)) or the caller's own parallel_for;\n"
+            " * NULL: the calling thread only. The logits are the same bit for bit whatever they are. The\n"
+            " * contexts are not copied: they must outlive their use. */\n"
+            "void %s_set_exec(%s_ctx *ctx, const TfmcrtExec *prefill, const TfmcrtExec *decode);\n"
+            "void %s_set_exec(%s_ctx *ctx, const TfmcrtExec *prefill, const TfmcrtExec *decode)\n{\n"
+            "    ctx->prefill_exec = prefill;\n    ctx->decode_exec = decode;\n}\n\n"
             "/* Forget every position: the next prefill starts a new sequence. */\n"
             "void %s_reset(%s_ctx *ctx);\nvoid %s_reset(%s_ctx *ctx) { ctx->len = 0; }\n\n",
-            P, P, P, P, up, P, P, P, P);
+            P, P, P, P, up, P, P, P, P, P, P, P, P);
     fprintf(c->out,
             "/* Feed tokens[0..n); the logits of the last `rows` of them (n, 1 or 0) go to logits. */\n"
-            "static int %s_feed(%s_ctx *ctx, const int *tokens, int n, float *logits, int rows)\n{\n"
+            "static int %s_feed(%s_ctx *ctx, const int *tokens, int n, float *logits, int rows, int decode)\n{\n"
             "    int i;\n    size_t total = (size_t)n;\n"
+            "    const TfmcrtExec *ex = decode ? ctx->decode_exec : ctx->prefill_exec;\n"
             "    if (n < 1 || ctx->len + n > %s_MAX_LEN) return -1;\n"
             "    for (i = 0; i < n; i++) {\n        if (tokens[i] < 0 || tokens[i] >= %s_VOCAB) return -2;\n"
             "        ctx->tokens[ctx->len + i] = tokens[i];\n    }\n",
             P, P, up, up);
     if (cached)
-        fprintf(c->out, "    %s_run(ctx, tokens, (size_t)n, (size_t)ctx->len, (size_t)rows);\n", P);
+        fprintf(c->out, "    %s_run(ctx, ex, tokens, (size_t)n, (size_t)ctx->len, (size_t)rows);\n", P);
     else
         fprintf(c->out, "    /* bidirectional attention: every position sees the new tokens, so run them all */\n"
                         "    total = (size_t)(ctx->len + n);\n"
-                        "    %s_run(ctx, ctx->tokens, total, 0, (size_t)rows);\n", P);
+                        "    %s_run(ctx, ex, ctx->tokens, total, 0, (size_t)rows);\n", P);
     fprintf(c->out,
             "    ctx->len += n;\n"
             "    if (rows) memcpy(logits, ctx->arena + %zu + (total - (size_t)rows) * %d, sizeof(float) * (size_t)rows * %d);\n"
@@ -268,15 +278,15 @@ static void emit_api(Cgen *c, bool cached)
             " * would pass %s_MAX_LEN, -2 for a bad token id. */\n"
             "int %s_prefill(%s_ctx *ctx, const int *tokens, int n, float *logits);\n"
             "int %s_prefill(%s_ctx *ctx, const int *tokens, int n, float *logits)\n"
-            "{\n    return %s_feed(ctx, tokens, n, logits, logits ? n : 0);\n}\n\n"
+            "{\n    return %s_feed(ctx, tokens, n, logits, logits ? n : 0, 0);\n}\n\n"
             "/* The same, but logits receives [%s_VOCAB], those of the last position, the only ones\n"
             " * computed (a prompt before generation). */\n"
             "int %s_prefill_last(%s_ctx *ctx, const int *tokens, int n, float *logits);\n"
             "int %s_prefill_last(%s_ctx *ctx, const int *tokens, int n, float *logits)\n"
-            "{\n    return %s_feed(ctx, tokens, n, logits, logits ? 1 : 0);\n}\n\n"
+            "{\n    return %s_feed(ctx, tokens, n, logits, logits ? 1 : 0, 0);\n}\n\n"
             "/* Feed one token (using the KV cache); logits receives [%s_VOCAB]. */\n"
             "int %s_decode(%s_ctx *ctx, int token, float *logits);\n"
-            "int %s_decode(%s_ctx *ctx, int token, float *logits) { return %s_feed(ctx, &token, 1, logits, logits ? 1 : 0); }\n\n",
+            "int %s_decode(%s_ctx *ctx, int token, float *logits) { return %s_feed(ctx, &token, 1, logits, logits ? 1 : 0, 1); }\n\n",
             up, up, P, P, P, P, P, up, P, P, P, P, P, up, P, P, P, P, P);
 }
 
@@ -326,24 +336,57 @@ static void emit_main(Cgen *c)
             "    }\n    printf(\"\\n\");\n    return 0;\n}\n\n",
             P, P, up, up, up, up, up, up, P, P, P, P, P, up, P, P, P, P, P, P, P, P, P, up);
     fprintf(c->out,
+            "/* Threads of the runtime's pools: prefill's [0] and decode's [1] (one pool when the counts\n"
+            " * agree, none for one thread), freed at exit. */\n"
+            "static TfmcrtPool *%s_pools[2];\nstatic TfmcrtExec %s_execs[2];\n\n"
+            "static void %s_free_pools(void)\n{\n"
+            "    if (%s_pools[1] != %s_pools[0]) tfmcrt_pool_free(%s_pools[1]);\n    tfmcrt_pool_free(%s_pools[0]);\n}\n\n"
+            "static int %s_threads(%s_ctx *ctx, long prefill, long decode, long grain)\n{\n"
+            "    if (prefill < 1) prefill = tfmcrt_cores();\n    if (decode < 1) decode = tfmcrt_cores();\n"
+            "    atexit(%s_free_pools);\n"
+            "    if (prefill > 1 && !(%s_pools[0] = tfmcrt_pool_new((int)prefill))) return -1;\n"
+            "    if (decode == prefill) %s_pools[1] = %s_pools[0];\n"
+            "    else if (decode > 1 && !(%s_pools[1] = tfmcrt_pool_new((int)decode))) return -1;\n"
+            "    %s_execs[0] = tfmcrt_pool_exec(%s_pools[0], (size_t)grain);\n"
+            "    %s_execs[1] = tfmcrt_pool_exec(%s_pools[1], (size_t)grain);\n"
+            "    %s_set_exec(ctx, &%s_execs[0], &%s_execs[1]);\n    return 0;\n}\n\n",
+            P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P);
+    fprintf(c->out,
             "int main(int argc, char **argv)\n{\n"
             "    static char line[65536];\n    char *words[%s_MAX_LEN + 1];\n    %s_ctx ctx;\n"
-            "    int status = 0, first = 1, mode = 0;\n    long k = 0, lineno = 0;\n"
+            "    int status = 0, first = 1, mode = 0;\n    long k = 0, lineno = 0, prefill = 0, decode = 0, grain = 0;\n"
             "    if (%s_init(&ctx, %s_arena, sizeof %s_arena) != 0) return 1;\n"
             "    while (first < argc && argv[first][0] == '-' && argv[first][1] == '-') {\n"
             "        if (strcmp(argv[first], \"--logits\") == 0) mode = 1;\n"
+            "        else if (strcmp(argv[first], \"--threads\") == 0 && first + 1 < argc) {\n"
+            "            /* N, or N,D: prefill on N threads, decode on D (default: the machine's cores) */\n"
+            "            char *end;\n            prefill = decode = strtol(argv[++first], &end, 10);\n"
+            "            if (*end == ',') decode = strtol(end + 1, &end, 10);\n"
+            "            if (*end || prefill < 1 || decode < 1 || prefill > 4096 || decode > 4096) {\n"
+            "                fprintf(stderr, \"--threads needs a count N or N,D (1 to 4096)\\n\");\n"
+            "                return 2;\n            }\n"
+            "        } else if (strcmp(argv[first], \"--task-grain\") == 0 && first + 1 < argc) {\n"
+            "            /* the least multiply-adds a kernel gives a thread (0: the runtime's default) */\n"
+            "            char *end;\n            grain = strtol(argv[++first], &end, 10);\n"
+            "            if (*end || grain < 0) {\n"
+            "                fprintf(stderr, \"--task-grain needs a count of multiply-adds\\n\");\n"
+            "                return 2;\n            }\n        }\n"
             "        else if (strcmp(argv[first], \"--generate\") == 0 && first + 1 < argc) {\n"
             "            char *end;\n            mode = 2;\n            k = strtol(argv[++first], &end, 10);\n"
             "            if (*end || k < 1) {\n                fprintf(stderr, \"--generate needs a positive count\\n\");\n"
             "                return 2;\n            }\n"
             "        } else if (strcmp(argv[first], \"--\") == 0) {\n            first++;\n            break;\n"
-            "        } else {\n            fprintf(stderr, \"unknown option `%%s` (--logits, --generate K)\\n\", argv[first]);\n"
+            "        } else {\n"
+            "            fprintf(stderr, \"unknown option `%%s` (--logits, --generate K, --threads N[,D], --task-grain G)\\n\",\n"
+            "                    argv[first]);\n"
             "            return 2;\n        }\n        first++;\n    }\n"
+            "    if (%s_threads(&ctx, prefill, decode, grain) != 0) {\n"
+            "        fprintf(stderr, \"cannot start the threads\\n\");\n        return 1;\n    }\n"
             "    if (argc > first) {\n"
             "        if (argc - first > %s_MAX_LEN) {\n            printf(\"\\n\");\n"
             "            fprintf(stderr, \"input: more than max_len %%d tokens\\n\", %s_MAX_LEN);\n            return 1;\n        }\n"
             "        return %s_line(&ctx, argv + first, argc - first, mode, k, 0);\n    }\n",
-            up, P, P, P, P, up, up, P);
+            up, P, P, P, P, P, up, up, P);
     char call[256];
     snprintf(call, sizeof call, "%s_line(&ctx, words, count, mode, k, lineno)", P);
     cgen_emit_line_reader(c, call, true);
@@ -377,8 +420,9 @@ void cgen_emit_model(const Graph *g, const CgenOptions *o, FILE *out)
     fprintf(out, "#define %s_ARENA_FLOATS %zu\n#define %s_ARENA_BYTES (%s_ARENA_FLOATS * sizeof(float))\n\n", up,
             g->arena_floats, up, up);
     fprintf(out, "typedef struct %s_ctx {\n    float *arena;\n    int len;                  /* positions fed so far */\n"
-                 "    int tokens[%s_MAX_LEN];   /* and their tokens */\n} %s_ctx;\n\n",
-            o->prefix, up, o->prefix);
+                 "    int tokens[%s_MAX_LEN];   /* and their tokens */\n"
+                 "    const TfmcrtExec *prefill_exec, *decode_exec; /* threads (NULL: none): %s_set_exec */\n} %s_ctx;\n\n",
+            o->prefix, up, o->prefix, o->prefix);
     if (o->weights)
         fprintf(o->weights, "/* Weights of `%s`, generated by tfmc %s; compile and link with its code. */\n\n", o->prefix,
                 TFMC_VERSION);

@@ -16,7 +16,13 @@
  * has one. Not when the build already targets AVX2 or better (-march=native): nothing to choose,
  * and GCC 12 fails inlining into a clone narrower than the base target. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(__AVX2__)
+#ifdef __SANITIZE_THREAD__
+/* ThreadSanitizer instruments the clones' resolvers, which the dynamic loader runs before the
+ * sanitizer has started (a crash at load): one baseline clone, the same kernels chosen at run time */
+#define TFMCRT_CLONES
+#else
 #define TFMCRT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 #define TFMCRT_CPU_DISPATCH 1
 #else
 #define TFMCRT_CLONES

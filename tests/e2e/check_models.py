@@ -5,7 +5,10 @@ Every model fixture (tests/fixtures, made from PyTorch by gen.py) through the co
 `tfmc run` plain (argmax per position), `--logits` (last position) and `--generate 8`, and the
 generated C built with `--main` (gcc and clang, -std=c99 -pedantic -Werror) in the same three
 modes, each against the PyTorch expectations: logits within 1e-4 x max(1, max|logit|), argmax and
-generated ids equal. Standard library only."""
+generated ids equal. Then both again at 2, 3 and 4 threads (prefill and decode on different counts
+too, every kernel cut as finely as it goes: --task-grain 1): the output must equal one thread's
+character for character (the logits are printed with %.9g, which tells every float apart).
+Standard library only."""
 import json, os, shutil, struct, subprocess, sys, tempfile
 from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -50,6 +53,22 @@ def check_outputs(label, run, tokens, exp):
     return res
 
 
+THREADS = ["2", "3", "4", "4,2", "1,3"]
+
+
+def check_threads(label, run, tokens):
+    """The three modes at several thread counts against one thread, exactly."""
+    res = []
+    toks = [str(t) for t in tokens]
+    for mode in ([], ["--logits"], ["--generate", "8"]):
+        want = run(["--threads", "1"] + mode + toks)
+        for t in THREADS:
+            got = run(["--threads", t, "--task-grain", "1"] + mode + toks)
+            res.append((got == want and not got.startswith("exit"),
+                        "%s %s --threads %s: %r, one thread %r" % (label, " ".join(mode), t, got[:60], want[:60])))
+    return res
+
+
 def one(tfmc, fixtures, name, compilers, san, tmp):
     tfm = os.path.join(fixtures, name + ".tfm")
     exp = read_safetensors(os.path.join(fixtures, name + ".expected.safetensors"))
@@ -62,6 +81,7 @@ def one(tfmc, fixtures, name, compilers, san, tmp):
         return p.stdout
 
     results = check_outputs(name + " tfmc run", run_tfmc, tokens, exp)
+    results += check_threads(name + " tfmc run", run_tfmc, tokens)
     # --emit=weights writes any model's weights in our scheme: reading them back `as tfmc` must
     # give the very same logits (a GPT-2 or Llama checkpoint included).
     exported = os.path.join(tmp, name + ".ours.safetensors")
@@ -94,6 +114,7 @@ def one(tfmc, fixtures, name, compilers, san, tmp):
             return p.stdout
 
         results += check_outputs("%s C (%s)" % (name, cc), run_c, tokens, exp)
+        results += check_threads("%s C (%s)" % (name, cc), run_c, tokens)
     return results
 
 

@@ -47,10 +47,14 @@ size_t graph_scratch_floats(const Graph *g)
     size_t scratch = n + (size_t)m->dim;
     for (int i = 0; i < m->nblocks; i++) {
         /* tfmcrt_attend_ex: a row of scores per head */
-        if (m->blocks[i].kind == BLOCK_MHA && (size_t)m->blocks[i].mha_heads * n > scratch)
-            scratch = (size_t)m->blocks[i].mha_heads * n;
+        if (m->blocks[i].kind == BLOCK_MHA) {
+            TfmcrtAttention at = { m->blocks[i].mha_heads, 1, 1, 0, 0, 0, 0, 0.0f };
+            size_t need = tfmcrt_attend_scratch_floats(&at, n);
+            if (need > scratch) scratch = need;
+        }
         if (m->blocks[i].kind == BLOCK_MOE) {
-            size_t need = 3 * (size_t)m->blocks[i].ffn.hidden + (size_t)m->blocks[i].experts + (size_t)m->dim;
+            size_t need = tfmcrt_moe_scratch_floats((size_t)m->dim, m->blocks[i].experts,
+                                                    (size_t)m->blocks[i].ffn.hidden, n);
             if (need > scratch) scratch = need;
         }
     }
@@ -354,7 +358,7 @@ void graph_run_exec(const Graph *g, const int *ids, int n, int pos0, float *aren
                 TfmcrtFfn x = { f->up, f->b_up, f->gate, f->b_gate, f->down, f->b_down };
                 ex[e] = x;
             }
-            tfmcrt_moe(out, a, un, (size_t)m->dim, bl->router, ex, bl->experts, bl->top, (size_t)bl->ffn.hidden,
+            tfmcrt_moe_ex(exec, out, a, un, (size_t)m->dim, bl->router, ex, bl->experts, bl->top, (size_t)bl->ffn.hidden,
                        rt_act(bl->ffn.act), scratch);
             break;
         }

@@ -275,27 +275,30 @@ void tfmcrt_kv_store(float *kcache, float *vcache, const float *k, const float *
         vcache[pos0 * kvd + i] = v[i];
     }
 }
-static void ffn1(float *y, const float *x, size_t d, const TfmcrtFfn *f, size_t hidden, int act, float *h, float *g)
+static void ffn1(const TfmcrtExec *ex, float *y, const float *x, size_t d, const TfmcrtFfn *f, size_t hidden, int act,
+                 float *h, float *g)
 {
-    tfmcrt_matvec(h, f->up, x, f->b_up, hidden, d);
+    tfmcrt_linear_ex(ex, h, x, 1, f->up, f->b_up, hidden, d);
     if (f->gate) {
-        tfmcrt_matvec(g, f->gate, x, f->b_gate, hidden, d);
-        tfmcrt_glu(h, g, h, hidden, act);
+        tfmcrt_linear_ex(ex, g, x, 1, f->gate, f->b_gate, hidden, d);
+        tfmcrt_glu_ex(ex, h, g, h, hidden, act);
     } else {
-        tfmcrt_act(h, hidden, act);
+        tfmcrt_act_ex(ex, h, hidden, act);
     }
-    tfmcrt_matvec(y, f->down, h, f->b_down, d, hidden);
+    tfmcrt_linear_ex(ex, y, h, 1, f->down, f->b_down, d, hidden);
 }
 
-void tfmcrt_moe(float *out, const float *in, size_t n, size_t d, const float *router, const TfmcrtFfn *experts,
-                int nexperts, int top, size_t hidden, int act, float *scratch)
+/* Positions i0..i1 of a mixture of experts with one slot of scratch; ex (NULL inside a task) for
+ * the experts' products. */
+static void moe_rows(const TfmcrtExec *ex, float *out, const float *in, size_t i0, size_t i1, size_t d,
+                     const float *router, const TfmcrtFfn *experts, int nexperts, int top, size_t hidden, int act,
+                     float *scratch)
 {
-    float *h = scratch, *g = scratch + hidden, *y = scratch + 2 * hidden, *logits = scratch + 3 * hidden;
-    (void)y;
-    for (size_t i = 0; i < n; i++) {
+    float *h = scratch, *g = scratch + hidden, *logits = scratch + 3 * hidden;
+    for (size_t i = i0; i < i1; i++) {
         const float *x = in + i * d;
         float *o = out + i * d;
-        tfmcrt_matvec(logits, router, x, NULL, (size_t)nexperts, d);
+        tfmcrt_linear_ex(ex, logits, x, 1, router, NULL, (size_t)nexperts, d);
         int chosen[64];
         float weight[64], m = -INFINITY, sum = 0;
         for (int k = 0; k < top && k < 64; k++) {
@@ -313,8 +316,53 @@ void tfmcrt_moe(float *out, const float *in, size_t n, size_t d, const float *ro
         for (int k = 0; k < top; k++) {
             /* y is d floats past the hidden buffers: the caller sized scratch for it */
             float *yk = scratch + 3 * hidden + (size_t)nexperts;
-            ffn1(yk, x, d, &experts[chosen[k]], hidden, act, h, g);
+            ffn1(ex, yk, x, d, &experts[chosen[k]], hidden, act, h, g);
             for (size_t c = 0; c < d; c++) o[c] += weight[k] / sum * yk[c];
         }
     }
+}
+
+void tfmcrt_moe(float *out, const float *in, size_t n, size_t d, const float *router, const TfmcrtFfn *experts,
+                int nexperts, int top, size_t hidden, int act, float *scratch)
+{
+    moe_rows(NULL, out, in, 0, n, d, router, experts, nexperts, top, hidden, act, scratch);
+}
+
+size_t tfmcrt_moe_scratch_floats(size_t d, int nexperts, size_t hidden, size_t positions)
+{
+    size_t slots = positions < TFMCRT_MOE_SLOTS ? positions : TFMCRT_MOE_SLOTS;
+    return (slots ? slots : 1) * (3 * hidden + (size_t)nexperts + d);
+}
+
+typedef struct MoeJob {
+    float *out;
+    const float *in, *router;
+    const TfmcrtFfn *experts;
+    size_t n, d, hidden, tasks;
+    int nexperts, top, act;
+    float *scratch;
+} MoeJob;
+
+static void moe_task(void *arg, size_t t)
+{
+    const MoeJob *j = arg;
+    size_t slot = 3 * j->hidden + (size_t)j->nexperts + j->d;
+    moe_rows(NULL, j->out, j->in, t * j->n / j->tasks, (t + 1) * j->n / j->tasks, j->d, j->router, j->experts,
+             j->nexperts, j->top, j->hidden, j->act, j->scratch + t * slot);
+}
+
+/* Threads take whole positions, each task its own slot of scratch (at most TFMCRT_MOE_SLOTS); one
+ * position (decode) runs its experts' products on the threads instead. */
+void tfmcrt_moe_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, size_t d, const float *router,
+                   const TfmcrtFfn *experts, int nexperts, int top, size_t hidden, int act, float *scratch)
+{
+    size_t work = (size_t)top * 3 * hidden * d + (size_t)nexperts * d;
+    size_t tasks = tfmcrt_tasks(ex, n, work);
+    if (tasks > TFMCRT_MOE_SLOTS) tasks = TFMCRT_MOE_SLOTS;
+    if (tasks <= 1) {
+        moe_rows(ex, out, in, 0, n, d, router, experts, nexperts, top, hidden, act, scratch);
+        return;
+    }
+    MoeJob j = { out, in, router, experts, n, d, hidden, tasks, nexperts, top, act, scratch };
+    tfmcrt_parallel_for(ex, tasks, moe_task, &j);
 }

@@ -27,8 +27,9 @@ typedef void (*TfmcrtTaskFn)(void *arg, size_t task);
 
 typedef struct TfmcrtExec {
     /* Run fn(arg, t) exactly once for every t in 0..ntasks, on any threads in any order, and
-     * return when all have finished. NULL: the calling thread runs them in order. A task may call
-     * parallel_for again (a nested call may run its tasks on the calling thread). */
+     * return when all have finished. NULL: the calling thread runs them in order. The kernels
+     * never call it from inside one of its tasks (the runtime's pool allows that: it runs such a
+     * nested call on the calling thread). */
     void (*parallel_for)(void *user, size_t ntasks, TfmcrtTaskFn fn, void *arg);
     void *user;    /* the pool, or the caller's own task set */
     int nthreads;  /* how many tasks run at once: kernels cut their work into about this many */
@@ -182,6 +183,14 @@ typedef struct TfmcrtFfn {
  * logits of router[experts][d] . x (ties: the lower index). scratch holds 3 * hidden + experts + d floats. */
 void tfmcrt_moe(float *out, const float *in, size_t n, size_t d, const float *router, const TfmcrtFfn *experts,
                 int nexperts, int top, size_t hidden, int act, float *scratch);
+
+/* The same on ex's threads, bit-identical for every thread count; scratch holds
+ * tfmcrt_moe_scratch_floats(d, nexperts, hidden, n) floats (a slot per task, at most
+ * TFMCRT_MOE_SLOTS), whatever ex is. */
+#define TFMCRT_MOE_SLOTS 16
+void tfmcrt_moe_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, size_t d, const float *router,
+                   const TfmcrtFfn *experts, int nexperts, int top, size_t hidden, int act, float *scratch);
+size_t tfmcrt_moe_scratch_floats(size_t d, int nexperts, size_t hidden, size_t positions);
 
 #ifdef __cplusplus
 }

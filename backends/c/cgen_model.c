@@ -203,7 +203,7 @@ static void emit_run(Cgen *c)
             break;
         }
         case G_MOE:
-            fprintf(c->out, "    tfmcrt_moe(%s, %s, n, %d, %s_%s_router, %s_%s_experts, %d, %d, %d, %s, scratch);\n", out, a,
+            fprintf(c->out, "    tfmcrt_moe_ex(ex, %s, %s, n, %d, %s_%s_router, %s_%s_experts, %d, %d, %d, %s, scratch);\n", out, a,
                     m->dim, P, out, P, out, op->block->experts, op->block->top, op->block->ffn.hidden,
                     cgen_act_name(op->block->ffn.act));
             break;

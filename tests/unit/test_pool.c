@@ -277,6 +277,38 @@ static void test_rows_threads(void)
     close_pools();
 }
 
+static void test_moe_threads(void)
+{
+    size_t d = 24, hidden = 40;
+    int E = 4, top = 2;
+    float *router = random_floats((size_t)E * d, 12), *w[4][6];
+    TfmcrtFfn ex[4];
+    for (int e = 0; e < E; e++) {
+        for (int k = 0; k < 6; k++) w[e][k] = random_floats(k == 5 ? d : k % 2 ? hidden : hidden * d, 13 + 6 * (unsigned)e + (unsigned)k);
+        TfmcrtFfn f = { w[e][0], w[e][1], e % 2 ? w[e][2] : NULL, e % 2 ? w[e][3] : NULL, w[e][4], w[e][5] };
+        ex[e] = f;
+    }
+    open_pools();
+    int wrong = 0;
+    for (size_t n = 1; n <= 21; n += 5) {
+        float *x = random_floats(n * d, 40), *ref = malloc(n * d * sizeof *ref), *got = malloc(n * d * sizeof *got);
+        float *scratch = malloc(tfmcrt_moe_scratch_floats(d, E, hidden, n) * sizeof *scratch);
+        CU_ASSERT_FATAL(x && ref && got && scratch);
+        tfmcrt_moe(ref, x, n, d, router, ex, E, top, hidden, TFMCRT_SWIGLU, scratch);
+        for (int t = 2; t <= 4; t++) {
+            memset(got, 0xFF, n * d * sizeof *got);
+            tfmcrt_moe_ex(&execs[t], got, x, n, d, router, ex, E, top, hidden, TFMCRT_SWIGLU, scratch);
+            wrong += memcmp(ref, got, n * d * sizeof *got) != 0;
+        }
+        free(x), free(ref), free(got), free(scratch);
+    }
+    CU_ASSERT_EQUAL(wrong, 0);
+    close_pools();
+    for (int e = 0; e < E; e++)
+        for (int k = 0; k < 6; k++) free(w[e][k]);
+    free(router);
+}
+
 bool register_pool_tests(void)
 {
     static const UnitTest tests[] = {
@@ -287,6 +319,7 @@ bool register_pool_tests(void)
         { "linear: threads change nothing", test_linear_threads },
         { "attend: threads change nothing", test_attend_threads },
         { "norm, act, glu, rope: threads change nothing", test_rows_threads },
+        { "moe: threads change nothing", test_moe_threads },
     };
     return unit_add_suite("pool", tests, sizeof tests / sizeof tests[0]);
 }

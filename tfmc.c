@@ -361,7 +361,8 @@ static int run_model(TfmcContext *ctx, const TfmcProgram *p, char **words, size_
     TfmcStatus st = tfmc_session_new(ctx, p, &s);
     if (st == TFMC_OK) {
         tfmc_session_set_task_grain(s, (size_t)threads->grain);
-        if (threads->prefill != 1 || threads->decode != 1) st = tfmc_session_set_threads(s, threads->prefill, threads->decode);
+        if (threads->prefill != 1 || threads->decode != 1)
+            st = tfmc_session_set_threads(s, threads->prefill, threads->decode);
         if (st != TFMC_OK) tfmc_session_free(s);
     }
     if (st != TFMC_OK) {

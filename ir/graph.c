@@ -298,8 +298,11 @@ void graph_run_exec(const Graph *g, const int *ids, int n, int pos0, float *aren
             break;
         case G_LINEAR:
             if (o->vals && b)
-                tfmcrt_linear_csr_acc(out, b, a, un, o->rowptr, o->colidx, o->vals, o->b, (size_t)o->rows, (size_t)o->cols);
-            else if (o->vals) tfmcrt_linear_csr(out, a, un, o->rowptr, o->colidx, o->vals, o->b, (size_t)o->rows, (size_t)o->cols);
+                tfmcrt_linear_csr_acc_ex(exec, out, b, a, un, o->rowptr, o->colidx, o->vals, o->b, (size_t)o->rows,
+                                         (size_t)o->cols);
+            else if (o->vals)
+                tfmcrt_linear_csr_ex(exec, out, a, un, o->rowptr, o->colidx, o->vals, o->b, (size_t)o->rows,
+                                     (size_t)o->cols);
             else tfmcrt_linear_ex(exec, out, a, un, o->w, o->b, (size_t)o->rows, (size_t)o->cols);
             break;
         case G_FUSED_ATTENTION:
@@ -318,12 +321,13 @@ void graph_run_exec(const Graph *g, const int *ids, int n, int pos0, float *aren
             break;
         case G_MIX: tfmcrt_mix(out, a, b, un, (size_t)o->rows); break;
         case G_NORM:
-            tfmcrt_norm_ex(exec, out, a, un, (size_t)t->cols, (int)o->norm->kind, o->norm->eps, o->norm->alpha, o->norm->weight,
-                        o->norm->bias);
+            tfmcrt_norm_ex(exec, out, a, un, (size_t)t->cols, (int)o->norm->kind, o->norm->eps, o->norm->alpha,
+                           o->norm->weight, o->norm->bias);
             break;
         case G_GLU: tfmcrt_glu_ex(exec, out, a, b, count, rt_act(o->act)); break;
         case G_ROPE:
-            tfmcrt_rope_ex(exec, out, un, (size_t)o->heads, (size_t)o->block->head_dim, (size_t)pos0, o->block->rope_base);
+            tfmcrt_rope_ex(exec, out, un, (size_t)o->heads, (size_t)o->block->head_dim, (size_t)pos0,
+                           o->block->rope_base);
             break;
         case G_KV_STORE:
             tfmcrt_kv_store(arena + g->tensors[o->cache[0]].offset, arena + g->tensors[o->cache[1]].offset, a, b, un,
@@ -336,18 +340,20 @@ void graph_run_exec(const Graph *g, const int *ids, int n, int pos0, float *aren
             TfmcrtAttention at;
             rt_attention(o->block, &at);
             if (o->kind == G_MHA_SCORES)
-                tfmcrt_mha_scores(out, a, arena + g->tensors[o->cache[0]].offset, un, (size_t)pos0, (size_t)m->positions, &at);
+                tfmcrt_mha_scores_ex(exec, out, a, arena + g->tensors[o->cache[0]].offset, un, (size_t)pos0,
+                                     (size_t)m->positions, &at);
             else if (o->kind == G_MHA_SOFTMAX)
-                tfmcrt_mha_softmax(out, a, un, (size_t)pos0, (size_t)m->positions, &at);
+                tfmcrt_mha_softmax_ex(exec, out, a, un, (size_t)pos0, (size_t)m->positions, &at);
             else
-                tfmcrt_mha_mix(out, a, arena + g->tensors[o->cache[1]].offset, un, (size_t)pos0, (size_t)m->positions, &at);
+                tfmcrt_mha_mix_ex(exec, out, a, arena + g->tensors[o->cache[1]].offset, un, (size_t)pos0,
+                                  (size_t)m->positions, &at);
             break;
         }
         case G_ATTEND: {
             TfmcrtAttention at;
             rt_attention(o->block, &at);
-            tfmcrt_attend_ex(exec, out, a, arena + g->tensors[o->cache[0]].offset, arena + g->tensors[o->cache[1]].offset, un,
-                          (size_t)pos0, &at, scratch);
+            tfmcrt_attend_ex(exec, out, a, arena + g->tensors[o->cache[0]].offset,
+                             arena + g->tensors[o->cache[1]].offset, un, (size_t)pos0, &at, scratch);
             break;
         }
         case G_MOE: {
@@ -358,8 +364,8 @@ void graph_run_exec(const Graph *g, const int *ids, int n, int pos0, float *aren
                 TfmcrtFfn x = { f->up, f->b_up, f->gate, f->b_gate, f->down, f->b_down };
                 ex[e] = x;
             }
-            tfmcrt_moe_ex(exec, out, a, un, (size_t)m->dim, bl->router, ex, bl->experts, bl->top, (size_t)bl->ffn.hidden,
-                       rt_act(bl->ffn.act), scratch);
+            tfmcrt_moe_ex(exec, out, a, un, (size_t)m->dim, bl->router, ex, bl->experts, bl->top,
+                          (size_t)bl->ffn.hidden, rt_act(bl->ffn.act), scratch);
             break;
         }
         }

@@ -79,6 +79,13 @@ void tfmcrt_linear_csr(float *out, const float *in, size_t n, const int *rowptr,
 void tfmcrt_linear_csr_acc(float *out, const float *acc, const float *in, size_t n, const int *rowptr,
                            const int *colidx, const float *vals, const float *b, size_t rows, size_t cols);
 
+/* Both on ex's threads (ranges of rows), bit-identical for every thread count. */
+void tfmcrt_linear_csr_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, const int *rowptr,
+                          const int *colidx, const float *vals, const float *b, size_t rows, size_t cols);
+void tfmcrt_linear_csr_acc_ex(const TfmcrtExec *ex, float *out, const float *acc, const float *in, size_t n,
+                              const int *rowptr, const int *colidx, const float *vals, const float *b, size_t rows,
+                              size_t cols);
+
 /* out[n][dv] = softmax(scale q[n][dk] . k[n][dk]^T) v[n][dv], causal or not, one query row at a time
  * with an online softmax (running maximum and sum): the [n][n] scores never exist. */
 void tfmcrt_attention(float *out, const float *q, const float *k, const float *v, size_t n, size_t dk, size_t dv,
@@ -171,6 +178,13 @@ void tfmcrt_mha_scores(float *s, const float *q, const float *kcache, size_t n, 
 void tfmcrt_mha_softmax(float *p, const float *s, size_t n, size_t pos0, size_t T, const TfmcrtAttention *a);
 void tfmcrt_mha_mix(float *out, const float *p, const float *vcache, size_t n, size_t pos0, size_t T,
                     const TfmcrtAttention *a);
+/* The three on ex's threads (whole heads), bit-identical for every thread count. */
+void tfmcrt_mha_scores_ex(const TfmcrtExec *ex, float *s, const float *q, const float *kcache, size_t n, size_t pos0,
+                          size_t T, const TfmcrtAttention *a);
+void tfmcrt_mha_softmax_ex(const TfmcrtExec *ex, float *p, const float *s, size_t n, size_t pos0, size_t T,
+                           const TfmcrtAttention *a);
+void tfmcrt_mha_mix_ex(const TfmcrtExec *ex, float *out, const float *p, const float *vcache, size_t n, size_t pos0,
+                       size_t T, const TfmcrtAttention *a);
 
 /* One feed-forward network, for mixture-of-experts. */
 typedef struct TfmcrtFfn {

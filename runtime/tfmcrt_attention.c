@@ -305,11 +305,11 @@ static void allowed(const TfmcrtAttention *a, size_t i, size_t n, size_t pos0, s
     *first = (a->window > 0 && t + 1 > (size_t)a->window) ? t + 1 - (size_t)a->window : 0;
 }
 
-void tfmcrt_mha_scores(float *s, const float *q, const float *kcache, size_t n, size_t pos0, size_t T,
-                       const TfmcrtAttention *a)
+static void mha_scores(float *s, const float *q, const float *kcache, size_t n, size_t pos0, size_t T,
+                       const TfmcrtAttention *a, size_t h0, size_t h1)
 {
     size_t hd = (size_t)a->head_dim, H = (size_t)a->heads, group = H / (size_t)a->kv_heads, kvd = (size_t)a->kv_heads * hd;
-    for (size_t h = 0; h < H; h++) {
+    for (size_t h = h0; h < h1; h++) {
         float slope = a->alibi ? powf(2.0f, -8.0f * (float)(h + 1) / (float)H) : 0.0f;
         for (size_t i = 0; i < n; i++) {
             size_t first, last;
@@ -331,9 +331,10 @@ void tfmcrt_mha_scores(float *s, const float *q, const float *kcache, size_t n, 
     }
 }
 
-void tfmcrt_mha_softmax(float *p, const float *s, size_t n, size_t pos0, size_t T, const TfmcrtAttention *a)
+static void mha_softmax(float *p, const float *s, size_t n, size_t pos0, size_t T, const TfmcrtAttention *a,
+                        size_t h0, size_t h1)
 {
-    for (size_t h = 0; h < (size_t)a->heads; h++)
+    for (size_t h = h0; h < h1; h++)
         for (size_t i = 0; i < n; i++) {
             size_t first, last;
             allowed(a, i, n, pos0, &first, &last);
@@ -360,12 +361,12 @@ void tfmcrt_mha_softmax(float *p, const float *s, size_t n, size_t pos0, size_t 
 }
 
 TFMCRT_CLONES
-void tfmcrt_mha_mix(float *out, const float *p, const float *vcache, size_t n, size_t pos0, size_t T,
-                    const TfmcrtAttention *a)
+static void mha_mix(float *out, const float *p, const float *vcache, size_t n, size_t pos0, size_t T,
+                    const TfmcrtAttention *a, size_t h0, size_t h1)
 {
     size_t hd = (size_t)a->head_dim, H = (size_t)a->heads, group = H / (size_t)a->kv_heads, kvd = (size_t)a->kv_heads * hd;
     for (size_t i = 0; i < n; i++)
-        for (size_t h = 0; h < H; h++) {
+        for (size_t h = h0; h < h1; h++) {
             size_t first, last;
             allowed(a, i, n, pos0, &first, &last);
             const float *w = p + (h * n + i) * T;
@@ -376,4 +377,65 @@ void tfmcrt_mha_mix(float *out, const float *p, const float *vcache, size_t n, s
                 for (size_t c = 0; c < hd; c++) o[c] += w[j] * vj[c];
             }
         }
+}
+
+/* The unfused attention on threads: each kernel takes whole heads. */
+typedef struct MhaJob {
+    int kind; /* 0 scores, 1 softmax, 2 mix */
+    float *out;
+    const float *in, *cache;
+    size_t n, pos0, T, tasks;
+    const TfmcrtAttention *a;
+} MhaJob;
+
+static void mha_task(void *arg, size_t t)
+{
+    const MhaJob *j = arg;
+    size_t H = (size_t)j->a->heads, h0 = t * H / j->tasks, h1 = (t + 1) * H / j->tasks;
+    if (j->kind == 0) mha_scores(j->out, j->in, j->cache, j->n, j->pos0, j->T, j->a, h0, h1);
+    else if (j->kind == 1) mha_softmax(j->out, j->in, j->n, j->pos0, j->T, j->a, h0, h1);
+    else mha_mix(j->out, j->in, j->cache, j->n, j->pos0, j->T, j->a, h0, h1);
+}
+
+static void mha_ex(const TfmcrtExec *ex, int kind, float *out, const float *in, const float *cache, size_t n,
+                   size_t pos0, size_t T, const TfmcrtAttention *a)
+{
+    MhaJob j = { kind, out, in, cache, n, pos0, T, 1, a };
+    j.tasks = tfmcrt_tasks(ex, (size_t)a->heads, n * (pos0 + n) * (size_t)a->head_dim);
+    tfmcrt_parallel_for(ex, j.tasks, mha_task, &j);
+}
+
+void tfmcrt_mha_scores(float *s, const float *q, const float *kcache, size_t n, size_t pos0, size_t T,
+                       const TfmcrtAttention *a)
+{
+    mha_scores(s, q, kcache, n, pos0, T, a, 0, (size_t)a->heads);
+}
+
+void tfmcrt_mha_softmax(float *p, const float *s, size_t n, size_t pos0, size_t T, const TfmcrtAttention *a)
+{
+    mha_softmax(p, s, n, pos0, T, a, 0, (size_t)a->heads);
+}
+
+void tfmcrt_mha_mix(float *out, const float *p, const float *vcache, size_t n, size_t pos0, size_t T,
+                    const TfmcrtAttention *a)
+{
+    mha_mix(out, p, vcache, n, pos0, T, a, 0, (size_t)a->heads);
+}
+
+void tfmcrt_mha_scores_ex(const TfmcrtExec *ex, float *s, const float *q, const float *kcache, size_t n, size_t pos0,
+                          size_t T, const TfmcrtAttention *a)
+{
+    mha_ex(ex, 0, s, q, kcache, n, pos0, T, a);
+}
+
+void tfmcrt_mha_softmax_ex(const TfmcrtExec *ex, float *p, const float *s, size_t n, size_t pos0, size_t T,
+                           const TfmcrtAttention *a)
+{
+    mha_ex(ex, 1, p, s, NULL, n, pos0, T, a);
+}
+
+void tfmcrt_mha_mix_ex(const TfmcrtExec *ex, float *out, const float *p, const float *vcache, size_t n, size_t pos0,
+                       size_t T, const TfmcrtAttention *a)
+{
+    mha_ex(ex, 2, out, p, vcache, n, pos0, T, a);
 }

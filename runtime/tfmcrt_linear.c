@@ -237,35 +237,72 @@ void tfmcrt_linear(float *out, const float *in, size_t n, const float *w, const 
     tfmcrt_linear_ex(NULL, out, in, n, w, b, rows, cols);
 }
 
-void tfmcrt_linear_csr(float *out, const float *in, size_t n, const int *rowptr, const int *colidx,
-                       const float *vals, const float *b, size_t rows, size_t cols)
+/* Rows r0..r1 of a compressed-rows product (acc: added, and rows without terms copied). */
+static void csr_rows(float *out, const float *acc, const float *in, size_t n, const int *rowptr, const int *colidx,
+                     const float *vals, const float *b, size_t rows, size_t cols, size_t r0, size_t r1)
 {
     for (size_t i = 0; i < n; i++) {
         const float *x = in + i * cols;
         float *y = out + i * rows;
-        for (size_t r = 0; r < rows; r++) {
-            float s = b ? b[r] : 0.0f;
-            for (int k = rowptr[r]; k < rowptr[r + 1]; k++) s += vals[k] * x[colidx[k]];
-            y[r] = s;
-        }
-    }
-}
-
-void tfmcrt_linear_csr_acc(float *out, const float *acc, const float *in, size_t n, const int *rowptr,
-                           const int *colidx, const float *vals, const float *b, size_t rows, size_t cols)
-{
-    for (size_t i = 0; i < n; i++) {
-        const float *x = in + i * cols;
-        float *y = out + i * rows;
-        const float *a = acc + i * rows;
-        for (size_t r = 0; r < rows; r++) {
-            if (rowptr[r] == rowptr[r + 1] && !b) {
+        const float *a = acc ? acc + i * rows : NULL;
+        for (size_t r = r0; r < r1; r++) {
+            if (a && rowptr[r] == rowptr[r + 1] && !b) {
                 y[r] = a[r]; /* nothing to add: the same value, no arithmetic */
                 continue;
             }
             float s = b ? b[r] : 0.0f;
             for (int k = rowptr[r]; k < rowptr[r + 1]; k++) s += vals[k] * x[colidx[k]];
-            y[r] = a[r] + s;
+            y[r] = a ? a[r] + s : s;
         }
     }
+}
+
+typedef struct CsrJob {
+    float *out;
+    const float *acc, *in, *vals, *b;
+    const int *rowptr, *colidx;
+    size_t n, rows, cols, tasks;
+} CsrJob;
+
+static void csr_task(void *arg, size_t t)
+{
+    const CsrJob *j = arg;
+    csr_rows(j->out, j->acc, j->in, j->n, j->rowptr, j->colidx, j->vals, j->b, j->rows, j->cols, t * j->rows / j->tasks,
+             (t + 1) * j->rows / j->tasks);
+}
+
+/* Threads take ranges of rows of W; each row's sum is the one-thread sum. */
+static void csr_ex(const TfmcrtExec *ex, float *out, const float *acc, const float *in, size_t n, const int *rowptr,
+                   const int *colidx, const float *vals, const float *b, size_t rows, size_t cols)
+{
+    size_t nnz = rows ? (size_t)rowptr[rows] : 0;
+    CsrJob j = { out, acc, in, vals, b, rowptr, colidx, n, rows, cols, 1 };
+    if (rows == 0) return;
+    j.tasks = tfmcrt_tasks(ex, rows, (nnz / rows + 1) * n);
+    tfmcrt_parallel_for(ex, j.tasks, csr_task, &j);
+}
+
+void tfmcrt_linear_csr(float *out, const float *in, size_t n, const int *rowptr, const int *colidx,
+                       const float *vals, const float *b, size_t rows, size_t cols)
+{
+    csr_rows(out, NULL, in, n, rowptr, colidx, vals, b, rows, cols, 0, rows);
+}
+
+void tfmcrt_linear_csr_acc(float *out, const float *acc, const float *in, size_t n, const int *rowptr,
+                           const int *colidx, const float *vals, const float *b, size_t rows, size_t cols)
+{
+    csr_rows(out, acc, in, n, rowptr, colidx, vals, b, rows, cols, 0, rows);
+}
+
+void tfmcrt_linear_csr_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, const int *rowptr,
+                          const int *colidx, const float *vals, const float *b, size_t rows, size_t cols)
+{
+    csr_ex(ex, out, NULL, in, n, rowptr, colidx, vals, b, rows, cols);
+}
+
+void tfmcrt_linear_csr_acc_ex(const TfmcrtExec *ex, float *out, const float *acc, const float *in, size_t n,
+                              const int *rowptr, const int *colidx, const float *vals, const float *b, size_t rows,
+                              size_t cols)
+{
+    csr_ex(ex, out, acc, in, n, rowptr, colidx, vals, b, rows, cols);
 }

@@ -167,7 +167,7 @@ static void emit_run(Cgen *c)
         case G_LINEAR:
             snprintf(name, sizeof name, "w_%s", out);
             if (op->vals)
-                fprintf(c->out, "    %stfmcrt_linear_csr(%s, %s, %s, %s_%s_rowptr, %s_%s_colidx, %s_%s_vals, %s, %d, %d);\n",
+                fprintf(c->out, "    %stfmcrt_linear_csr_ex(ex, %s, %s, %s, %s_%s_rowptr, %s_%s_colidx, %s_%s_vals, %s, %d, %d);\n",
                         guard, O, A, N, P, name, P, name, P, name, weights(c, op->b, 0, "", ""), op->rows, op->cols);
             else
                 fprintf(c->out, "    %stfmcrt_linear_ex(ex, %s, %s, %s, %s, %s, %d, %d);\n", guard, O, A, N,
@@ -209,9 +209,10 @@ static void emit_run(Cgen *c)
             break;
         case G_MHA_SCORES: case G_MHA_SOFTMAX: case G_MHA_MIX: {
             char kc[128];
-            const char *fn = op->kind == G_MHA_SCORES ? "tfmcrt_mha_scores" : op->kind == G_MHA_SOFTMAX ? "tfmcrt_mha_softmax"
-                                                                                                        : "tfmcrt_mha_mix";
-            fprintf(c->out, "    %s(%s, %s, ", fn, out, a);
+            const char *fn = op->kind == G_MHA_SCORES    ? "tfmcrt_mha_scores_ex"
+                             : op->kind == G_MHA_SOFTMAX ? "tfmcrt_mha_softmax_ex"
+                                                         : "tfmcrt_mha_mix_ex";
+            fprintf(c->out, "    %s(ex, %s, %s, ", fn, out, a);
             if (op->kind != G_MHA_SOFTMAX)
                 fprintf(c->out, "%s, ", cgen_ident(g->tensors[op->cache[op->kind == G_MHA_MIX]].name, kc, sizeof kc));
             fprintf(c->out, "n, pos0, %d, &%s_%s_options);\n", m->positions, P, out);

@@ -83,7 +83,7 @@ def main(argv):
             return 1
         p = run([tfmc, "config", "--cflags", "--libs"])
         flags = shlex.split(p.stdout)
-        want = ["-I" + dirs["includedir"], "-L" + dirs["libdir"], "-ltfmcrt", "-lm"]
+        want = ["-I" + dirs["includedir"], "-L" + dirs["libdir"], "-ltfmcrt", "-lm", "-pthread"]
         c.check(p.returncode == 0 and flags == want, "installed `tfmc config --cflags --libs` is `%s`" % " ".join(want),
                 "got `%s` (exit %d) %s" % (p.stdout.strip(), p.returncode, p.stderr))
         mapped = [f[:2] + staged(stage, f[2:]) if f[:2] in ("-I", "-L") else f for f in flags]

@@ -284,7 +284,8 @@ static void test_moe_threads(void)
     float *router = random_floats((size_t)E * d, 12), *w[4][6];
     TfmcrtFfn ex[4];
     for (int e = 0; e < E; e++) {
-        for (int k = 0; k < 6; k++) w[e][k] = random_floats(k == 5 ? d : k % 2 ? hidden : hidden * d, 13 + 6 * (unsigned)e + (unsigned)k);
+        for (int k = 0; k < 6; k++)
+            w[e][k] = random_floats(k == 5 ? d : k % 2 ? hidden : hidden * d, 13 + 6 * (unsigned)e + (unsigned)k);
         TfmcrtFfn f = { w[e][0], w[e][1], e % 2 ? w[e][2] : NULL, e % 2 ? w[e][3] : NULL, w[e][4], w[e][5] };
         ex[e] = f;
     }
@@ -309,6 +310,58 @@ static void test_moe_threads(void)
     free(router);
 }
 
+/* Compressed rows (every third weight kept, some rows empty) and the unfused attention. */
+static void test_csr_mha_threads(void)
+{
+    open_pools();
+    int wrong = 0;
+    size_t R = 37, C = 29, n = 6;
+    int *rowptr = malloc((R + 1) * sizeof *rowptr), *colidx = malloc(R * C * sizeof *colidx);
+    float *vals = random_floats(R * C, 50), *x = random_floats(n * C, 51), *acc = random_floats(n * R, 52);
+    float *ref = malloc(n * R * sizeof *ref), *got = malloc(n * R * sizeof *got);
+    CU_ASSERT_FATAL(rowptr && colidx && vals && x && acc && ref && got);
+    rowptr[0] = 0;
+    for (size_t r = 0; r < R; r++) {
+        int k = rowptr[r];
+        for (size_t c = 0; c < C && r % 5 != 2; c++)
+            if ((r + c) % 3 == 0) colidx[k++] = (int)c;
+        rowptr[r + 1] = k;
+    }
+    tfmcrt_linear_csr(ref, x, n, rowptr, colidx, vals, NULL, R, C);
+    for (int t = 2; t <= 4; t++) {
+        tfmcrt_linear_csr_ex(&execs[t], got, x, n, rowptr, colidx, vals, NULL, R, C);
+        wrong += memcmp(ref, got, n * R * sizeof *got) != 0;
+    }
+    tfmcrt_linear_csr_acc(ref, acc, x, n, rowptr, colidx, vals, NULL, R, C);
+    for (int t = 2; t <= 4; t++) {
+        tfmcrt_linear_csr_acc_ex(&execs[t], got, acc, x, n, rowptr, colidx, vals, NULL, R, C);
+        wrong += memcmp(ref, got, n * R * sizeof *got) != 0;
+    }
+    free(rowptr), free(colidx), free(vals), free(x), free(acc), free(ref), free(got);
+
+    TfmcrtAttention a = { 6, 2, 12, TFMCRT_SOFTMAX1, 1, 3, 0, 0.3f };
+    size_t pos0 = 2, T = 9, H = 6, hd = 12, kvd = 2 * 12;
+    n = 5;
+    float *q = random_floats(n * H * hd, 53), *kc = random_floats(T * kvd, 54), *vc = random_floats(T * kvd, 55);
+    float *s1 = calloc(H * n * T, sizeof(float)), *p1 = calloc(H * n * T, sizeof(float));
+    float *s2 = calloc(H * n * T, sizeof(float)), *p2 = calloc(H * n * T, sizeof(float));
+    float *o1 = malloc(n * H * hd * sizeof(float)), *o2 = malloc(n * H * hd * sizeof(float));
+    CU_ASSERT_FATAL(q && kc && vc && s1 && p1 && s2 && p2 && o1 && o2);
+    tfmcrt_mha_scores(s1, q, kc, n, pos0, T, &a);
+    tfmcrt_mha_softmax(p1, s1, n, pos0, T, &a);
+    tfmcrt_mha_mix(o1, p1, vc, n, pos0, T, &a);
+    for (int t = 2; t <= 4; t++) {
+        tfmcrt_mha_scores_ex(&execs[t], s2, q, kc, n, pos0, T, &a);
+        tfmcrt_mha_softmax_ex(&execs[t], p2, s2, n, pos0, T, &a);
+        tfmcrt_mha_mix_ex(&execs[t], o2, p2, vc, n, pos0, T, &a);
+        wrong += memcmp(s1, s2, H * n * T * sizeof(float)) != 0 || memcmp(p1, p2, H * n * T * sizeof(float)) != 0 ||
+                 memcmp(o1, o2, n * H * hd * sizeof(float)) != 0;
+    }
+    free(q), free(kc), free(vc), free(s1), free(p1), free(s2), free(p2), free(o1), free(o2);
+    CU_ASSERT_EQUAL(wrong, 0);
+    close_pools();
+}
+
 bool register_pool_tests(void)
 {
     static const UnitTest tests[] = {
@@ -320,6 +373,7 @@ bool register_pool_tests(void)
         { "attend: threads change nothing", test_attend_threads },
         { "norm, act, glu, rope: threads change nothing", test_rows_threads },
         { "moe: threads change nothing", test_moe_threads },
+        { "compressed rows, unfused attention: threads change nothing", test_csr_mha_threads },
     };
     return unit_add_suite("pool", tests, sizeof tests / sizeof tests[0]);
 }

@@ -17,11 +17,11 @@ struct TfmcrtPool {
     pthread_mutex_t lock;  /* guards what follows, down to stop */
     pthread_cond_t wake;   /* a new job, or stop */
     pthread_cond_t done;   /* the last worker left the job */
-    unsigned long job;     /* counts jobs: a worker runs each once */
+    atomic_ulong job;      /* counts jobs: a worker runs each once (written under lock) */
     TfmcrtTaskFn fn;
     void *arg;
     size_t ntasks;
-    int busy;              /* workers still inside the current job */
+    atomic_int busy;       /* workers still inside the current job (written under lock) */
     bool stop;
     atomic_size_t next;    /* the next task index of the current job */
     pthread_mutex_t turn;  /* one parallel_for at a time */
@@ -39,23 +39,37 @@ static void run_tasks(TfmcrtPool *p, TfmcrtTaskFn fn, void *arg, size_t ntasks)
     in_task = was;
 }
 
+/* How long a thread polls before it sleeps: a decode step hands out a job every few tens of
+ * microseconds, and waking a sleeping thread costs about as much. */
+#define SPINS 4000
+
+static inline void cpu_relax(void)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_ia32_pause();
+#endif
+}
+
 static void *worker_main(void *self)
 {
     TfmcrtPool *p = self;
     unsigned long seen = 0;
-    pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (p->job == seen && !p->stop) pthread_cond_wait(&p->wake, &p->lock);
+        for (int i = 0; i < SPINS && atomic_load_explicit(&p->job, memory_order_acquire) == seen; i++) cpu_relax();
+        pthread_mutex_lock(&p->lock);
+        while (atomic_load_explicit(&p->job, memory_order_relaxed) == seen && !p->stop)
+            pthread_cond_wait(&p->wake, &p->lock);
         if (p->stop) break;
-        seen = p->job;
+        seen = atomic_load_explicit(&p->job, memory_order_relaxed);
         TfmcrtTaskFn fn = p->fn;
         void *arg = p->arg;
         size_t ntasks = p->ntasks;
         pthread_mutex_unlock(&p->lock);
         run_tasks(p, fn, arg, ntasks);
         pthread_mutex_lock(&p->lock);
-        /* the unlock after this publishes the job's writes to the thread waiting on done */
-        if (--p->busy == 0) pthread_cond_signal(&p->done);
+        /* release: the job's writes are seen by the caller that reads busy 0 (acquire) */
+        if (atomic_fetch_sub_explicit(&p->busy, 1, memory_order_release) == 1) pthread_cond_signal(&p->done);
+        pthread_mutex_unlock(&p->lock);
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
@@ -74,6 +88,8 @@ TfmcrtPool *tfmcrt_pool_new(int nthreads)
     if (!p) return NULL;
     p->nthreads = 1;
     atomic_init(&p->next, 0);
+    atomic_init(&p->job, 0);
+    atomic_init(&p->busy, 0);
     p->workers = calloc((size_t)nthreads, sizeof *p->workers);
     if (!p->workers || pthread_mutex_init(&p->lock, NULL) != 0) {
         free(p->workers);
@@ -124,14 +140,17 @@ void tfmcrt_pool_parallel_for(void *pool, size_t ntasks, TfmcrtTaskFn fn, void *
     p->arg = arg;
     p->ntasks = ntasks;
     atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-    p->busy = p->nthreads - 1;
-    p->job++;
+    atomic_store_explicit(&p->busy, p->nthreads - 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->job, 1, memory_order_release);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
     run_tasks(p, fn, arg, ntasks);
-    pthread_mutex_lock(&p->lock);
-    while (p->busy > 0) pthread_cond_wait(&p->done, &p->lock);
-    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < SPINS && atomic_load_explicit(&p->busy, memory_order_acquire) > 0; i++) cpu_relax();
+    if (atomic_load_explicit(&p->busy, memory_order_acquire) > 0) {
+        pthread_mutex_lock(&p->lock);
+        while (atomic_load_explicit(&p->busy, memory_order_acquire) > 0) pthread_cond_wait(&p->done, &p->lock);
+        pthread_mutex_unlock(&p->lock);
+    }
     pthread_mutex_unlock(&p->turn);
 }
 

@@ -500,7 +500,9 @@ static void emit_main(Cgen *c)
             "    static char line[65536];\n    char *words[%s_MAX_LEN + 1];\n"
             "    %s_ctx ctx;\n    int status = 0, first = 1;\n    long lineno = 0;\n"
             "    if (%s_init(&ctx, %s_arena, sizeof %s_arena) != 0) return 1;\n"
-            "    if (argc > 1 && strcmp(argv[1], \"--\") == 0) first = 2;\n"
+            "    /* --threads N[,D] as a model's main takes it: a RASP transformer is small and runs on one */\n"
+            "    if (argc > 2 && strcmp(argv[1], \"--threads\") == 0) first = 3;\n"
+            "    if (argc > first && strcmp(argv[first], \"--\") == 0) first++;\n"
             "    if (argc > first) return %s_run_line(&ctx, argv + first, argc - first, 0);\n",
             up, P, P, P, P, P);
     char call[256];

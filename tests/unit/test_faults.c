@@ -343,6 +343,10 @@ static void test_repeated_errors_flat(void)
     CHECK_INT(t.allocs, allocs);
     CHECK_INT(t.live_bytes, bytes);
     CHECK_INT(tfmc_diagnostic_count(ctx), 1);
+    /* no tokens at all has its own message */
+    CHECK_INT(tfmc_session_prefill(s, &bad, 0, logits), TFMC_ERR_INPUT);
+    const TfmcDiagnostic *none = tfmc_diagnostic(ctx, 1);
+    CU_ASSERT(none && strstr(none->message, "no tokens to feed to `tiny`"));
     /* distinct messages: recorded up to the limit, then nothing more is taken */
     TfmcValue tok[8], out[8];
     for (int i = 0; i < 8; i++) tok[i] = (TfmcValue){ .kind = TFMC_STR, .u.s = "zz" };

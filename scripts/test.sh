@@ -10,9 +10,8 @@
 #     building: build/ 10 s idle, build-san/ 63 s beside another build;
 #   several builds beside it (load average 8-12): 23 min in all (6 in build/, 17 in build-san/),
 #     every test within its time limits (the slowest, compiled in build-san/, 464 s of 1200);
-#   idle: the machine was never idle while measuring; the tests take 13 CPU-minutes (user + sys,
-#     both builds), so on 2 idle cores about 7 min, and CI (bootstrap, both builds, tests) about
-#     10 min of its 15.
+#   nearly idle (a fresh clone, `bash .ci/run`, 2026-12-02): build/ 95 s with its build, build-san/
+#     409 s with its build, 8.6 min in all with the bootstrap (10.8 CPU-minutes user, 3.7 sys).
 # No test depends on wall-clock luck (docs/design.md section 10): each meson timeout is at least
 # four times the test's time beside another build (tests/meson.build; three times larger in
 # build-san/); every per-command limit inside the tests scales the same way (TFMC_TEST_TIME_FACTOR

@@ -15,7 +15,7 @@ typedef struct CgenOptions {
     Arena *arena;             /* the emitter's own bookkeeping */
 } CgenOptions;
 
-/* Write the portable C99 file for graph g. */
-void cgen_emit(const Graph *g, const CgenOptions *o, FILE *out);
+/* Write the portable C99 file for graph g; false when writing it (or the weights file) failed. */
+bool cgen_emit(const Graph *g, const CgenOptions *o, FILE *out);
 
 #endif

@@ -166,8 +166,11 @@ static TfmcStatus emit_c(TfmcContext *ctx, const TfmcProgram *p, const TfmcCOpti
     o.weights = opts ? opts->weights : NULL;
     o.weights_name = opts ? opts->weights_name : NULL;
     o.arena = &ctx->arena;
-    cgen_emit(p->graph, &o, out);
-    return ferror(out) ? TFMC_ERR_IO : TFMC_OK;
+    if (!cgen_emit(p->graph, &o, out)) {
+        tfmc_report(ctx, "cannot write the C of `%s`: %s", p->name, strerror(errno));
+        return TFMC_ERR_IO;
+    }
+    return TFMC_OK;
 }
 
 TfmcStatus tfmc_emit_c(TfmcContext *ctx, const TfmcProgram *p, const TfmcCOptions *opts, FILE *out)

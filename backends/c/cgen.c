@@ -510,11 +510,11 @@ static void emit_main(Cgen *c)
     cgen_emit_line_reader(c, call, false);
 }
 
-void cgen_emit(const Graph *g, const CgenOptions *o, FILE *out)
+bool cgen_emit(const Graph *g, const CgenOptions *o, FILE *out)
 {
     if (g->model->declared) {
         cgen_emit_model(g, o, out);
-        return;
+        return !ferror(out) && !(o->weights && ferror(o->weights));
     }
     Cgen c = { g, g->model, o, out, o->weights ? o->weights : out, o->prefix, NULL, NULL, 0, 0 };
     emit_header(&c);
@@ -526,4 +526,5 @@ void cgen_emit(const Graph *g, const CgenOptions *o, FILE *out)
     emit_api(&c);
     emit_forward(&c);
     if (o->main) emit_main(&c);
+    return !ferror(out) && !(o->weights && ferror(o->weights));
 }

@@ -486,6 +486,25 @@ static void test_shared_weights_once(void)
     free(c2);
 }
 
+/* A C file that cannot be written is an I/O error with a message (the backend returns a status). */
+static void test_emit_write_error(void)
+{
+    FILE *full = fopen("/dev/full", "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(full); /* Linux: every write fails with ENOSPC */
+    static const char src[] = "rasp reverse { vocab {\"a\", \"b\"}; max_len 6; opp = length - indices - 1;\n"
+                              "  return aggregate(select(indices, opp, ==), tokens); }";
+    TfmcContext *ctx = tfmc_context_new(NULL);
+    const TfmcProgram *p = NULL;
+    CHECK_INT(tfmc_load_string(ctx, "r.tfm", src, strlen(src)), TFMC_OK);
+    CHECK_INT(tfmc_find_program(ctx, NULL, &p), TFMC_OK);
+    TfmcCOptions co = { true, NULL, NULL, NULL };
+    CHECK_INT(tfmc_emit_c(ctx, p, &co, full), TFMC_ERR_IO);
+    const TfmcDiagnostic *d = tfmc_diagnostic(ctx, tfmc_diagnostic_count(ctx) - 1);
+    CU_ASSERT(d && strstr(d->message, "cannot write the C of `reverse`"));
+    fclose(full);
+    tfmc_context_free(ctx);
+}
+
 bool register_api_tests(void)
 {
     static const UnitTest tests[] = {
@@ -499,6 +518,7 @@ bool register_api_tests(void)
         { "cannot compile: clear errors", test_cannot_compile },
         { "allocation failures", test_allocation_failures },
         { "shared blocks: weights emitted once at -O1 and -O2", test_shared_weights_once },
+        { "emit C: a write error is reported", test_emit_write_error },
     };
     return UNIT_SUITE("api", tests);
 }

@@ -486,6 +486,59 @@ static void test_shared_weights_once(void)
     free(c2);
 }
 
+/* The bytes of every `static const float|int NAME[N]` array of a C text. */
+static long array_bytes(const char *text)
+{
+    long bytes = 0;
+    static const char *const kinds[2] = { "static const float ", "static const int " };
+    for (int k = 0; k < 2; k++)
+        for (const char *p = text; (p = strstr(p, kinds[k])); p++) {
+            const char *br = strchr(p, '[');
+            const char *nl = strchr(p, '\n');
+            if (br && (!nl || br < nl)) bytes += 4 * strtol(br + 1, NULL, 10);
+        }
+    return bytes;
+}
+
+/* --report's "weight B" of a declared model is what the generated C's weight arrays hold: a tied
+ * head, shared blocks and stacked QKV counted once, the norms and experts included. */
+static void test_report_weight_bytes(void)
+{
+    static const char src[] = "model w { vocab 24; max_len 8; dim 16; init random(seed 6); embed token, position learned; "
+                              "block shared x 2 { attention heads 2, causal, norm layernorm(eps 1e-5); "
+                              "moe experts 3, top 2, hidden 8, act swiglu, norm rmsnorm(eps 1e-5); } "
+                              "block x 1 { attention heads 4, kv_heads 2, causal; mlp hidden 32, act gelu; } "
+                              "norm layernorm(eps 1e-5); unembed tied; }";
+    for (int level = 0; level <= 2; level++) {
+        char *report = NULL, *text = NULL;
+        size_t rlen = 0, tlen = 0;
+        FILE *rf = open_memstream(&report, &rlen), *tf = open_memstream(&text, &tlen);
+        TfmcContext *ctx = tfmc_context_new(NULL);
+        TfmcOptions o = { 0 };
+        o.opt_level = level;
+        o.report = rf;
+        tfmc_set_options(ctx, &o);
+        const TfmcProgram *p = NULL;
+        CHECK_INT(tfmc_load_string(ctx, "w.tfm", src, strlen(src)), TFMC_OK);
+        CHECK_INT(tfmc_find_program(ctx, NULL, &p), TFMC_OK);
+        CHECK_INT(tfmc_emit_c(ctx, p, NULL, tf), TFMC_OK);
+        fclose(rf);
+        fclose(tf);
+        /* the last row: after, stored, non-zero, FLOPs/token, weight B, arena B */
+        const char *last = report;
+        for (const char *q = report; q && *q; q++)
+            if (*q == '\n' && q[1]) last = q + 1;
+        char after[32];
+        long stored, nonzero, weight, arena;
+        double flops;
+        CU_ASSERT_FATAL(sscanf(last, "%31s %ld %ld %lf %ld %ld", after, &stored, &nonzero, &flops, &weight, &arena) == 6);
+        CHECK_INT(weight, array_bytes(text));
+        free(report);
+        free(text);
+        tfmc_context_free(ctx);
+    }
+}
+
 /* A C file that cannot be written is an I/O error with a message (the backend returns a status). */
 static void test_emit_write_error(void)
 {
@@ -519,6 +572,7 @@ bool register_api_tests(void)
         { "allocation failures", test_allocation_failures },
         { "shared blocks: weights emitted once at -O1 and -O2", test_shared_weights_once },
         { "emit C: a write error is reported", test_emit_write_error },
+        { "--report's weight bytes are the generated arrays'", test_report_weight_bytes },
     };
     return UNIT_SUITE("api", tests);
 }

@@ -28,8 +28,6 @@ void fixture_init(Fixture *fx);
 const char *fixture_log(Fixture *fx);
 void fixture_free(Fixture *fx);
 
-/* The allocator the library uses in these tests. */
-extern const TfmcAllocator test_allocator;
 
 /* Seeded random numbers (xorshift64*): uniform in [0, 1) and standard normal. */
 double test_uniform(uint64_t *s);

@@ -19,22 +19,10 @@ void test_check(bool ok, int line, const char *file, const char *fmt, ...)
     CU_assertImplementation(ok ? CU_TRUE : CU_FALSE, (unsigned)line, msg, file, "", CU_FALSE);
 }
 
-static void *test_realloc(void *ud, void *ptr, size_t size)
-{
-    (void)ud;
-    if (size == 0) {
-        free(ptr);
-        return NULL;
-    }
-    return realloc(ptr, size);
-}
-
-const TfmcAllocator test_allocator = { test_realloc, NULL };
-
 void fixture_init(Fixture *fx)
 {
     memset(fx, 0, sizeof *fx);
-    arena_init(&fx->arena, &test_allocator, &fx->oom);
+    arena_init(&fx->arena, &libc_allocator, &fx->oom);
     fx->diags.arena = &fx->arena;
     fx->opts.level = 1;
     /* the low-rank tests weigh factors against dense products; sparse_baseline turns it back on */

@@ -67,22 +67,10 @@ void unit_check_has(const char *actual, const char *sub, const char *expr, const
 
 /* ----------------------------------------- the frontend: parse and check */
 
-static void *malloc_realloc(void *ud, void *ptr, size_t size)
-{
-    (void)ud;
-    if (size == 0) {
-        free(ptr);
-        return NULL;
-    }
-    return realloc(ptr, size);
-}
-
-const TfmcAllocator unit_malloc_allocator = { malloc_realloc, NULL };
-
 static void fx_init(Fx *fx, const char *text)
 {
     memset(fx, 0, sizeof *fx);
-    arena_init(&fx->arena, &unit_malloc_allocator, &fx->oom);
+    arena_init(&fx->arena, &libc_allocator, &fx->oom);
     fx->diags.arena = &fx->arena;
     fx->file.path = "test.tfm";
     fx->file.text = text;

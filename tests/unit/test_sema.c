@@ -301,7 +301,7 @@ static void test_interp_run_trace(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     Arena scratch;
     jmp_buf oom;
-    arena_init(&scratch, &unit_malloc_allocator, &oom);
+    arena_init(&scratch, &libc_allocator, &oom);
     if (setjmp(oom)) {
         CU_FAIL("out of memory");
         fx_free(&fx);

@@ -49,9 +49,6 @@ void unit_check_has(const char *actual, const char *sub, const char *expr, const
 
 /* ----------------------------------------- the frontend: parse and check */
 
-/* The C library's allocator in TfmcAllocator form. */
-extern const TfmcAllocator unit_malloc_allocator;
-
 typedef struct Fx {
     jmp_buf oom;
     Arena arena;

@@ -159,8 +159,6 @@ bool safetensors_read(SafeTensors *st, const char *name, int rows, int cols, flo
 /* Check that tensor `name` has the given shape, without reading it: 0 when it does, 1 when it is
  * missing, 2 when its shape differs (the problem in err). Present tensors count as used. */
 int safetensors_check(SafeTensors *st, const char *name, int rows, int cols, char *err, size_t cap);
-/* The first tensor never read, or NULL. */
-const char *safetensors_unused(const SafeTensors *st, bool (*ignore)(const char *name));
 /* The header's tensors, in file order, and whether each was checked or read. */
 int safetensors_count(const SafeTensors *st);
 const char *safetensors_name(const SafeTensors *st, int i);

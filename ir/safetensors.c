@@ -593,10 +593,3 @@ bool safetensors_read(SafeTensors *st, const char *name, int rows, int cols, flo
 int safetensors_count(const SafeTensors *st) { return st->n; }
 const char *safetensors_name(const SafeTensors *st, int i) { return st->entries[i].name; }
 bool safetensors_used(const SafeTensors *st, int i) { return st->entries[i].used; }
-
-const char *safetensors_unused(const SafeTensors *st, bool (*ignore)(const char *name))
-{
-    for (int i = 0; i < st->n; i++)
-        if (!st->entries[i].used && !(ignore && ignore(st->entries[i].name))) return st->entries[i].name;
-    return NULL;
-}

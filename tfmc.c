@@ -37,7 +37,7 @@ static const char usage_main[] =
     "                                            check the transformer against the interpreter\n"
     "  FILE -o OUT.c [-p NAME] [--main]          compile a program or a model to portable C, with\n"
     "                                            prefill/decode/reset for a model (`tfmc help compile`)\n"
-    "  FILE --emit=model|graph|weights           print the model or graph IR, export weights\n"
+    "  FILE --emit=model|graph|kernels|weights   print the model or graph IR or its kernel calls, export weights\n"
     "  config --cflags --libs                    flags for building generated C\n"
     "  check FILE                                parse and check a file, report every error\n"
     "  help [COMMAND]                            show help for a command\n"
@@ -115,7 +115,7 @@ static const char usage_verify[] =
 
 static const char usage_compile[] =
     "usage: tfmc FILE -o OUT.c [-p NAME] [--main] [--backend=c|simd] [--weights=separate]\n"
-    "       tfmc FILE --emit=model|graph [-o OUT]\n"
+    "       tfmc FILE --emit=model|graph|kernels [-o OUT]\n"
     "       tfmc FILE --emit=weights -o OUT.safetensors\n"
     "\n"
     "Compile program or model NAME of FILE (optional when FILE holds one) and write:\n"
@@ -134,6 +134,7 @@ static const char usage_compile[] =
     "  --weights=separate  put the weights in a second file, OUT_weights.c\n"
     "  --emit=model     the model IR as text (every residual dimension named)\n"
     "  --emit=graph     the graph IR as text\n"
+    "  --emit=kernels   the runtime kernel calls the graph lowers to (what every backend runs)\n"
     "  --emit=weights   the weights as .safetensors: a RASP program's with metadata naming the\n"
     "                   residual dimensions, a model's in the tfmc naming scheme\n"
     "Optimisation (also for run and verify; see docs/passes.md):\n"
@@ -678,8 +679,9 @@ static int cmd_compile(int argc, char **argv)
             with_main = true;
         } else if (!strncmp(a, "--emit=", 7)) {
             emit = a + 7;
-            if (strcmp(emit, "c") && strcmp(emit, "model") && strcmp(emit, "graph") && strcmp(emit, "weights"))
-                return usage_error("unknown --emit kind `%s` (c, model, graph or weights)", emit);
+            if (strcmp(emit, "c") && strcmp(emit, "model") && strcmp(emit, "graph") && strcmp(emit, "kernels") &&
+                strcmp(emit, "weights"))
+                return usage_error("unknown --emit kind `%s` (c, model, graph, kernels or weights)", emit);
         } else if (!strncmp(a, "--backend=", 10)) {
             /* simd: the portable code already calls the runtime's vectorised kernels, chosen for
              * the CPU at load time (AVX-512, AVX2, baseline); a backend with intrinsics inlined in
@@ -734,7 +736,7 @@ static int cmd_compile(int argc, char **argv)
             TfmcCOptions co = { with_main, options, wf, wf ? wpath : NULL };
             st = tfmc_emit_c(ctx, p, &co, f);
         } else {
-            st = tfmc_emit(ctx, p, !strcmp(emit, "model") ? TFMC_EMIT_MODEL : TFMC_EMIT_GRAPH, f);
+            st = tfmc_emit(ctx, p, !strcmp(emit, "model") ? TFMC_EMIT_MODEL : !strcmp(emit, "kernels") ? TFMC_EMIT_KERNELS : TFMC_EMIT_GRAPH, f);
         }
         if (wf && fclose(wf) != 0) st = TFMC_ERR_IO;
         if (f != stdout && fclose(f) != 0) st = TFMC_ERR_IO;

@@ -163,7 +163,9 @@ TfmcStatus tfmc_model_info(TfmcContext *ctx, const TfmcProgram *p, TfmcModelInfo
 /* Run the compiled transformer in-process; the same output convention as tfmc_eval. */
 TfmcStatus tfmc_run(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *tokens, size_t n, TfmcValue *out);
 
-typedef enum TfmcEmitKind { TFMC_EMIT_MODEL, TFMC_EMIT_GRAPH } TfmcEmitKind;
+/* The model IR, the graph IR, or the graph lowered to runtime kernel calls (what every backend
+ * runs or writes). */
+typedef enum TfmcEmitKind { TFMC_EMIT_MODEL, TFMC_EMIT_GRAPH, TFMC_EMIT_KERNELS } TfmcEmitKind;
 /* Print the model IR or the graph IR as text. */
 TfmcStatus tfmc_emit(TfmcContext *ctx, const TfmcProgram *p, TfmcEmitKind kind, FILE *out);
 

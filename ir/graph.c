@@ -1,10 +1,64 @@
-/* graph.c: the graph IR: lowering from the model IR, a printer, and the interpreter (on the
- * runtime's kernels, the same ones generated code calls). */
+/* graph.c: the graph IR: its op table, building graphs (RASP programs' here, declared models' in
+ * graph_decl.c), the memory plan's defaults, the FLOP count and the printer. The backends run
+ * and emit it (backends/lower.c turns its ops into kernel calls). */
 #include <math.h>
 #include <string.h>
 
 #include "ir.h"
 #include "tfmcrt.h"
+
+const GraphOpInfo graph_op_info[G_COUNT] = {
+#define GRAPH_OP_INFO(e, name, min_in, max_in, caches, nconsts, consts, attrs, what) \
+    [G_##e] = { name, min_in, max_in, caches, nconsts, consts, attrs, what },
+    GRAPH_OPS(GRAPH_OP_INFO)
+#undef GRAPH_OP_INFO
+};
+
+/* every op of the enum has its line */
+_Static_assert(sizeof graph_op_info / sizeof graph_op_info[0] == G_COUNT, "graph_op_info covers GraphOpKind");
+
+const char *graph_op_name(GraphOpKind k)
+{
+    return k >= 0 && k < G_COUNT ? graph_op_info[k].name : "?";
+}
+
+/* The name of each model block: declared models as docs/weights.md numbers layers (a shared
+ * block's repetitions are its owner's layer, `repeat2`, `repeat3`... after the first), RASP
+ * programs' residual blocks as their weight export does (blocks.B). */
+static void name_layers(Arena *a, Graph *g, const Model *m)
+{
+    g->nlayers = m->nblocks;
+    g->layer_names = ARENA_ARRAY(a, const char *, m->nblocks ? m->nblocks : 1);
+    int *number = ARENA_ARRAY(a, int, m->nblocks ? m->nblocks : 1);
+    int *uses = ARENA_ARRAY(a, int, m->nblocks ? m->nblocks : 1);
+    int next = 0;
+    for (int i = 0; i < m->nblocks; i++) {
+        const ModelBlock *b = &m->blocks[i];
+        if (!m->declared) {
+            g->layer_names[i] = arena_printf(a, "blocks.%d", i);
+            continue;
+        }
+        int owner = b->shared_with >= 0 ? b->shared_with : i;
+        if (owner == i) number[i] = next++;
+        int use = ++uses[owner];
+        const char *kind = b->kind == BLOCK_MHA ? "attention" : b->kind == BLOCK_FFN ? "mlp" : "moe";
+        g->layer_names[i] = use == 1 ? arena_printf(a, "layers.%d.%s", number[owner], kind)
+                                     : arena_printf(a, "layers.%d.repeat%d.%s", number[owner], use, kind);
+    }
+}
+
+Graph *graph_new(Arena *a, const Model *m)
+{
+    Graph *g = ARENA_NEW(a, Graph);
+    g->model = m;
+    g->name = m->name;
+    g->dim = m->dim;
+    g->positions = m->positions;
+    g->vocab_size = m->vocab_size;
+    g->declared = m->declared;
+    name_layers(a, g, m);
+    return g;
+}
 
 int graph_add_tensor(Arena *a, Graph *g, int cols, bool square, const char *name)
 {
@@ -22,48 +76,82 @@ int graph_add_op(Arena *a, Graph *g, GraphOpKind kind, int out, int in0, int in1
     o.in[1] = in1;
     o.in[2] = -1;
     o.cache[0] = o.cache[1] = -1;
+    o.layer = -1;
+    o.nconsts = graph_op_info[kind].nconsts;
+    if (o.nconsts) {
+        o.consts = ARENA_ARRAY(a, int, o.nconsts);
+        for (int i = 0; i < o.nconsts; i++) o.consts[i] = -1;
+    }
     o.comment = comment;
     VEC_PUSH(a, g->ops, g->nops, g->cap_ops, o);
     return g->nops - 1;
 }
 
-int graph_add_linear(Arena *a, Graph *g, int in, const float *w, const float *b, int rows, int cols, const char *name)
+int graph_add_const(Arena *a, Graph *g, const float *data, int rows, int cols, const char *name)
+{
+    if (!data) return -1;
+    for (int i = 0; i < g->nconsts; i++)
+        if (g->consts[i].data == data && g->consts[i].rows == rows && g->consts[i].cols == cols) return i;
+    GraphConst c = { name, rows, cols, data, NULL, NULL, NULL, 0 };
+    VEC_PUSH(a, g->consts, g->nconsts, g->cap_consts, c);
+    return g->nconsts - 1;
+}
+
+int graph_add_sparse_const(Arena *a, Graph *g, int rows, int cols, const int *rowptr, const int *colidx,
+                           const float *vals, int nnz, const char *name)
+{
+    GraphConst c = { name, rows, cols, NULL, rowptr, colidx, vals, nnz };
+    VEC_PUSH(a, g->consts, g->nconsts, g->cap_consts, c);
+    return g->nconsts - 1;
+}
+
+int graph_add_linear_named(Arena *a, Graph *g, int in, const float *w, const float *b, int rows, int cols,
+                           const char *name, const char *wname, const char *bname)
 {
     int t = graph_add_tensor(a, g, rows, false, name);
     int k = graph_add_op(a, g, G_LINEAR, t, in, -1, name);
-    g->ops[k].w = w;
-    g->ops[k].b = b;
-    g->ops[k].rows = rows;
-    g->ops[k].cols = cols;
+    int wc = graph_add_const(a, g, w, rows, cols, wname);
+    int bc = graph_add_const(a, g, b, rows, 0, bname);
+    g->ops[k].consts[0] = wc;
+    g->ops[k].consts[1] = bc;
     return t;
+}
+
+int graph_add_linear(Arena *a, Graph *g, int in, const float *w, const float *b, int rows, int cols, const char *name)
+{
+    return graph_add_linear_named(a, g, in, w, b, rows, cols, name, arena_printf(a, "%s.weight", name),
+                                  arena_printf(a, "%s.bias", name));
+}
+
+const GraphConst *graph_linear_w(const Graph *g, const GraphOp *o)
+{
+    return o->consts && o->consts[0] >= 0 ? &g->consts[o->consts[0]] : NULL;
 }
 
 /* The memory plan: every tensor its own region, sized for the largest n; then the kernels'
  * scratch. (A liveness-based plan belongs to the passes.) */
 size_t graph_scratch_floats(const Graph *g)
 {
-    const Model *m = g->model;
-    size_t n = (size_t)m->positions;
-    size_t scratch = n + (size_t)m->dim;
-    for (int i = 0; i < m->nblocks; i++) {
-        /* tfmcrt_attend_ex: a row of scores per head */
-        if (m->blocks[i].kind == BLOCK_MHA) {
-            TfmcrtAttention at = { m->blocks[i].mha_heads, 1, 1, 0, 0, 0, 0, 0.0f };
-            size_t need = tfmcrt_attend_scratch_floats(&at, n);
-            if (need > scratch) scratch = need;
+    size_t n = (size_t)g->positions;
+    size_t scratch = n + (size_t)g->dim;
+    for (int i = 0; i < g->nops; i++) {
+        const GraphOp *o = &g->ops[i];
+        size_t need = 0;
+        if (o->kind == G_ATTEND) {
+            /* tfmcrt_attend_ex: a row of scores per head */
+            TfmcrtAttention at = { o->attn.heads, 1, 1, 0, 0, 0, 0, 0.0f };
+            need = tfmcrt_attend_scratch_floats(&at, n);
+        } else if (o->kind == G_MOE) {
+            need = tfmcrt_moe_scratch_floats((size_t)g->dim, o->moe.experts, (size_t)o->moe.hidden, n);
         }
-        if (m->blocks[i].kind == BLOCK_MOE) {
-            size_t need = tfmcrt_moe_scratch_floats((size_t)m->dim, m->blocks[i].experts,
-                                                    (size_t)m->blocks[i].ffn.hidden, n);
-            if (need > scratch) scratch = need;
-        }
+        if (need > scratch) scratch = need;
     }
     return scratch;
 }
 
 size_t graph_tensor_floats(const Graph *g, int t)
 {
-    size_t n = (size_t)g->model->positions;
+    size_t n = (size_t)g->positions;
     const GraphTensor *x = &g->tensors[t];
     return x->square ? n * n * (size_t)(x->cols > 1 ? x->cols : 1) : n * (size_t)x->cols;
 }
@@ -76,7 +164,8 @@ void graph_plan(Graph *g)
         at += graph_tensor_floats(g, i);
     }
     g->scratch = at;
-    g->arena_floats = at + graph_scratch_floats(g);
+    g->scratch_floats = graph_scratch_floats(g);
+    g->arena_floats = at + g->scratch_floats;
     g->planned = false;
 }
 
@@ -90,6 +179,14 @@ bool graph_tensor_used(const Graph *g, int t)
     return false;
 }
 
+bool graph_const_used(const Graph *g, int c)
+{
+    for (int i = 0; i < g->nops; i++)
+        for (int k = 0; k < g->ops[i].nconsts; k++)
+            if (g->ops[i].consts[k] == c) return true;
+    return false;
+}
+
 double graph_flops(const Graph *g, int n)
 {
     double f = 0;
@@ -97,22 +194,30 @@ double graph_flops(const Graph *g, int n)
         const GraphOp *o = &g->ops[i];
         const GraphTensor *t = &g->tensors[o->out];
         /* keys per query: all n, or (n + 1) / 2 on average under a causal mask */
-        double keys = o->causal || (o->block && o->block->causal) ? (n + 1) / 2.0 : n;
+        bool causal = graph_op_info[o->kind].attrs & GA_ATTN ? o->attn.causal : o->causal;
+        double keys = causal ? (n + 1) / 2.0 : n;
+        double hd = (double)o->attn.heads * o->attn.head_dim;
         switch (o->kind) {
-        case G_LINEAR: f += 2.0 * (o->vals ? o->nnz : (double)o->rows * o->cols); break; /* + acc: adds the non-zero rows only */
-        case G_SCORES: f += 2.0 * o->rows * keys; break;
-        case G_MIX: f += 2.0 * o->rows * keys; break;
-        case G_FUSED_ATTENTION: f += 2.0 * (o->rows + o->cols) * keys; break;
-        case G_SOFTMAX: f += 3.0 * keys; break;
-        case G_ATTEND: f += 4.0 * o->block->mha_heads * o->block->head_dim * keys; break;
-        case G_MHA_SCORES: case G_MHA_MIX: f += 2.0 * o->block->mha_heads * o->block->head_dim * keys; break;
-        case G_MHA_SOFTMAX: f += 3.0 * o->block->mha_heads * keys; break;
-        case G_MOE:
-            f += 2.0 * o->block->experts * g->model->dim +
-                 o->block->top * 2.0 * (o->block->ffn.gate ? 3 : 2) * o->block->ffn.hidden * g->model->dim;
+        case G_LINEAR: {
+            const GraphConst *w = graph_linear_w(g, o);
+            f += 2.0 * (w->vals ? w->nnz : (double)w->rows * w->cols); /* + acc: adds the non-zero rows only */
             break;
+        }
+        case G_SCORES: f += 2.0 * o->dk * keys; break;
+        case G_MIX: f += 2.0 * o->dv * keys; break;
+        case G_FUSED_ATTENTION: f += 2.0 * (o->dk + o->dv) * keys; break;
+        case G_SOFTMAX: f += 3.0 * keys; break;
+        case G_ATTEND: f += 4.0 * hd * keys; break;
+        case G_MHA_SCORES: case G_MHA_MIX: f += 2.0 * hd * keys; break;
+        case G_MHA_SOFTMAX: f += 3.0 * o->attn.heads * keys; break;
+        case G_MOE: {
+            bool gated = o->moe.act == ACT_SWIGLU || o->moe.act == ACT_GEGLU;
+            f += 2.0 * o->moe.experts * g->dim + o->moe.top * 2.0 * (gated ? 3 : 2) * o->moe.hidden * g->dim;
+            break;
+        }
         case G_ADD: case G_ACT: case G_GLU: case G_NORM: case G_ROPE: f += t->cols; break;
         case G_EMBED: case G_KV_STORE: case G_SLICE: break;
+        case G_COUNT: break;
         }
     }
     return f;
@@ -120,44 +225,55 @@ double graph_flops(const Graph *g, int n)
 
 #define tensor graph_add_tensor
 #define op graph_add_op
-#define linear graph_add_linear
 
+/* A RASP program's graph: per attention block each head's q, k, v, scores, softmax, mix and
+ * output projection, summed; per MLP block two linear maps around the activation. Names follow
+ * the weight export: blocks.B.heads.H.q, blocks.B.mlp.hidden. */
 Graph *graph_from_model(Arena *a, const Model *m)
 {
-    Graph *g = ARENA_NEW(a, Graph);
-    g->model = m;
+    Graph *g = graph_new(a, m);
     int d = m->dim;
-    int x = tensor(a, g, d, false, "x0");
-    op(a, g, G_EMBED, x, -1, -1, "token and position embeddings");
+    int x = tensor(a, g, d, false, "embed");
+    int e = op(a, g, G_EMBED, x, -1, -1, "token and position embeddings");
+    g->ops[e].consts[0] = graph_add_const(a, g, m->tok_emb, m->vocab_size, d, "tok_emb");
+    g->ops[e].consts[1] = graph_add_const(a, g, m->pos_emb, m->positions, d, "pos_emb");
     for (int bi = 0; bi < m->nblocks; bi++) {
         const ModelBlock *b = &m->blocks[bi];
+        const char *L = g->layer_names[bi];
+        int first = g->nops;
         int delta = -1;
         if (b->kind == BLOCK_MLP) {
-            int h = linear(a, g, x, b->w1, b->b1, b->hidden, d, arena_printf(a, "b%d.hidden", bi));
-            int act = tensor(a, g, b->hidden, false, arena_printf(a, "b%d.act", bi));
+            int h = graph_add_linear_named(a, g, x, b->w1, b->b1, b->hidden, d, arena_printf(a, "%s.mlp.hidden", L),
+                                           arena_printf(a, "%s.mlp.w1", L), arena_printf(a, "%s.mlp.b1", L));
+            int act = tensor(a, g, b->hidden, false, arena_printf(a, "%s.mlp.act", L));
             int k = op(a, g, G_ACT, act, h, -1, "activation");
             g->ops[k].act = b->act;
-            delta = linear(a, g, act, b->w2, b->b2, d, b->hidden, arena_printf(a, "b%d.mlp_out", bi));
+            delta = graph_add_linear_named(a, g, act, b->w2, b->b2, d, b->hidden, arena_printf(a, "%s.mlp.out", L),
+                                           arena_printf(a, "%s.mlp.w2", L), arena_printf(a, "%s.mlp.b2", L));
         } else {
             for (int hi = 0; hi < b->nheads; hi++) {
                 const ModelHead *h = &b->heads[hi];
-                const char *p = arena_printf(a, "b%d.h%d", bi, hi);
-                int q = linear(a, g, x, h->wq, NULL, h->dk, d, arena_printf(a, "%s.q", p));
-                int k = linear(a, g, x, h->wk, NULL, h->dk, d, arena_printf(a, "%s.k", p));
-                int v = linear(a, g, x, h->wv, NULL, h->dv, d, arena_printf(a, "%s.v", p));
+                const char *p = arena_printf(a, "%s.heads.%d", L, hi);
+                int q = graph_add_linear_named(a, g, x, h->wq, NULL, h->dk, d, arena_printf(a, "%s.q", p),
+                                               arena_printf(a, "%s.wq", p), NULL);
+                int k = graph_add_linear_named(a, g, x, h->wk, NULL, h->dk, d, arena_printf(a, "%s.k", p),
+                                               arena_printf(a, "%s.wk", p), NULL);
+                int v = graph_add_linear_named(a, g, x, h->wv, NULL, h->dv, d, arena_printf(a, "%s.v", p),
+                                               arena_printf(a, "%s.wv", p), NULL);
                 int s = tensor(a, g, 0, true, arena_printf(a, "%s.scores", p));
                 int so = op(a, g, G_SCORES, s, q, k, h->label);
                 g->ops[so].scale = b->scale;
                 g->ops[so].causal = b->causal;
                 g->ops[so].never_later = h->never_later;
-                g->ops[so].rows = h->dk;
+                g->ops[so].dk = h->dk;
                 int pr = tensor(a, g, 0, true, arena_printf(a, "%s.probs", p));
                 int sm = op(a, g, G_SOFTMAX, pr, s, -1, "softmax");
                 g->ops[sm].causal = b->causal;
                 int mix = tensor(a, g, h->dv, false, arena_printf(a, "%s.mix", p));
                 int mo = op(a, g, G_MIX, mix, pr, v, "weighted sum of values");
-                g->ops[mo].rows = h->dv;
-                int o = linear(a, g, mix, h->wo, NULL, d, h->dv, arena_printf(a, "%s.out", p));
+                g->ops[mo].dv = h->dv;
+                int o = graph_add_linear_named(a, g, mix, h->wo, NULL, d, h->dv, arena_printf(a, "%s.out", p),
+                                               arena_printf(a, "%s.wo", p), NULL);
                 if (delta < 0) {
                     delta = o;
                 } else {
@@ -167,8 +283,9 @@ Graph *graph_from_model(Arena *a, const Model *m)
                 }
             }
         }
-        int nx = tensor(a, g, d, false, arena_printf(a, "x%d", bi + 1));
+        int nx = tensor(a, g, d, false, arena_printf(a, "%s.residual", L));
         op(a, g, G_ADD, nx, x, delta, "residual");
+        for (int i = first; i < g->nops; i++) g->ops[i].layer = bi;
         x = nx;
     }
     g->output = x;
@@ -176,203 +293,127 @@ Graph *graph_from_model(Arena *a, const Model *m)
     return g;
 }
 
-const char *graph_op_name(GraphOpKind k)
+static const char *act_name(Activation a)
 {
-    switch (k) {
-    case G_EMBED: return "embed";
-    case G_LINEAR: return "linear";
-    case G_ACT: return "act";
-    case G_ADD: return "add";
-    case G_SCORES: return "scores";
-    case G_SOFTMAX: return "softmax";
-    case G_MIX: return "mix";
-    case G_NORM: return "norm";
-    case G_GLU: return "glu";
-    case G_ROPE: return "rope";
-    case G_KV_STORE: return "kv_store";
-    case G_ATTEND: return "attend";
-    case G_MOE: return "moe";
-    case G_FUSED_ATTENTION: return "fused_attention";
-    case G_MHA_SCORES: return "mha_scores";
-    case G_MHA_SOFTMAX: return "mha_softmax";
-    case G_MHA_MIX: return "mha_mix";
-    case G_SLICE: return "slice";
+    switch (a) {
+    case ACT_RELU: return "relu";
+    case ACT_GELU: return "gelu";
+    case ACT_GELU_TANH: return "gelu_tanh";
+    case ACT_SILU: return "silu";
+    case ACT_SWIGLU: return "swiglu";
+    case ACT_GEGLU: return "geglu";
     }
     return "?";
 }
 
+static const char *norm_name(NormKind k)
+{
+    switch (k) {
+    case NORM_NONE: return "none";
+    case NORM_LAYERNORM: return "layernorm";
+    case NORM_RMSNORM: return "rmsnorm";
+    case NORM_DYT: return "dyt";
+    }
+    return "?";
+}
+
+static const char *score_name(ScoreKind s)
+{
+    switch (s) {
+    case SCORE_SOFTMAX: return "softmax";
+    case SCORE_SOFTMAX1: return "softmax1";
+    case SCORE_LINEAR: return "linear";
+    case SCORE_HARD: return "hard";
+    }
+    return "?";
+}
+
+/* The role of constant k of an op (its table's roles; MOE's experts after the router). */
+static void const_role(const GraphOp *o, int k, char *buf, size_t cap)
+{
+    const char *roles = graph_op_info[o->kind].consts;
+    int fixed = graph_op_info[o->kind].nconsts;
+    if (k >= fixed) {
+        static const char *const parts[6] = { "up", "b_up", "gate", "b_gate", "down", "b_down" };
+        snprintf(buf, cap, "expert%d.%s", (k - fixed) / 6, parts[(k - fixed) % 6]);
+        return;
+    }
+    const char *s = roles;
+    for (int i = 0;; i++) {
+        while (*s == ' ') s++;
+        size_t len = strcspn(s, " ");
+        if (i == k) {
+            snprintf(buf, cap, "%.*s", (int)len, s);
+            return;
+        }
+        s += len;
+    }
+}
+
+/* A graph prints an op per line: the tensor written and its shape, the op, its inputs, caches,
+ * constants (role=name[shape]) and attributes, from the op table. */
 void graph_print(const Graph *g, FILE *out)
 {
-    fprintf(out, "graph %s: %d ops, %d tensors, arena %zu floats (n <= %d%s)\n", g->model->name, g->nops,
-            g->ntensors, g->arena_floats, g->model->positions, g->planned ? ", planned by liveness" : "");
+    fprintf(out, "graph %s: %d ops, %d tensors, %d constants, arena %zu floats (n <= %d%s)\n", g->name, g->nops,
+            g->ntensors, g->nconsts, g->arena_floats, g->positions, g->planned ? ", planned by liveness" : "");
+    int layer = -2;
     for (int i = 0; i < g->nops; i++) {
         const GraphOp *o = &g->ops[i];
+        const GraphOpInfo *info = &graph_op_info[o->kind];
         const GraphTensor *t = &g->tensors[o->out];
-        if (t->square && t->cols > 1) fprintf(out, "  %%%-14s [%d][n][n] = %s", t->name, t->cols, graph_op_name(o->kind));
-        else if (t->square) fprintf(out, "  %%%-14s [n][n] = %s", t->name, graph_op_name(o->kind));
-        else if (t->cache) fprintf(out, "  %%%-14s [max_len][%d] = %s", t->name, t->cols, graph_op_name(o->kind));
-        else fprintf(out, "  %%%-14s [n][%d] = %s", t->name, t->cols, graph_op_name(o->kind));
+        if (o->layer != layer && o->layer >= 0) fprintf(out, " %s:\n", g->layer_names[o->layer]);
+        if (o->layer < 0 && o->head && (i == 0 || !g->ops[i - 1].head)) fprintf(out, " head:\n");
+        layer = o->layer;
+        if (t->square && t->cols > 1) fprintf(out, "  %%%-14s [%d][n][n] = %s", t->name, t->cols, info->name);
+        else if (t->square) fprintf(out, "  %%%-14s [n][n] = %s", t->name, info->name);
+        else if (t->cache) fprintf(out, "  %%%-14s [max_len][%d] = %s", t->name, t->cols, info->name);
+        else fprintf(out, "  %%%-14s [n][%d] = %s", t->name, t->cols, info->name);
         for (int k = 0; k < 3; k++)
             if (o->in[k] >= 0) fprintf(out, " %%%s", g->tensors[o->in[k]].name);
-        if (o->kind == G_LINEAR) fprintf(out, " W[%d][%d]%s", o->rows, o->cols, o->b ? " +b" : "");
-        if (o->kind == G_LINEAR && o->vals) fprintf(out, " sparse %d non-zeros", o->nnz);
+        for (int k = 0; k < 2; k++)
+            if (o->cache[k] >= 0) fprintf(out, " cache %%%s", g->tensors[o->cache[k]].name);
+        for (int k = 0; k < o->nconsts; k++) {
+            if (o->consts[k] < 0) continue;
+            if (o->kind == G_MOE && k >= 1) { /* after the router: the experts, counted */
+                fprintf(out, " +%d expert constants", o->nconsts - 1);
+                break;
+            }
+            const GraphConst *c = &g->consts[o->consts[k]];
+            char role[48];
+            const_role(o, k, role, sizeof role);
+            if (c->cols) fprintf(out, " %s=@%s[%d][%d]", role, c->name, c->rows, c->cols);
+            else fprintf(out, " %s=@%s[%d]", role, c->name, c->rows);
+            if (c->vals) fprintf(out, " (%d non-zeros)", c->nnz);
+        }
+        unsigned A = info->attrs;
+        if (A & GA_ACT) fprintf(out, " act=%s", act_name(o->act));
+        if (A & GA_DK) fprintf(out, " dk=%d", o->dk);
+        if (A & GA_DV) fprintf(out, " dv=%d", o->dv);
+        if (A & GA_SCALE) fprintf(out, " scale=%g", (double)o->scale);
+        if ((A & GA_CAUSAL) && o->causal) fprintf(out, " causal");
+        if ((A & GA_NEVER_LATER) && o->never_later && !o->causal) fprintf(out, " never-later");
+        if (A & GA_FIRST) fprintf(out, " columns %d..%d", o->first, o->first + t->cols - 1);
+        if (A & GA_NORM) fprintf(out, " %s eps=%g", norm_name(o->norm.kind), (double)o->norm.eps);
+        if ((A & GA_NORM) && o->norm.kind == NORM_DYT) fprintf(out, " alpha=%g", (double)o->norm.alpha);
+        if (A & GA_ROPE) fprintf(out, " heads=%d head_dim=%d base=%g", o->rope.heads, o->rope.head_dim, (double)o->rope.base);
+        if (A & GA_ATTN) {
+            fprintf(out, " heads=%d kv_heads=%d head_dim=%d %s scale=%g", o->attn.heads, o->attn.kv_heads,
+                    o->attn.head_dim, score_name(o->attn.score), (double)o->attn.scale);
+            if (o->attn.causal) fprintf(out, " causal");
+            if (o->attn.window) fprintf(out, " window=%d", o->attn.window);
+            if (o->attn.alibi) fprintf(out, " alibi");
+        }
+        if (A & GA_MOE)
+            fprintf(out, " experts=%d top=%d hidden=%d act=%s", o->moe.experts, o->moe.top, o->moe.hidden,
+                    act_name(o->moe.act));
         if (o->kind == G_LINEAR && o->in[1] >= 0) fprintf(out, " (added to %%%s)", g->tensors[o->in[1]].name);
-        if (o->kind == G_SLICE) fprintf(out, " columns %d..%d", o->rows, o->rows + t->cols - 1);
-        if (o->kind == G_SCORES || o->kind == G_FUSED_ATTENTION) fprintf(out, " scale %g%s", o->scale, o->causal ? " causal" : "");
-        if (o->kind == G_SCORES && o->never_later && !o->causal) fprintf(out, " never-later");
-        if (o->kind == G_SOFTMAX && o->causal) fprintf(out, " causal");
-        if (o->cache[0] >= 0) fprintf(out, " cache %%%s %%%s", g->tensors[o->cache[0]].name, g->tensors[o->cache[1]].name);
         if (o->comment && o->kind != G_LINEAR) fprintf(out, "    # %s", o->comment);
         fputc('\n', out);
     }
 }
 
-static int rt_act(Activation a)
-{
-    switch (a) {
-    case ACT_RELU: return TFMCRT_RELU;
-    case ACT_GELU: return TFMCRT_GELU;
-    case ACT_GELU_TANH: return TFMCRT_GELU_TANH;
-    case ACT_SILU: return TFMCRT_SILU;
-    case ACT_SWIGLU: return TFMCRT_SWIGLU;
-    case ACT_GEGLU: return TFMCRT_GEGLU;
-    }
-    return TFMCRT_RELU;
-}
-
-static void rt_attention(const ModelBlock *b, TfmcrtAttention *a)
-{
-    a->heads = b->mha_heads;
-    a->kv_heads = b->kv_heads;
-    a->head_dim = b->head_dim;
-    a->score = b->score == SCORE_SOFTMAX ? TFMCRT_SOFTMAX : b->score == SCORE_SOFTMAX1 ? TFMCRT_SOFTMAX1
-             : b->score == SCORE_LINEAR ? TFMCRT_LINEAR : TFMCRT_HARD;
-    a->causal = b->causal;
-    a->window = b->window;
-    a->alibi = b->pos == POS_ALIBI;
-    a->scale = b->scale;
-}
-
-void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena, int head_rows)
-{
-    graph_run_exec(g, ids, n, pos0, arena, head_rows, NULL);
-}
-
-void graph_run_exec(const Graph *g, const int *ids, int n, int pos0, float *arena, int head_rows,
-                    const TfmcrtExec *exec)
-{
-    const Model *m = g->model;
-    float *scratch = arena + g->scratch;
-    for (int i = 0; i < g->nops; i++) {
-        const GraphOp *o = &g->ops[i];
-        const GraphTensor *t = &g->tensors[o->out];
-        /* the head (final norm, logits) runs on the last head_rows positions only */
-        size_t un = (size_t)n, skip = 0;
-        if (o->head && head_rows < n) {
-            if (head_rows <= 0) continue;
-            un = (size_t)head_rows;
-            skip = (size_t)(n - head_rows);
-        }
-        float *out = arena + t->offset + skip * (size_t)t->cols;
-        const float *a = o->in[0] >= 0 ? arena + g->tensors[o->in[0]].offset + skip * (size_t)g->tensors[o->in[0]].cols : NULL;
-        const float *b = o->in[1] >= 0 ? arena + g->tensors[o->in[1]].offset + skip * (size_t)g->tensors[o->in[1]].cols : NULL;
-        size_t count = un * (size_t)t->cols;
-        switch (o->kind) {
-        case G_EMBED:
-            if (o->vals) { /* compressed tables: 0 + token row + position row, the same sums */
-                for (int p = 0; p < n; p++) {
-                    float *row = out + (size_t)p * m->dim;
-                    int id = ids[p], at = pos0 + p;
-                    memset(row, 0, sizeof(float) * (size_t)m->dim);
-                    for (int k = o->rowptr[id]; k < o->rowptr[id + 1]; k++) row[o->colidx[k]] += o->vals[k];
-                    for (int k = o->pos_rowptr[at]; k < o->pos_rowptr[at + 1]; k++) row[o->pos_colidx[k]] += o->pos_vals[k];
-                }
-                break;
-            }
-            for (int p = 0; p < n; p++) {
-                float *row = out + (size_t)p * m->dim;
-                const float *tok = m->tok_emb + (size_t)ids[p] * m->dim;
-                if (m->pos_emb) tfmcrt_add(row, tok, m->pos_emb + (size_t)(pos0 + p) * m->dim, (size_t)m->dim);
-                else memcpy(row, tok, sizeof(float) * (size_t)m->dim); /* rotary, ALiBi or no positions */
-            }
-            break;
-        case G_LINEAR:
-            if (o->vals && b)
-                tfmcrt_linear_csr_acc_ex(exec, out, b, a, un, o->rowptr, o->colidx, o->vals, o->b, (size_t)o->rows,
-                                         (size_t)o->cols);
-            else if (o->vals)
-                tfmcrt_linear_csr_ex(exec, out, a, un, o->rowptr, o->colidx, o->vals, o->b, (size_t)o->rows,
-                                     (size_t)o->cols);
-            else tfmcrt_linear_ex(exec, out, a, un, o->w, o->b, (size_t)o->rows, (size_t)o->cols);
-            break;
-        case G_FUSED_ATTENTION:
-            tfmcrt_attention(out, a, b, arena + g->tensors[o->in[2]].offset, un, (size_t)o->rows, (size_t)o->cols,
-                             o->scale, o->causal);
-            break;
-        case G_ACT:
-            if (out != a) memcpy(out, a, sizeof(float) * count);
-            tfmcrt_act_ex(exec, out, count, rt_act(o->act));
-            break;
-        case G_ADD: tfmcrt_add(out, a, b, count); break;
-        case G_SCORES: tfmcrt_scores(out, a, b, un, (size_t)o->rows, o->scale, o->causal); break;
-        case G_SOFTMAX:
-            if (out != a) memcpy(out, a, sizeof(float) * un * un);
-            tfmcrt_softmax_rows(out, un, o->causal);
-            break;
-        case G_MIX: tfmcrt_mix(out, a, b, un, (size_t)o->rows); break;
-        case G_NORM:
-            tfmcrt_norm_ex(exec, out, a, un, (size_t)t->cols, (int)o->norm->kind, o->norm->eps, o->norm->alpha,
-                           o->norm->weight, o->norm->bias);
-            break;
-        case G_GLU: tfmcrt_glu_ex(exec, out, a, b, count, rt_act(o->act)); break;
-        case G_ROPE:
-            tfmcrt_rope_ex(exec, out, un, (size_t)o->heads, (size_t)o->block->head_dim, (size_t)pos0,
-                           o->block->rope_base);
-            break;
-        case G_KV_STORE:
-            tfmcrt_kv_store(arena + g->tensors[o->cache[0]].offset, arena + g->tensors[o->cache[1]].offset, a, b, un,
-                            (size_t)pos0, (size_t)g->tensors[o->cache[0]].cols);
-            break;
-        case G_SLICE:
-            tfmcrt_slice(out, a, un, (size_t)g->tensors[o->in[0]].cols, (size_t)o->rows, (size_t)t->cols);
-            break;
-        case G_MHA_SCORES: case G_MHA_SOFTMAX: case G_MHA_MIX: {
-            TfmcrtAttention at;
-            rt_attention(o->block, &at);
-            if (o->kind == G_MHA_SCORES)
-                tfmcrt_mha_scores_ex(exec, out, a, arena + g->tensors[o->cache[0]].offset, un, (size_t)pos0,
-                                     (size_t)m->positions, &at);
-            else if (o->kind == G_MHA_SOFTMAX)
-                tfmcrt_mha_softmax_ex(exec, out, a, un, (size_t)pos0, (size_t)m->positions, &at);
-            else
-                tfmcrt_mha_mix_ex(exec, out, a, arena + g->tensors[o->cache[1]].offset, un, (size_t)pos0,
-                                  (size_t)m->positions, &at);
-            break;
-        }
-        case G_ATTEND: {
-            TfmcrtAttention at;
-            rt_attention(o->block, &at);
-            tfmcrt_attend_ex(exec, out, a, arena + g->tensors[o->cache[0]].offset,
-                             arena + g->tensors[o->cache[1]].offset, un, (size_t)pos0, &at, scratch);
-            break;
-        }
-        case G_MOE: {
-            const ModelBlock *bl = o->block;
-            TfmcrtFfn ex[256];
-            for (int e = 0; e < bl->experts && e < 256; e++) {
-                const Ffn *f = &bl->expert[e];
-                TfmcrtFfn x = { f->up, f->b_up, f->gate, f->b_gate, f->down, f->b_down };
-                ex[e] = x;
-            }
-            tfmcrt_moe_ex(exec, out, a, un, (size_t)m->dim, bl->router, ex, bl->experts, bl->top,
-                          (size_t)bl->ffn.hidden, rt_act(bl->ffn.act), scratch);
-            break;
-        }
-        }
-    }
-}
-
 int model_canonical_output(const Model *m, int k)
+
 {
     int lo = k, hi = k;
     while (lo > 0 && fabs(value_number(m->out_values[lo]) - value_number(m->out_values[lo - 1])) <=

@@ -32,101 +32,163 @@ static bool fail(Verify *v, const char *what, ...)
 
 static int cols(const Verify *v, int t) { return v->g->tensors[t].cols; }
 
+/* Constant k of o, or NULL (absent, or out of range: then *bad is set). */
+static const GraphConst *cst(const Verify *v, const GraphOp *o, int k)
+{
+    if (k >= o->nconsts || o->consts[k] < 0) return NULL;
+    return &v->g->consts[o->consts[k]];
+}
+
+/* A vector constant of `rows` values, when present. */
+static bool vector_ok(Verify *v, const GraphConst *c, int rows, const char *what)
+{
+    if (!c) return true;
+    if (c->cols != 0 || c->rows != rows || !c->data) return fail(v, "%s `%s` is not a vector of %d", what, c->name, rows);
+    return true;
+}
+
+/* A matrix constant [rows][cols], dense or compressed. */
+static bool matrix_ok(Verify *v, const GraphConst *c, int rows, int cols, const char *what)
+{
+    if (!c) return fail(v, "no %s", what);
+    if (c->rows != rows || c->cols != cols)
+        return fail(v, "%s `%s` is [%d][%d], the op needs [%d][%d]", what, c->name, c->rows, c->cols, rows, cols);
+    if (!c->data && !c->vals) return fail(v, "%s `%s` holds no values", what, c->name);
+    if (c->vals && (!c->rowptr || !c->colidx || c->rowptr[0] != 0 || c->rowptr[c->rows] != c->nnz))
+        return fail(v, "compressed rows of `%s` that do not hold its %d non-zeros", c->name, c->nnz);
+    return true;
+}
+
+static bool act_ok(Activation a) { return a >= ACT_RELU && a <= ACT_GEGLU; }
+
 /* Shapes and attributes of one op; its references are already known to be in range. */
 static bool check_op(Verify *v, const GraphOp *o)
 {
     const Graph *g = v->g;
-    const Model *m = g->model;
     const GraphTensor *out = &g->tensors[o->out];
+    const GraphOpInfo *info = &graph_op_info[o->kind];
     int a = o->in[0], b = o->in[1];
+    int nin = (o->in[0] >= 0) + (o->in[1] >= 0) + (o->in[2] >= 0);
+    if (nin < info->min_inputs || nin > info->max_inputs)
+        return fail(v, "%d inputs; a %s reads %d to %d", nin, info->name, info->min_inputs, info->max_inputs);
+    for (int k = 0; k < nin; k++)
+        if (o->in[k] < 0) return fail(v, "input %d is missing before input %d", k, nin - 1);
+    int ncache = (o->cache[0] >= 0) + (o->cache[1] >= 0);
+    if (ncache != info->caches) return fail(v, "%d caches; a %s uses %d", ncache, info->name, info->caches);
+    for (int k = 0; k < ncache; k++)
+        if (!g->tensors[o->cache[k]].cache) return fail(v, "its cache `%s` is not a cache", g->tensors[o->cache[k]].name);
+    if ((info->attrs & GA_ACT) && !act_ok(o->act)) return fail(v, "activation %d", (int)o->act);
+    if ((info->attrs & GA_SCALE) && !isfinite(o->scale)) return fail(v, "scale %g", (double)o->scale);
     switch (o->kind) {
     case G_EMBED:
-        if (out->cols != m->dim) return fail(v, "embeds %d columns into a residual of %d", out->cols, m->dim);
-        if (!m->tok_emb && !o->vals) return fail(v, "no token table");
+        if (out->cols != g->dim) return fail(v, "embeds %d columns into a residual of %d", out->cols, g->dim);
+        if (!cst(v, o, 0)) return fail(v, "no token table");
+        if (!matrix_ok(v, cst(v, o, 0), g->vocab_size, g->dim, "token table")) return false;
+        if (cst(v, o, 1) && !matrix_ok(v, cst(v, o, 1), g->positions, g->dim, "position table")) return false;
+        if (cst(v, o, 1) && (!cst(v, o, 0)->vals) != (!cst(v, o, 1)->vals))
+            return fail(v, "one table compressed and the other not");
         return true;
-    case G_LINEAR:
-        if (a < 0) return fail(v, "no input");
-        if (o->rows <= 0 || o->cols <= 0) return fail(v, "W is [%d][%d]", o->rows, o->cols);
-        if (cols(v, a) != o->cols) return fail(v, "W has %d columns, its input %d", o->cols, cols(v, a));
-        if (out->cols != o->rows) return fail(v, "W has %d rows, its output %d columns", o->rows, out->cols);
-        if (!o->w && !o->vals) return fail(v, "no weights");
-        if (o->vals && (!o->rowptr || !o->colidx || o->rowptr[0] != 0 || o->rowptr[o->rows] != o->nnz))
-            return fail(v, "compressed rows that do not hold its %d non-zeros", o->nnz);
-        if (b >= 0 && (!o->vals || cols(v, b) != out->cols)) return fail(v, "an accumulated input of the wrong shape");
+    case G_LINEAR: {
+        const GraphConst *w = cst(v, o, 0);
+        if (!matrix_ok(v, w, out->cols, cols(v, a), "W")) return false;
+        if (!vector_ok(v, cst(v, o, 1), out->cols, "bias")) return false;
+        if (b >= 0 && (!w->vals || cols(v, b) != out->cols)) return fail(v, "an accumulated input of the wrong shape");
         return true;
+    }
     case G_ACT: case G_ADD: case G_GLU: case G_NORM:
-        if (a < 0 || cols(v, a) != out->cols) return fail(v, "input of %d columns, output of %d", a < 0 ? 0 : cols(v, a), out->cols);
-        if ((o->kind == G_ADD || o->kind == G_GLU) && (b < 0 || cols(v, b) != out->cols))
-            return fail(v, "second input of %d columns, output of %d", b < 0 ? 0 : cols(v, b), out->cols);
-        if ((o->kind == G_ACT || o->kind == G_GLU) && (o->act < ACT_RELU || o->act > ACT_GEGLU))
-            return fail(v, "activation %d", (int)o->act);
-        if (o->kind == G_NORM && (!o->norm || !o->norm->weight)) return fail(v, "no norm weights");
+        if (cols(v, a) != out->cols) return fail(v, "input of %d columns, output of %d", cols(v, a), out->cols);
+        if ((o->kind == G_ADD || o->kind == G_GLU) && cols(v, b) != out->cols)
+            return fail(v, "second input of %d columns, output of %d", cols(v, b), out->cols);
+        if (o->kind == G_NORM) {
+            if (o->norm.kind <= NORM_NONE || o->norm.kind > NORM_DYT) return fail(v, "norm kind %d", (int)o->norm.kind);
+            if (!cst(v, o, 0)) return fail(v, "no norm weights");
+            if (!vector_ok(v, cst(v, o, 0), out->cols, "norm weight") || !vector_ok(v, cst(v, o, 1), out->cols, "norm bias"))
+                return false;
+        }
         return true;
     case G_SCORES:
-        if (a < 0 || b < 0 || !out->square) return fail(v, "scores are [n][n] of two inputs");
-        if (cols(v, a) != o->rows || cols(v, b) != o->rows) return fail(v, "q and k must have dk = %d columns", o->rows);
-        if (!isfinite(o->scale)) return fail(v, "scale %g", (double)o->scale);
+        if (!out->square) return fail(v, "scores are [n][n] of two inputs");
+        if (o->dk <= 0 || cols(v, a) != o->dk || cols(v, b) != o->dk) return fail(v, "q and k must have dk = %d columns", o->dk);
         return true;
     case G_SOFTMAX:
-        if (a < 0 || !out->square || !g->tensors[a].square) return fail(v, "softmax maps [n][n] to [n][n]");
+        if (!out->square || !g->tensors[a].square) return fail(v, "softmax maps [n][n] to [n][n]");
         return true;
     case G_MIX:
-        if (a < 0 || b < 0 || !g->tensors[a].square) return fail(v, "mix reads [n][n] weights and values");
-        if (cols(v, b) != o->rows || out->cols != o->rows) return fail(v, "values and output must have dv = %d columns", o->rows);
+        if (!g->tensors[a].square) return fail(v, "mix reads [n][n] weights and values");
+        if (o->dv <= 0 || cols(v, b) != o->dv || out->cols != o->dv) return fail(v, "values and output must have dv = %d columns", o->dv);
         return true;
     case G_FUSED_ATTENTION:
-        if (a < 0 || b < 0 || o->in[2] < 0) return fail(v, "fused attention reads q, k and v");
-        if (cols(v, a) != o->rows || cols(v, b) != o->rows) return fail(v, "q and k must have dk = %d columns", o->rows);
-        if (cols(v, o->in[2]) != o->cols || out->cols != o->cols) return fail(v, "v and output must have dv = %d columns", o->cols);
-        if (!isfinite(o->scale)) return fail(v, "scale %g", (double)o->scale);
+        if (o->dk <= 0 || cols(v, a) != o->dk || cols(v, b) != o->dk) return fail(v, "q and k must have dk = %d columns", o->dk);
+        if (o->dv <= 0 || cols(v, o->in[2]) != o->dv || out->cols != o->dv) return fail(v, "v and output must have dv = %d columns", o->dv);
         return true;
     case G_ROPE:
         if (a != o->out) return fail(v, "rope works in place");
-        if (!o->block || o->heads <= 0 || out->cols != o->heads * o->block->head_dim)
-            return fail(v, "%d columns are not %d heads of the block's head_dim", out->cols, o->heads);
+        if (o->rope.heads <= 0 || o->rope.head_dim <= 0 || o->rope.head_dim % 2 || out->cols != o->rope.heads * o->rope.head_dim)
+            return fail(v, "%d columns are not %d heads of an even head_dim %d", out->cols, o->rope.heads, o->rope.head_dim);
+        if (!(o->rope.base > 0) || !isfinite(o->rope.base)) return fail(v, "rope base %g", (double)o->rope.base);
         return true;
     case G_KV_STORE:
-        if (a < 0 || b < 0 || o->cache[0] < 0 || o->cache[1] < 0) return fail(v, "kv_store reads k and v into two caches");
-        if (!g->tensors[o->cache[0]].cache || !g->tensors[o->cache[1]].cache) return fail(v, "its caches are not caches");
         if (cols(v, a) != cols(v, o->cache[0]) || cols(v, b) != cols(v, o->cache[1]))
             return fail(v, "k and v do not have their caches' widths");
         return true;
     case G_ATTEND: case G_MHA_SCORES: case G_MHA_SOFTMAX: case G_MHA_MIX: {
-        const ModelBlock *bl = o->block;
-        if (!bl || bl->kind != BLOCK_MHA) return fail(v, "no attention block");
-        if (a < 0) return fail(v, "no input");
-        int q = bl->mha_heads * bl->head_dim;
-        bool reads_cache = o->kind != G_MHA_SOFTMAX;
-        if (reads_cache && (o->cache[0] < 0 || o->cache[1] < 0 || !g->tensors[o->cache[0]].cache))
-            return fail(v, "it reads the block's caches");
+        const GraphAttention *at = &o->attn;
+        if (at->heads <= 0 || at->kv_heads <= 0 || at->head_dim <= 0 || at->heads % at->kv_heads || at->window < 0 ||
+            at->score < SCORE_SOFTMAX || at->score > SCORE_HARD || !isfinite(at->scale))
+            return fail(v, "attention of %d heads, %d kv heads, head_dim %d, window %d, score %d, scale %g", at->heads,
+                        at->kv_heads, at->head_dim, at->window, (int)at->score, (double)at->scale);
+        int q = at->heads * at->head_dim, kv = at->kv_heads * at->head_dim;
         if ((o->kind == G_ATTEND || o->kind == G_MHA_SCORES) && cols(v, a) != q)
-            return fail(v, "queries of %d columns, the block has %d", cols(v, a), q);
+            return fail(v, "queries of %d columns, the attention has %d", cols(v, a), q);
         if ((o->kind == G_ATTEND || o->kind == G_MHA_MIX) && out->cols != q)
-            return fail(v, "an output of %d columns, the block has %d", out->cols, q);
-        if ((o->kind == G_MHA_SCORES || o->kind == G_MHA_SOFTMAX) && (!out->square || out->cols != bl->mha_heads))
+            return fail(v, "an output of %d columns, the attention has %d", out->cols, q);
+        for (int k = 0; k < ncache; k++)
+            if (cols(v, o->cache[k]) != kv) return fail(v, "a cache of %d columns, the attention has %d", cols(v, o->cache[k]), kv);
+        if ((o->kind == G_MHA_SCORES || o->kind == G_MHA_SOFTMAX) && (!out->square || out->cols != at->heads))
             return fail(v, "scores are [heads][n][n]");
+        if (o->kind == G_MHA_MIX && (!g->tensors[a].square || cols(v, a) != at->heads)) return fail(v, "mix reads [heads][n][n]");
         return true;
     }
-    case G_MOE:
-        if (!o->block || o->block->kind != BLOCK_MOE || !o->block->expert) return fail(v, "no mixture-of-experts block");
-        if (a < 0 || cols(v, a) != m->dim || out->cols != m->dim) return fail(v, "a mixture of experts maps the residual");
+    case G_MOE: {
+        const GraphMoe *mo = &o->moe;
+        int d = g->dim;
+        if (mo->experts <= 0 || mo->top <= 0 || mo->top > mo->experts || mo->hidden <= 0 || !act_ok(mo->act))
+            return fail(v, "%d experts, top %d, hidden %d", mo->experts, mo->top, mo->hidden);
+        if (o->nconsts != 1 + 6 * mo->experts) return fail(v, "%d constants for %d experts", o->nconsts, mo->experts);
+        if (cols(v, a) != d || out->cols != d) return fail(v, "a mixture of experts maps the residual");
+        if (!matrix_ok(v, cst(v, o, 0), mo->experts, d, "router")) return false;
+        bool gated = mo->act == ACT_SWIGLU || mo->act == ACT_GEGLU;
+        for (int e = 0; e < mo->experts; e++) {
+            int c = 1 + 6 * e;
+            if (!matrix_ok(v, cst(v, o, c), mo->hidden, d, "expert up") || !vector_ok(v, cst(v, o, c + 1), mo->hidden, "bias") ||
+                !vector_ok(v, cst(v, o, c + 3), mo->hidden, "bias") || !matrix_ok(v, cst(v, o, c + 4), d, mo->hidden, "expert down") ||
+                !vector_ok(v, cst(v, o, c + 5), d, "bias"))
+                return false;
+            if (gated != (cst(v, o, c + 2) != NULL)) return fail(v, "expert %d's gate does not match its activation", e);
+            if (gated && !matrix_ok(v, cst(v, o, c + 2), mo->hidden, d, "expert gate")) return false;
+        }
         return true;
+    }
     case G_SLICE:
-        if (a < 0 || o->rows < 0 || o->rows + out->cols > cols(v, a))
-            return fail(v, "columns %d..%d of an input of %d", o->rows, o->rows + out->cols, a < 0 ? 0 : cols(v, a));
+        if (o->first < 0 || o->first + out->cols > cols(v, a))
+            return fail(v, "columns %d..%d of an input of %d", o->first, o->first + out->cols, cols(v, a));
         return true;
+    case G_COUNT: break;
     }
     return fail(v, "unknown op kind %d", (int)o->kind);
 }
 
 /* May op o write its output over input `in` (same place, the input's last reader)? Only a
  * compressed update of the residual (tfmcrt_linear_csr_acc adds into its accumulator in place). */
-static bool in_place(const GraphOp *o, int in) { return o->kind == G_LINEAR && o->vals && o->in[1] == in; }
+static bool in_place(const Graph *g, const GraphOp *o, int in)
+{
+    return o->kind == G_LINEAR && graph_linear_w(g, o) && graph_linear_w(g, o)->vals && o->in[1] == in;
+}
 
 /* Tensors s, then t, whose lives meet at one op that writes t over s in place. */
 static bool handed_over(const Graph *g, const int *first, const int *last, int s, int t)
 {
-    return last[s] == first[t] && in_place(&g->ops[first[t]], s) && g->tensors[s].offset == g->tensors[t].offset &&
+    return last[s] == first[t] && in_place(g, &g->ops[first[t]], s) && g->tensors[s].offset == g->tensors[t].offset &&
            graph_tensor_floats(g, s) == graph_tensor_floats(g, t);
 }
 
@@ -150,6 +212,19 @@ bool graph_verify(Arena *arena, const Graph *g, char *err, size_t cap)
             else if (refs[k] >= 0 && k < 3 && first[refs[k]] < 0 && refs[k] != o->out)
                 ok = fail(&v, "reads `%s` before any op writes it", g->tensors[refs[k]].name);
         }
+        if (!ok) break;
+        if (o->kind < 0 || o->kind >= G_COUNT) {
+            ok = fail(&v, "unknown op kind %d", (int)o->kind);
+            break;
+        }
+        if ((o->nconsts && !o->consts) ||
+            (o->kind == G_MOE ? o->nconsts < 1 : o->nconsts != graph_op_info[o->kind].nconsts)) {
+            ok = fail(&v, "%d constants; a %s has %d", o->nconsts, graph_op_info[o->kind].name, graph_op_info[o->kind].nconsts);
+            break;
+        }
+        for (int k = 0; k < o->nconsts && ok; k++)
+            if (o->consts[k] < -1 || o->consts[k] >= g->nconsts)
+                ok = fail(&v, "refers to constant %d of %d", o->consts[k], g->nconsts);
         if (!ok) break;
         if (first[o->out] < 0) first[o->out] = i;
         for (int k = 0; k < 6; k++)

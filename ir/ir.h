@@ -174,50 +174,131 @@ void model_print(const Model *m, FILE *out, Arena *a);
 
 /* ------------------------------------------------------------ graph IR */
 
+/* The graph IR stands alone: tensors with static shapes, constants (weights) with an identity,
+ * and ops whose attributes are values. It keeps a pointer to its model only for the model's
+ * input and output description (vocabulary, output values: what the entry points decode); no op
+ * reads the model IR.
+ *
+ * The op table. Each op: its enum, its name in --emit=graph, how many tensor inputs it reads
+ * (at least, at most), how many caches it uses, how many constant operands it has and their
+ * roles (MOE adds six per expert after its router), and the attributes it has. The printer, the verifier and the
+ * lowering to kernel calls (backends/lower.c) read it; a new op is a line here, a case in
+ * graph_verify's check_op and graph_flops (switches the compiler checks for completeness), and
+ * its kernel calls in the lowering. */
+#define GRAPH_OPS(X)                                                                                   \
+    X(EMBED, "embed", 0, 0, 0, 2, "tokens positions", 0,                                                 \
+      "out[n][dim] = token rows (+ position rows) of the token ids")                                  \
+    X(LINEAR, "linear", 1, 2, 0, 2, "W b", 0, "out[n][rows] = in[n][cols] W^T + b; a second input: it + that") \
+    X(ACT, "act", 1, 1, 0, 0, "", GA_ACT, "out = act(in)")                                               \
+    X(ADD, "add", 2, 2, 0, 0, "", 0, "out = a + b")                                                      \
+    X(SCORES, "scores", 2, 2, 0, 0, "", GA_DK | GA_SCALE | GA_CAUSAL | GA_NEVER_LATER,                   \
+      "out[n][n] = scale q k^T, masked where not allowed")                                            \
+    X(SOFTMAX, "softmax", 1, 1, 0, 0, "", GA_CAUSAL, "out[n][n] = softmax of each row")                  \
+    X(MIX, "mix", 2, 2, 0, 0, "", GA_DV, "out[n][dv] = p[n][n] v[n][dv]")                                \
+    X(FUSED_ATTENTION, "fused_attention", 3, 3, 0, 0, "", GA_DK | GA_DV | GA_SCALE | GA_CAUSAL,          \
+      "out[n][dv] = softmax(scale q k^T) v, a row at a time (online softmax)")                        \
+    X(NORM, "norm", 1, 1, 0, 2, "weight bias", GA_NORM, "out = norm(in)")                                \
+    X(GLU, "glu", 2, 2, 0, 0, "", GA_ACT, "out = act(gate) * up")                                        \
+    X(ROPE, "rope", 1, 1, 0, 0, "", GA_ROPE, "in place: rotary positions of q or k")                     \
+    X(KV_STORE, "kv_store", 2, 2, 2, 0, "", 0, "k and v rows into the caches at pos0")                   \
+    X(ATTEND, "attend", 1, 1, 2, 0, "", GA_ATTN, "out = attention of q over the caches")                 \
+    X(MHA_SCORES, "mha_scores", 1, 1, 1, 0, "", GA_ATTN, "out[heads][n][T] = scores against the key cache") \
+    X(MHA_SOFTMAX, "mha_softmax", 1, 1, 0, 0, "", GA_ATTN, "out = the score function of each row")       \
+    X(MHA_MIX, "mha_mix", 1, 1, 1, 0, "", GA_ATTN, "out[n][heads * hd] = weights . value cache")         \
+    X(MOE, "moe", 1, 1, 0, 1, "router", GA_MOE, "out = mixture of experts (six constants per expert)")   \
+    X(SLICE, "slice", 1, 1, 0, 0, "", GA_FIRST, "out[n][cols] = columns first.. of in (a fused QKV)")
+
+/* The attributes an op may have (GraphOpInfo.attrs). */
+enum {
+    GA_ACT = 1 << 0,         /* act */
+    GA_SCALE = 1 << 1,       /* scale */
+    GA_CAUSAL = 1 << 2,      /* causal */
+    GA_NEVER_LATER = 1 << 3, /* never_later */
+    GA_DK = 1 << 4,          /* dk */
+    GA_DV = 1 << 5,          /* dv */
+    GA_FIRST = 1 << 6,       /* first */
+    GA_NORM = 1 << 7,        /* norm */
+    GA_ROPE = 1 << 8,        /* rope */
+    GA_ATTN = 1 << 9,        /* attn */
+    GA_MOE = 1 << 10         /* moe */
+};
+
 typedef enum GraphOpKind {
-    G_EMBED,    /* out[n][dim] = tok_emb[ids[i]] + pos_emb[pos0 + i] */
-    G_LINEAR,   /* out[n][rows] = in[n][cols] . W^T (+ b); compressed with in[1]: in[1] + that */
-    G_ACT,      /* out = act(in) */
-    G_ADD,      /* out = a + b */
-    G_SCORES,   /* out[n][n] = scale * q . k^T, masked (-inf) where not allowed */
-    G_SOFTMAX,  /* out[n][n] = softmax over each row */
-    G_MIX,      /* out[n][dv] = p[n][n] . v[n][dv] */
-    G_NORM,     /* out = norm(in) */
-    G_GLU,      /* out = act(gate) * up */
-    G_ROPE,     /* in place: rotary positions on q or k */
-    G_KV_STORE, /* k and v rows into the block's caches at pos0 */
-    G_ATTEND,   /* out = attention of q over the caches */
-    G_MOE,      /* out = mixture of experts */
-    G_FUSED_ATTENTION, /* out[n][dv] = softmax(scale q.k^T) v row by row (online softmax, no [n][n]) */
-    G_MHA_SCORES,  /* declared, unfused: out[heads][n][T] = scores of q against the key cache */
-    G_MHA_SOFTMAX, /* out = the score function (softmax, softmax1, hard, linear) of each row */
-    G_MHA_MIX,     /* out[n][heads * hd] = weights . value cache */
-    G_SLICE        /* out[n][cols] = columns rows .. rows + cols of in[n][...] (after a fused QKV) */
+#define GRAPH_OP_ENUM(e, name, min_in, max_in, caches, nconsts, consts, attrs, what) G_##e,
+    GRAPH_OPS(GRAPH_OP_ENUM)
+#undef GRAPH_OP_ENUM
+    G_COUNT
 } GraphOpKind;
+
+typedef struct GraphOpInfo {
+    const char *name;
+    int min_inputs, max_inputs; /* tensor inputs in[0..] */
+    int caches;                 /* cache[0..] */
+    int nconsts;                /* constant operands (MOE: six per expert follow) */
+    const char *consts;         /* their roles, space-separated ("W b") */
+    unsigned attrs;             /* GA_* */
+    const char *what;
+} GraphOpInfo;
+
+extern const GraphOpInfo graph_op_info[G_COUNT];
+
+/* A constant: a weight matrix [rows][cols] or vector [rows] (cols 0), dense or in compressed
+ * rows. Ops refer to constants by index, so one array used by several ops (a tied head, the
+ * blocks of `block shared x N`, a stacked QKV used by each application) is one constant, stored
+ * and emitted once. */
+typedef struct GraphConst {
+    const char *name;        /* its name in the weights scheme (layers.0.attention.q.weight) */
+    int rows, cols;
+    const float *data;       /* dense: [rows][cols] (or [rows]); NULL when compressed */
+    const int *rowptr, *colidx; /* compressed rows: row r's non-zeros are vals[rowptr[r]..rowptr[r+1]) */
+    const float *vals;
+    int nnz;
+} GraphConst;
+
+typedef struct GraphNorm {
+    NormKind kind;
+    float eps, alpha;
+} GraphNorm;
+
+typedef struct GraphRope {
+    int heads, head_dim;
+    float base;
+} GraphRope;
+
+/* A declared model's attention, as the runtime's kernels take it. */
+typedef struct GraphAttention {
+    int heads, kv_heads, head_dim, window; /* window 0: none */
+    ScoreKind score;
+    bool causal, alibi;
+    float scale;
+} GraphAttention;
+
+typedef struct GraphMoe {
+    int experts, top, hidden;
+    Activation act;
+} GraphMoe;
 
 typedef struct GraphOp {
     GraphOpKind kind;
-    int out;            /* the tensor written */
-    int in[3];          /* tensors read, -1 when unused (in[2]: the values of a fused attention) */
-    int cache[2];       /* G_KV_STORE / G_ATTEND: the key and value caches */
-    const float *w, *b; /* G_LINEAR weights (model-owned) */
-    int rows, cols;     /* G_LINEAR shape of W */
-    /* G_LINEAR in a compressed layout (the sparse pass): W's non-zeros by row */
-    const int *rowptr, *colidx;
-    const float *vals;
-    int nnz;
-    /* G_EMBED in compressed rows: the token table in the fields above, the position table here */
-    const int *pos_rowptr, *pos_colidx;
-    const float *pos_vals;
-    int pos_nnz;
-    Activation act;
-    float scale;
-    bool causal;
-    bool never_later;         /* G_SCORES: the head's selector never selects a later key */
-    bool head;                /* the final norm and logits: needed only for the rows read */
-    const Norm *norm;         /* G_NORM */
-    const ModelBlock *block;  /* G_ROPE, G_ATTEND, G_MOE: the block's options */
-    int heads;                /* G_ROPE: heads in the tensor */
+    int out;           /* the tensor written */
+    int in[3];         /* tensors read, -1 when unused */
+    int cache[2];      /* the caches used (KV_STORE, ATTEND: key then value; MHA_SCORES the key
+                        * cache, MHA_MIX the value cache), -1 when unused */
+    int *consts;       /* constants, by role (graph_op_info); -1: absent (no bias) */
+    int nconsts;
+    /* attributes: graph_op_info[kind].attrs says which this op has */
+    Activation act;    /* GA_ACT */
+    float scale;       /* GA_SCALE */
+    bool causal;       /* GA_CAUSAL */
+    bool never_later;  /* GA_NEVER_LATER: the head's selector never selects a later key */
+    int dk, dv;        /* GA_DK, GA_DV: query/key and value widths of a RASP head */
+    int first;         /* GA_FIRST: the first column a slice takes */
+    GraphNorm norm;    /* GA_NORM */
+    GraphRope rope;    /* GA_ROPE */
+    GraphAttention attn; /* GA_ATTN */
+    GraphMoe moe;      /* GA_MOE */
+    int layer;         /* the model block it computes, -1 for the embeddings and the head */
+    bool head;         /* the final norm and logits: needed only for the rows read */
     const char *comment;
 } GraphOp;
 
@@ -233,20 +314,45 @@ typedef struct GraphTensor {
 } GraphTensor;
 
 typedef struct Graph {
-    const Model *model;
+    const Model *model;  /* the input and output description only (see above) */
+    const char *name;
+    int dim;             /* residual width */
+    int positions;       /* the largest n */
+    int vocab_size;
+    bool declared;       /* a declared model (KV caches, logits) or a RASP program */
     GraphOp *ops;
     int nops, cap_ops;
     GraphTensor *tensors;
     int ntensors, cap_tensors;
+    GraphConst *consts;
+    int nconsts, cap_consts;
     int output;      /* RASP: the final residual; declared models: the logits */
     size_t scratch;  /* offset of the kernels' scratch floats */
+    size_t scratch_floats; /* what they need (graph_scratch_floats) */
     size_t arena_floats;
     bool planned;    /* the memory planning pass placed the tensors (else one region each) */
+    /* the names of the model's blocks (layers.0.attention, layers.0.repeat2.mlp; blocks.3) */
+    const char **layer_names;
+    int nlayers;
 } Graph;
 
+/* A graph for a model with no ops yet (its sizes and layer names from m). */
+Graph *graph_new(Arena *a, const Model *m);
 int graph_add_tensor(Arena *a, Graph *g, int cols, bool square, const char *name);
+/* An op with its table's constant slots (all -1) and no attributes. */
 int graph_add_op(Arena *a, Graph *g, GraphOpKind kind, int out, int in0, int in1, const char *comment);
+/* The constant holding data [rows][cols] (cols 0: a vector): the existing one when the same
+ * array of the same shape is already a constant; -1 for NULL. */
+int graph_add_const(Arena *a, Graph *g, const float *data, int rows, int cols, const char *name);
+/* A compressed-rows constant. */
+int graph_add_sparse_const(Arena *a, Graph *g, int rows, int cols, const int *rowptr, const int *colidx,
+                           const float *vals, int nnz, const char *name);
+/* out = in W^T + b as a new tensor named name; W, b become constants (wname, bname). */
 int graph_add_linear(Arena *a, Graph *g, int in, const float *w, const float *b, int rows, int cols, const char *name);
+int graph_add_linear_named(Arena *a, Graph *g, int in, const float *w, const float *b, int rows, int cols,
+                           const char *name, const char *wname, const char *bname);
+/* A LINEAR op's weight constant and shape. */
+const GraphConst *graph_linear_w(const Graph *g, const GraphOp *o);
 /* Give every tensor its place in the arena (and the kernels their scratch): one region each. */
 void graph_plan(Graph *g);
 /* The floats the kernels' scratch needs. */
@@ -255,6 +361,8 @@ size_t graph_scratch_floats(const Graph *g);
 size_t graph_tensor_floats(const Graph *g, int t);
 /* Does some op read or write tensor t? */
 bool graph_tensor_used(const Graph *g, int t);
+/* Is constant c used by some op? */
+bool graph_const_used(const Graph *g, int c);
 /* FLOPs per position of the graph at sequence length n. */
 double graph_flops(const Graph *g, int n);
 
@@ -267,18 +375,11 @@ const char *graph_op_name(GraphOpKind k);
 /* Check a graph (references, shapes and attributes of every op, every input written before it is
  * read, the arena bounds, no two live tensors sharing memory); the first problem goes to err. */
 bool graph_verify(Arena *arena, const Graph *g, char *err, size_t cap);
-/* Run the graph on token ids at positions pos0..pos0+n-1 (RASP: BOS included, pos0 0). The arena
- * holds g->arena_floats floats; caches in it keep earlier positions. The output tensor is at
- * arena + g->tensors[g->output].offset. */
-/* Run the graph on n positions starting at position pos0. Ops marked `head` (a declared model's
- * final norm and logits) run on the last head_rows positions only (n: all; 0: none), the others
- * on all n; rows are where a full run would put them. */
-void graph_run(const Graph *g, const int *ids, int n, int pos0, float *arena, int head_rows);
-/* The same on an execution context's threads (the runtime's TfmcrtExec; NULL: this thread), with
- * the same results bit for bit whatever its thread count. */
-struct TfmcrtExec;
-void graph_run_exec(const Graph *g, const int *ids, int n, int pos0, float *arena, int head_rows,
-                    const struct TfmcrtExec *ex);
+/* Run a graph: the interpreter backend (backends/interp) through this hook, which the library
+ * sets, so that the passes below the backends can evaluate a graph (magnitude pruning). Runs g
+ * on ids at positions 0..n-1, every row; the arena holds g->arena_floats floats. */
+typedef void (*GraphRunner)(void *ud, const Graph *g, const int *ids, int n, float *arena);
+
 /* Numbers of a numerical output's value set closer than 1e-9 (relative) are one value to the
  * transformer (a mean of means holds 0 and -1.4e-17): output k decodes as the member of its run
  * nearest zero (the first on a tie), so float sums that differ in the last bits, as between -O

@@ -46,9 +46,16 @@ static TfmcStatus compile(TfmcContext *ctx, const TfmcProgram *cp)
         return TFMC_ERR_COMPILE;
     }
     if (!passes_check_names(&ctx->passes, &ctx->diags)) return TFMC_ERR_USAGE;
-    PassContext pc = { &ctx->arena, &ctx->diags, &ctx->passes, ctx->passes.report };
+    /* the passes that evaluate a graph (magnitude pruning) run it on the interpreter backend */
+    IBackendCache runner = { &ctx->arena, NULL, NULL };
+    PassContext pc = { &ctx->arena, &ctx->diags, &ctx->passes, ctx->passes.report, ibackend_run_graph, &runner };
     Graph *g = passes_compile(&pc, m);
     if (!g) return TFMC_ERR_COMPILE;
+    KProgram *k = lower_graph(&ctx->arena, g);
+    if (!kprogram_check(k, err, sizeof err)) {
+        tfmc_report(ctx, "internal error: the kernel program is malformed: %s", err);
+        return TFMC_ERR_COMPILE;
+    }
     /* the declaration's estimate came first (model_declare); now the planned arena is exact, and
      * it is checked before a session allocates it */
     size_t limit = model_memory_limit(ctx->max_memory);
@@ -60,7 +67,11 @@ static TfmcStatus compile(TfmcContext *ctx, const TfmcProgram *cp)
                     ctx->max_memory ? "--max-memory" : "this machine's memory");
         return TFMC_ERR_COMPILE;
     }
+    IBackend *ip = ibackend_new(&ctx->arena, k);
+    /* the program counts as compiled only now (an allocation failure above leaves it as it was) */
     p->compiled = m;
+    p->kernels = k;
+    p->interp = ip;
     p->graph = g;
     return TFMC_OK;
 }
@@ -104,7 +115,7 @@ static bool run_graph(const TfmcProgram *p, const TfmcValue *tokens, size_t n, f
     token_ids(m, tokens, n, ids);
     for (size_t i = 1; i <= n; i++)
         if (ids[i] < 0) return false;
-    graph_run(p->graph, ids, (int)n + 1, 0, scratch, (int)n + 1);
+    ibackend_run(p->interp, ids, (int)n + 1, 0, scratch, (int)n + 1, NULL);
     const float *resid = scratch + p->graph->tensors[p->graph->output].offset;
     for (size_t i = 0; i < n; i++) out[i] = model_decode(m, resid + (i + 1) * (size_t)m->dim);
     return true;
@@ -144,6 +155,7 @@ static TfmcStatus emit(TfmcContext *ctx, const TfmcProgram *p, TfmcEmitKind kind
     TfmcStatus st = tfmc_compile(ctx, p);
     if (st != TFMC_OK) return st;
     if (kind == TFMC_EMIT_MODEL) model_print(p->compiled, out, &ctx->arena);
+    else if (kind == TFMC_EMIT_KERNELS) kprogram_print(p->kernels, out);
     else graph_print(p->graph, out);
     return TFMC_OK;
 }
@@ -166,7 +178,7 @@ static TfmcStatus emit_c(TfmcContext *ctx, const TfmcProgram *p, const TfmcCOpti
     o.weights = opts ? opts->weights : NULL;
     o.weights_name = opts ? opts->weights_name : NULL;
     o.arena = &ctx->arena;
-    if (!cgen_emit(p->graph, &o, out)) {
+    if (!cgen_emit(p->kernels, &o, out)) {
         tfmc_report(ctx, "cannot write the C of `%s`: %s", p->name, strerror(errno));
         return TFMC_ERR_IO;
     }
@@ -771,11 +783,11 @@ static TfmcStatus session_feed(TfmcSession *s, const int *ids, size_t n, float *
     size_t total = n; /* positions in this run; the rows asked for are its last `rows` */
     TfmcrtExec ex = tfmcrt_pool_exec(decode ? s->decode_pool : s->prefill_pool, s->grain);
     if (s->cached) {
-        graph_run_exec(g, ids, (int)n, s->len, s->arena, (int)rows, &ex);
+        ibackend_run(s->p->interp, ids, (int)n, s->len, s->arena, (int)rows, &ex);
     } else {
         /* bidirectional attention: every position sees the new tokens, so recompute all */
         total = (size_t)s->len + n;
-        graph_run_exec(g, s->history, (int)total, 0, s->arena, (int)rows, &ex);
+        ibackend_run(s->p->interp, s->history, (int)total, 0, s->arena, (int)rows, &ex);
     }
     s->len += (int)n;
     if (rows) {

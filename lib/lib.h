@@ -2,7 +2,7 @@
 #ifndef TFMC_LIB_H
 #define TFMC_LIB_H
 
-#include "backends.h"
+#include "backend.h"
 #include "passes.h"
 
 struct TfmcProgram {
@@ -13,6 +13,8 @@ struct TfmcProgram {
     const ModelDecl *model;
     Model *compiled; /* the transformer, built on first use */
     Graph *graph;
+    KProgram *kernels; /* the graph lowered to kernel calls, which every backend runs or writes */
+    IBackend *interp;    /* the interpreter backend's view of them */
 };
 
 struct TfmcContext {

@@ -24,8 +24,8 @@ bool pass_fuse_attention(PassContext *pc, Graph *g)
             f.in[0] = o->in[0]; /* q */
             f.in[1] = o->in[1]; /* k */
             f.in[2] = mix->in[1]; /* v */
-            f.rows = o->rows;     /* dk */
-            f.cols = mix->rows;   /* dv */
+            f.dk = o->dk;
+            f.dv = mix->dv;
             /* a selector that never selects a later key: those keys score at least S/2 below BOS,
              * which the kernel visits first, so it already skipped them (30 below the running
              * maximum): the causal kernel gives the same bits without their dot products */
@@ -40,6 +40,8 @@ bool pass_fuse_attention(PassContext *pc, Graph *g)
             GraphOp f = g->ops[i + 2];
             f.kind = G_ATTEND;
             f.in[0] = o->in[0];
+            f.cache[0] = o->cache[0];       /* the key cache (the scores') */
+            f.cache[1] = g->ops[i + 2].cache[0]; /* the value cache (the mix's) */
             f.comment = "attention over the cache (fused)";
             g->ops[k++] = f;
             i += 2;

@@ -200,52 +200,53 @@ static void rewrite(PassContext *pc, Graph *g, Factors **plan)
             continue;
         }
         const char *name = g->tensors[old[i].out].name;
-        int t = graph_add_linear(a, g, old[i].in[0], f->first, NULL, f->rank, f->cols,
-                                 arena_printf(a, "%s.lowrank", name));
+        const char *wname = g->consts[old[i].consts[0]].name;
+        int t = graph_add_linear_named(a, g, old[i].in[0], f->first, NULL, f->rank, f->cols,
+                                       arena_printf(a, "%s.lowrank", name), arena_printf(a, "%s.first", wname), NULL);
         int k = graph_add_op(a, g, G_LINEAR, old[i].out, t, -1, old[i].comment);
-        g->ops[k].w = f->second;
-        g->ops[k].b = old[i].b;
-        g->ops[k].rows = f->rows;
-        g->ops[k].cols = f->rank;
+        g->ops[k].consts[0] = graph_add_const(a, g, f->second, f->rows, f->rank, arena_printf(a, "%s.second", wname));
+        g->ops[k].consts[1] = old[i].consts[1];
+        g->ops[k - 1].layer = g->ops[k].layer = old[i].layer;
         g->ops[k - 1].head = g->ops[k].head = old[i].head; /* both factors of the logits */
     }
 }
 
 bool pass_lowrank(PassContext *pc, Graph *g)
 {
-    int n = g->model->positions;
+    int n = g->positions;
     double flops_before = graph_flops(g, n);
     Factors *done = ARENA_ARRAY(pc->arena, Factors, g->nops ? g->nops : 1);
     Factors **plan = ARENA_ARRAY(pc->arena, Factors *, g->nops ? g->nops : 1);
     int ndone = 0, matrices = 0, factored = 0;
     for (int i = 0; i < g->nops; i++) {
         const GraphOp *o = &g->ops[i];
-        if (o->kind != G_LINEAR || o->vals) continue;
+        const GraphConst *w = graph_linear_w(g, o);
+        if (o->kind != G_LINEAR || w->vals) continue;
         matrices++;
         Factors *f = NULL;
         for (int j = 0; j < ndone && !f; j++)
-            if (done[j].w == o->w && done[j].rows == o->rows && done[j].cols == o->cols) f = &done[j];
+            if (done[j].w == w->data && done[j].rows == w->rows && done[j].cols == w->cols) f = &done[j];
         const char *name = g->tensors[o->out].name;
         if (f) { /* shared weights: the same factors */
-            if (pc->log) fprintf(pc->log, "lowrank: %-20s [%d][%d] shares the weights of `%s`\n", name, o->rows,
-                                 o->cols, f->name);
+            if (pc->log) fprintf(pc->log, "lowrank: %-20s [%d][%d] shares the weights of `%s`\n", name, w->rows,
+                                 w->cols, f->name);
         } else {
             f = &done[ndone++];
             memset(f, 0, sizeof *f);
-            f->w = o->w;
-            f->rows = o->rows;
-            f->cols = o->cols;
+            f->w = w->data;
+            f->rows = w->rows;
+            f->cols = w->cols;
             f->name = name;
             if (!factor(pc, f)) return false;
             if (pc->log && f->why && f->numerical > 0)
-                fprintf(pc->log, "lowrank: %-20s [%d][%d] stays dense: %s (numerical rank %d)\n", name, o->rows,
-                        o->cols, f->why, f->numerical);
+                fprintf(pc->log, "lowrank: %-20s [%d][%d] stays dense: %s (numerical rank %d)\n", name, w->rows,
+                        w->cols, f->why, f->numerical);
             else if (pc->log && f->why)
-                fprintf(pc->log, "lowrank: %-20s [%d][%d] stays dense: %s\n", name, o->rows, o->cols, f->why);
+                fprintf(pc->log, "lowrank: %-20s [%d][%d] stays dense: %s\n", name, w->rows, w->cols, f->why);
             else if (pc->log)
                 fprintf(pc->log, "lowrank: %-20s [%d][%d] rank %d (numerical %d), relative error %.6g, "
-                                 "FLOPs %ld -> %ld\n", name, o->rows, o->cols, f->rank, f->numerical, f->error,
-                        2L * o->rows * o->cols, 2L * f->rank * (o->rows + o->cols));
+                                 "FLOPs %ld -> %ld\n", name, w->rows, w->cols, f->rank, f->numerical, f->error,
+                        2L * w->rows * w->cols, 2L * f->rank * (w->rows + w->cols));
         }
         if (!f->why) {
             plan[i] = f;

@@ -368,14 +368,14 @@ static Graph *probe_graph(Arena *a, const Model *m)
 }
 
 /* Run probe i; its outputs (logits, or the residual with BOS first) are returned. */
-static const float *run_probe(const Graph *g, const Probes *P, int i, float *run)
+static const float *run_probe(PassContext *pc, const Graph *g, const Probes *P, int i, float *run)
 {
-    int n = P->len[i] + (g->model->declared ? 0 : 1);
-    graph_run(g, P->ids + P->at[i], n, 0, run, n);
+    int n = P->len[i] + (g->declared ? 0 : 1);
+    pc->run(pc->run_ud, g, P->ids + P->at[i], n, run);
     return run + g->tensors[g->output].offset;
 }
 
-static void run_reference(Arena *a, const Model *m, Probes *P)
+static void run_reference(PassContext *pc, Arena *a, const Model *m, Probes *P)
 {
     Graph *g = probe_graph(a, m);
     P->flops = graph_flops(g, m->positions);
@@ -385,7 +385,7 @@ static void run_reference(Arena *a, const Model *m, Probes *P)
     if (m->declared) P->logits = ARENA_ARRAY(a, float, (size_t)positions * v);
     else P->decoded = ARENA_ARRAY(a, Value, positions);
     for (int i = 0, at = 0; i < PROBES; i++) {
-        const float *out = run_probe(g, P, i, run);
+        const float *out = run_probe(pc, g, P, i, run);
         if (m->declared) memcpy(P->logits + (size_t)at * v, out, sizeof(float) * (size_t)P->len[i] * v);
         else
             for (int k = 0; k < P->len[i]; k++) P->decoded[at + k] = model_decode(m, out + (size_t)(k + 1) * m->dim);
@@ -409,14 +409,14 @@ static int argmax(const float *v, int n)
     return best;
 }
 
-static void report_error(Arena *a, const Model *m, const Probes *P, FILE *out)
+static void report_error(PassContext *pc, Arena *a, const Model *m, const Probes *P, FILE *out)
 {
     Graph *g = probe_graph(a, m);
     float *run = ARENA_ARRAY(a, float, g->arena_floats);
     int v = m->vocab_size, agree = 0, positions = 0;
     double max_error = 0;
     for (int i = 0; i < PROBES; i++) {
-        const float *got = run_probe(g, P, i, run);
+        const float *got = run_probe(pc, g, P, i, run);
         for (int k = 0; k < P->len[i]; k++, positions++) {
             if (m->declared) {
                 const float *want = P->logits + (size_t)positions * v, *row = got + (size_t)k * v;
@@ -453,7 +453,8 @@ typedef struct Guard {
 bool pass_magnitude(PassContext *pc, Model *m)
 {
     const PassOptions *o = pc->opts;
-    FILE *out = pc->log ? pc->log : o->report ? stderr : NULL;
+    /* the error is measured when asked for and there is a backend to run the graphs on */
+    FILE *const out = !pc->run ? NULL : pc->log ? pc->log : o->report ? stderr : NULL;
     if (o->prune_threshold <= 0 && o->prune_sparsity <= 0) return true; /* nothing asked for */
     /* pruned scores lose the margin that makes a causal mask exact for never-later selectors:
      * fusion must then visit every key, as the error measured here (unfused) does */
@@ -473,7 +474,7 @@ bool pass_magnitude(PassContext *pc, Model *m)
     Probes P = { 0 };
     if (out) {
         make_probes(&G->scratch, m, &P);
-        run_reference(&G->scratch, m, &P);
+        run_reference(pc, &G->scratch, m, &P);
     }
     if (o->prune_structured && o->prune_sparsity > 0) {
         Structured S = { pc->arena, o->prune_sparsity, 0, 0, 0, 0, 0 };
@@ -496,7 +497,7 @@ bool pass_magnitude(PassContext *pc, Model *m)
             fprintf(out, "magnitude: %ld of %ld weights in %d matrices are zero (%ld before)\n", U.zeros_after,
                     U.total, U.matrices, U.zeros_before);
     }
-    if (out) report_error(&G->scratch, m, &P, out);
+    if (out) report_error(pc, &G->scratch, m, &P, out);
 
     pc->arena->on_oom = G->outer;
     arena_free(&G->scratch);

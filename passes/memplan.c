@@ -55,7 +55,7 @@ static void give(Block *free_list, int *nfree, size_t at, size_t size)
 bool pass_memplan(PassContext *pc, Graph *g)
 {
     int nt = g->ntensors;
-    size_t n = (size_t)g->model->positions;
+    size_t n = (size_t)g->positions;
     int *last = ARENA_ARRAY(pc->arena, int, nt ? nt : 1);
     bool *placed = ARENA_ARRAY(pc->arena, bool, nt ? nt : 1);
     Block *free_list = ARENA_ARRAY(pc->arena, Block, 2 * nt + 2);
@@ -107,7 +107,8 @@ bool pass_memplan(PassContext *pc, Graph *g)
         }
     }
     g->scratch = end;
-    g->arena_floats = end + graph_scratch_floats(g);
+    g->scratch_floats = graph_scratch_floats(g);
+    g->arena_floats = end + g->scratch_floats;
     g->planned = true;
     return true;
 }

@@ -26,6 +26,8 @@ typedef struct PassContext {
     DiagList *diags;
     const PassOptions *opts;
     FILE *log; /* what passes report about themselves (ranks, errors), or NULL */
+    GraphRunner run; /* runs a graph (the interpreter backend, given by the library), or NULL */
+    void *run_ud;
 } PassContext;
 
 typedef bool (*ModelPass)(PassContext *pc, Model *m);

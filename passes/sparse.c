@@ -9,32 +9,41 @@
  * contributed nothing; the summation order of the remaining terms is row order). */
 #include "passes.h"
 
-/* W[rows][cols] in compressed rows, when the cost rule says so; false otherwise. */
-static bool compress(Arena *a, const float *w, int rows, int cols, const int **rowptr_out, const int **colidx_out,
-                     const float **vals_out, int *nnz_out)
+/* Constant c in compressed rows when the cost rule says so: the index of the compressed one
+ * (made once per constant: memo[c]), or -1. */
+static int compress(Arena *a, Graph *g, int c, int *memo)
 {
+    if (c < 0) return -1;
+    if (memo[c] != -2) return memo[c];
+    const GraphConst *k = &g->consts[c];
+    memo[c] = -1;
+    if (k->vals || !k->cols) return -1;
+    int rows = k->rows, cols = k->cols;
+    const float *w = k->data;
     size_t dense = (size_t)rows * (size_t)cols, nnz = 0;
-    for (size_t k = 0; k < dense; k++) nnz += w[k] != 0.0f;
-    if (10 * nnz > 4 * dense) return false;
+    for (size_t i = 0; i < dense; i++) nnz += w[i] != 0.0f;
+    if (10 * nnz > 4 * dense) return -1;
     int *rowptr = ARENA_ARRAY(a, int, rows + 1);
     int *colidx = ARENA_ARRAY(a, int, nnz ? nnz : 1);
     float *vals = ARENA_ARRAY(a, float, nnz ? nnz : 1);
     int at = 0;
     for (int r = 0; r < rows; r++) {
         rowptr[r] = at;
-        for (int c = 0; c < cols; c++) {
-            float v = w[(size_t)r * cols + c];
+        for (int q = 0; q < cols; q++) {
+            float v = w[(size_t)r * cols + q];
             if (v == 0.0f) continue;
-            colidx[at] = c;
+            colidx[at] = q;
             vals[at++] = v;
         }
     }
     rowptr[rows] = at;
-    *rowptr_out = rowptr;
-    *colidx_out = colidx;
-    *vals_out = vals;
-    *nnz_out = at;
-    return true;
+    memo[c] = graph_add_sparse_const(a, g, rows, cols, rowptr, colidx, vals, at, k->name);
+    return memo[c];
+}
+
+static bool is_sparse_linear(const Graph *g, const GraphOp *o)
+{
+    return o->kind == G_LINEAR && g->consts[o->consts[0]].vals;
 }
 
 /* A RASP block writes a few residual dimensions: `x + W h` with W compressed becomes one op
@@ -52,7 +61,7 @@ static void fuse_residual_adds(Arena *a, Graph *g)
         if (add->kind == G_ADD) {
             int t = add->in[1], j = -1;
             for (int q = 0; q < k; q++)
-                if (g->ops[q].out == t && g->ops[q].kind == G_LINEAR && g->ops[q].vals && g->ops[q].in[1] < 0) j = q;
+                if (g->ops[q].out == t && is_sparse_linear(g, &g->ops[q]) && g->ops[q].in[1] < 0) j = q;
             if (j >= 0 && readers[t] == 1 && add->in[0] != t) {
                 g->ops[j].in[1] = add->in[0];
                 g->ops[j].out = add->out;
@@ -67,24 +76,29 @@ static void fuse_residual_adds(Arena *a, Graph *g)
 
 bool pass_sparse(PassContext *pc, Graph *g)
 {
-    const Model *m = g->model;
+    int nc = g->nconsts;
+    int *memo = ARENA_ARRAY(pc->arena, int, nc ? nc : 1);
+    for (int i = 0; i < nc; i++) memo[i] = -2;
     for (int i = 0; i < g->nops; i++) {
         GraphOp *o = &g->ops[i];
-        if (o->kind == G_LINEAR && !o->vals) {
-            if (!compress(pc->arena, o->w, o->rows, o->cols, &o->rowptr, &o->colidx, &o->vals, &o->nnz)) continue;
+        if (o->kind == G_LINEAR && !g->consts[o->consts[0]].vals) {
+            int c = compress(pc->arena, g, o->consts[0], memo);
+            if (c < 0) continue;
+            o->consts[0] = c;
             /* a bias of zeros adds nothing: drop it (x + 0 is x) */
+            int b = o->consts[1];
             bool zero = true;
-            for (int r = 0; o->b && r < o->rows && zero; r++) zero = o->b[r] == 0.0f;
-            if (zero) o->b = NULL;
-        } else if (o->kind == G_EMBED && !m->declared && !o->vals) {
+            for (int r = 0; b >= 0 && r < g->consts[b].rows && zero; r++) zero = g->consts[b].data[r] == 0.0f;
+            if (zero) o->consts[1] = -1;
+        } else if (o->kind == G_EMBED && !g->declared && !g->consts[o->consts[0]].vals && o->consts[1] >= 0) {
             /* RASP embeddings are one-hot rows: both tables compressed, or neither */
-            GraphOp t = *o;
-            if (compress(pc->arena, m->tok_emb, m->vocab_size, m->dim, &t.rowptr, &t.colidx, &t.vals, &t.nnz) &&
-                compress(pc->arena, m->pos_emb, m->positions, m->dim, &t.pos_rowptr, &t.pos_colidx, &t.pos_vals,
-                         &t.pos_nnz))
-                *o = t;
+            int tok = compress(pc->arena, g, o->consts[0], memo), pos = compress(pc->arena, g, o->consts[1], memo);
+            if (tok >= 0 && pos >= 0) {
+                o->consts[0] = tok;
+                o->consts[1] = pos;
+            }
         }
     }
-    if (!m->declared) fuse_residual_adds(pc->arena, g);
+    if (!g->declared) fuse_residual_adds(pc->arena, g);
     return true;
 }

@@ -41,6 +41,29 @@ void tfmcrt_slice(float *out, const float *in, size_t n, size_t in_cols, size_t 
     for (size_t i = 0; i < n; i++) memcpy(out + i * cols, in + i * in_cols + start, cols * sizeof(float));
 }
 
+void tfmcrt_embed(float *out, const int *ids, size_t n, size_t pos0, const float *tok, const float *pos, size_t dim)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float *t = tok + (size_t)ids[i] * dim;
+        if (pos) tfmcrt_add(out + i * dim, t, pos + (pos0 + i) * dim, dim);
+        else tfmcrt_copy(out + i * dim, t, dim);
+    }
+}
+
+void tfmcrt_embed_csr(float *out, const int *ids, size_t n, size_t pos0, size_t dim, const int *tok_rowptr,
+                      const int *tok_colidx, const float *tok_vals, const int *pos_rowptr, const int *pos_colidx,
+                      const float *pos_vals)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *row = out + i * dim;
+        int id = ids[i];
+        size_t at = pos0 + i;
+        memset(row, 0, sizeof(float) * dim);
+        for (int k = tok_rowptr[id]; k < tok_rowptr[id + 1]; k++) row[tok_colidx[k]] += tok_vals[k];
+        for (int k = pos_rowptr[at]; k < pos_rowptr[at + 1]; k++) row[pos_colidx[k]] += pos_vals[k];
+    }
+}
+
 void tfmcrt_copy(float *out, const float *in, size_t count)
 {
     if (count) memcpy(out, in, count * sizeof(float));

@@ -95,6 +95,15 @@ void tfmcrt_attention(float *out, const float *q, const float *k, const float *v
 /* out[n][cols] = columns start .. start + cols of in[n][in_cols] (the parts of a fused projection). */
 void tfmcrt_slice(float *out, const float *in, size_t n, size_t in_cols, size_t start, size_t cols);
 
+/* out[n][dim]: row i is tok[ids[i]] + pos[pos0 + i] (pos NULL: tok[ids[i]] alone, as for rotary,
+ * ALiBi or no positions). */
+void tfmcrt_embed(float *out, const int *ids, size_t n, size_t pos0, const float *tok, const float *pos, size_t dim);
+/* The same with both tables in compressed rows (row r's non-zeros are vals[rowptr[r]..rowptr[r+1])):
+ * each row is 0 + its token row's terms + its position row's, in that order. */
+void tfmcrt_embed_csr(float *out, const int *ids, size_t n, size_t pos0, size_t dim, const int *tok_rowptr,
+                      const int *tok_colidx, const float *tok_vals, const int *pos_rowptr, const int *pos_colidx,
+                      const float *pos_vals);
+
 /* out[count] = in[count] (the buffers do not overlap). */
 void tfmcrt_copy(float *out, const float *in, size_t count);
 

@@ -36,21 +36,32 @@ static const char rasp_src[] =
     "  target = selector_width(smaller);\n"
     "  return aggregate(select(target, indices, ==), tokens); }";
 
-/* A copy of g whose ops and tensors may be broken. */
+/* A copy of g whose ops (their constant lists too), tensors and constants may be broken. */
 typedef struct Copy {
     Graph g;
     GraphOp ops[512];
     GraphTensor tensors[512];
+    GraphConst consts[512];
+    int op_consts[2048];
 } Copy;
 
 static bool copy_of(Copy *c, const Graph *g)
 {
-    if (g->nops > 512 || g->ntensors > 512) return false;
+    int total = 0;
+    for (int i = 0; i < g->nops; i++) total += g->ops[i].nconsts;
+    if (g->nops > 512 || g->ntensors > 512 || g->nconsts > 512 || total > 2048) return false;
     c->g = *g;
     memcpy(c->ops, g->ops, sizeof(GraphOp) * (size_t)g->nops);
     memcpy(c->tensors, g->tensors, sizeof(GraphTensor) * (size_t)g->ntensors);
+    memcpy(c->consts, g->consts, sizeof(GraphConst) * (size_t)g->nconsts);
+    for (int i = 0, at = 0; i < g->nops; i++) {
+        memcpy(c->op_consts + at, g->ops[i].consts, sizeof(int) * (size_t)g->ops[i].nconsts);
+        c->ops[i].consts = c->op_consts + at;
+        at += g->ops[i].nconsts;
+    }
     c->g.ops = c->ops;
     c->g.tensors = c->tensors;
+    c->g.consts = c->consts;
     return true;
 }
 
@@ -117,11 +128,20 @@ static void test_rejects_broken_model(void)
     k.ops[lin].in[0] = k.ops[add].out; /* written only later */
     REJECTS(&k.g, "before any op writes it");
     copy_of(&k, g);
-    k.ops[lin].cols++;
-    REJECTS(&k.g, "W has");
+    k.consts[k.ops[lin].consts[0]].cols++;
+    REJECTS(&k.g, "the op needs");
     copy_of(&k, g);
-    k.ops[lin].w = NULL;
-    REJECTS(&k.g, "no weights");
+    k.ops[lin].consts[0] = -1;
+    REJECTS(&k.g, "no W");
+    copy_of(&k, g);
+    k.ops[lin].consts[1] = k.g.nconsts + 5;
+    REJECTS(&k.g, "refers to constant");
+    copy_of(&k, g);
+    k.ops[lin].nconsts = 1;
+    REJECTS(&k.g, "1 constants; a linear has 2");
+    copy_of(&k, g);
+    k.ops[emb].consts[0] = k.ops[lin].consts[0]; /* a table of the wrong shape */
+    REJECTS(&k.g, "token table");
     copy_of(&k, g);
     int add2 = find_op(g, G_ADD, glu + 1); /* an add after the gated activation: give it that, hidden-wide */
     CHECK(add2 > glu && k.tensors[k.ops[glu].out].cols != k.tensors[k.ops[add2].out].cols, "an add after the glu");
@@ -131,20 +151,29 @@ static void test_rejects_broken_model(void)
     k.ops[glu].act = (Activation)99;
     REJECTS(&k.g, "activation 99");
     copy_of(&k, g);
-    k.ops[norm].norm = NULL;
+    k.ops[norm].consts[0] = -1;
     REJECTS(&k.g, "no norm weights");
+    copy_of(&k, g);
+    k.ops[norm].norm.kind = NORM_NONE;
+    REJECTS(&k.g, "norm kind");
     copy_of(&k, g);
     k.ops[rope].in[0] = k.ops[lin].in[0];
     REJECTS(&k.g, "in place");
     copy_of(&k, g);
     k.tensors[k.ops[kv].cache[0]].cache = false;
-    REJECTS(&k.g, "not caches");
+    REJECTS(&k.g, "is not a cache");
     copy_of(&k, g);
-    k.ops[att].block = NULL;
-    REJECTS(&k.g, "no attention block");
+    k.ops[att].attn.kv_heads = 0;
+    REJECTS(&k.g, "attention of");
     copy_of(&k, g);
-    k.ops[moe].block = k.ops[att].block;
-    REJECTS(&k.g, "no mixture-of-experts block");
+    k.ops[att].cache[1] = -1;
+    REJECTS(&k.g, "1 caches; a attend uses 2");
+    copy_of(&k, g);
+    k.ops[moe].moe.top = 99;
+    REJECTS(&k.g, "experts, top 99");
+    copy_of(&k, g);
+    k.ops[moe].consts[2] = k.ops[moe].consts[1]; /* an up bias where a vector was wanted: [hidden][dim] */
+    REJECTS(&k.g, "is not a vector");
     copy_of(&k, g);
     k.tensors[k.ops[emb].out].cols++;
     REJECTS(&k.g, "embeds");
@@ -179,13 +208,13 @@ static void test_rejects_broken_rasp(void)
         CHECK(sc >= 0 && sm >= 0 && mix >= 0, "-O0 has unfused attention");
         if (sc >= 0 && sm >= 0 && mix >= 0) {
             copy_of(&k, g0);
-            k.ops[sc].rows++;
+            k.ops[sc].dk++;
             REJECTS(&k.g, "dk");
             copy_of(&k, g0);
             k.tensors[k.ops[sm].out].square = false;
             REJECTS(&k.g, "[n][n]");
             copy_of(&k, g0);
-            k.ops[mix].rows++;
+            k.ops[mix].dv++;
             REJECTS(&k.g, "dv");
             copy_of(&k, g0);
             k.ops[sc].scale = 1.0f / 0.0f * 0.0f; /* NaN */
@@ -193,16 +222,16 @@ static void test_rejects_broken_rasp(void)
         }
         int fa = find_op(g1, G_FUSED_ATTENTION, 0), sparse = -1;
         for (int i = 0; i < g1->nops && sparse < 0; i++)
-            if (g1->ops[i].kind == G_LINEAR && g1->ops[i].vals) sparse = i;
+            if (g1->ops[i].kind == G_LINEAR && graph_linear_w(g1, &g1->ops[i])->vals) sparse = i;
         CHECK(fa >= 0 && sparse >= 0, "-O1 has fused attention and compressed rows");
         if (fa >= 0) {
             copy_of(&k, g1);
-            k.ops[fa].cols++;
+            k.ops[fa].dv++;
             REJECTS(&k.g, "dv");
         }
         if (sparse >= 0) {
             copy_of(&k, g1);
-            k.ops[sparse].nnz++;
+            k.consts[k.ops[sparse].consts[0]].nnz++;
             REJECTS(&k.g, "non-zeros");
         }
     }

@@ -15,10 +15,14 @@ static Graph *new_graph(Arena *a, int positions, int max_cols)
     m->name = "lowrank_test";
     m->dim = max_cols;
     m->positions = m->max_len = positions;
-    Graph *g = ARENA_NEW(a, Graph);
-    g->model = m;
-    return g;
+    return graph_new(a, m);
 }
+
+/* A linear op's matrix: its shape, values and bias. */
+static int R(const Graph *g, const GraphOp *o) { return graph_linear_w(g, o)->rows; }
+static int C(const Graph *g, const GraphOp *o) { return graph_linear_w(g, o)->cols; }
+static const float *Wd(const Graph *g, const GraphOp *o) { return graph_linear_w(g, o)->data; }
+static const float *Bd(const Graph *g, const GraphOp *o) { return o->consts[1] >= 0 ? g->consts[o->consts[1]].data : NULL; }
 
 static float *random_low_rank(Arena *a, uint64_t *s, int rows, int cols, int rank, double noise)
 {
@@ -38,15 +42,15 @@ static float *random_low_rank(Arena *a, uint64_t *s, int rows, int cols, int ran
 }
 
 /* ||W - second . first|| / ||W|| for a factored pair of ops. */
-static double factored_error(const float *w, const GraphOp *first, const GraphOp *second)
+static double factored_error(const Graph *g, const float *w, const GraphOp *first, const GraphOp *second)
 {
     double diff = 0, norm = 0;
-    for (int i = 0; i < second->rows; i++)
-        for (int c = 0; c < first->cols; c++) {
+    for (int i = 0; i < R(g, second); i++)
+        for (int c = 0; c < C(g, first); c++) {
             double v = 0;
-            for (int k = 0; k < first->rows; k++)
-                v += (double)second->w[(size_t)i * second->cols + k] * first->w[(size_t)k * first->cols + c];
-            double x = w[(size_t)i * first->cols + c];
+            for (int k = 0; k < R(g, first); k++)
+                v += (double)Wd(g, second)[(size_t)i * C(g, second) + k] * Wd(g, first)[(size_t)k * C(g, first) + c];
+            double x = w[(size_t)i * C(g, first) + c];
             diff += (x - v) * (x - v);
             norm += x * x;
         }
@@ -72,7 +76,10 @@ static void run_graph(Graph *g, int x, int n, const float *input, float *out)
     float *arena = calloc(g->arena_floats, sizeof(float));
     int cols = g->tensors[x].cols, rows = g->tensors[g->output].cols;
     memcpy(arena + g->tensors[x].offset, input, sizeof(float) * (size_t)n * cols);
-    graph_run(g, NULL, n, 0, arena, n);
+    Arena a;
+    arena_init(&a, &libc_allocator, NULL);
+    ibackend_run(ibackend_new(&a, lower_graph(&a, g)), NULL, n, 0, arena, n, NULL);
+    arena_free(&a);
     memcpy(out, arena + g->tensors[g->output].offset, sizeof(float) * (size_t)n * rows);
     free(arena);
 }
@@ -130,14 +137,14 @@ static void exact_rank2(int mode)
             return;
         }
         const GraphOp *o1 = &g->ops[0], *o2 = &g->ops[1];
-        CHECK(o1->kind == G_LINEAR && o1->rows == 2 && o1->cols == COLS && !o1->b && o1->in[0] == x,
-              "mode %d: first factor [%d][%d]", mode, o1->rows, o1->cols);
+        CHECK(o1->kind == G_LINEAR && R(g, o1) == 2 && C(g, o1) == COLS && !Bd(g, o1) && o1->in[0] == x,
+              "mode %d: first factor [%d][%d]", mode, R(g, o1), C(g, o1));
         CHECK(!strcmp(g->tensors[o1->out].name, "y.lowrank"), "intermediate named `%s`", g->tensors[o1->out].name);
-        CHECK(o2->kind == G_LINEAR && o2->rows == ROWS && o2->cols == 2 && o2->b == b && o2->in[0] == o1->out &&
-                  o2->out == y, "mode %d: second factor [%d][%d]", mode, o2->rows, o2->cols);
+        CHECK(o2->kind == G_LINEAR && R(g, o2) == ROWS && C(g, o2) == 2 && Bd(g, o2) == b && o2->in[0] == o1->out &&
+                  o2->out == y, "mode %d: second factor [%d][%d]", mode, R(g, o2), C(g, o2));
         CHECK(graph_flops(g, N) == 2.0 * 2 * (ROWS + COLS), "mode %d: FLOPs %g after", mode, graph_flops(g, N));
         int rank = 0;
-        double reported = -1, error = factored_error(w, o1, o2);
+        double reported = -1, error = factored_error(g, w, o1, o2);
         CHECK(logged(log, "y", &rank, &reported) && rank == 2, "mode %d: log says rank %d:\n%s", mode, rank, log);
         CHECK(error <= 1e-6, "mode %d: relative error %g", mode, error);
         CHECK(fabs(reported - error) <= 1e-8, "mode %d: logged error %g, recomputed %g", mode, reported, error);
@@ -201,8 +208,8 @@ static void test_low_rank_plus_noise(void)
     for (int l = 0; l < LAYERS && g->nops == 2 * LAYERS; l++) {
         const GraphOp *o1 = &g->ops[2 * l], *o2 = &g->ops[2 * l + 1];
         int rank = 0;
-        double reported = -1, error = factored_error(w[l], o1, o2);
-        CHECK(o1->rows == ranks[l] && o2->cols == ranks[l], "%s: rank %d, want %d", names[l], o1->rows, ranks[l]);
+        double reported = -1, error = factored_error(g, w[l], o1, o2);
+        CHECK(R(g, o1) == ranks[l] && C(g, o2) == ranks[l], "%s: rank %d, want %d", names[l], R(g, o1), ranks[l]);
         CHECK(logged(log, names[l], &rank, &reported) && rank == ranks[l], "%s: logged rank %d:\n%s", names[l], rank, log);
         CHECK(error <= 1e-3, "%s: relative error %g", names[l], error);
         CHECK(fabs(reported - error) <= 1e-5 * error + 1e-12, "%s: logged error %g, recomputed %g", names[l], reported,
@@ -309,8 +316,9 @@ static void test_dense_and_shared(void)
     const char *log = fixture_log(&fx);
     CHECK(g->nops == 6, "%d ops, want 6:\n%s", g->nops, log);
     if (g->nops == 6) {
-        CHECK(g->ops[0].w == g->ops[2].w && g->ops[1].w == g->ops[3].w, "shared weights, separate factors");
-        CHECK(g->ops[4].w == full && g->ops[5].w == row, "the full-rank and 1-row matrices changed");
+        CHECK(g->ops[0].consts[0] == g->ops[2].consts[0] && g->ops[1].consts[0] == g->ops[3].consts[0],
+              "shared weights, separate factors");
+        CHECK(Wd(g, &g->ops[4]) == full && Wd(g, &g->ops[5]) == row, "the full-rank and 1-row matrices changed");
     }
     CHECK(strstr(log, "lowrank: b") && strstr(log, "shares the weights of `a`"), "no sharing logged:\n%s", log);
     CHECK(strstr(log, "stays dense: the rank saves no FLOPs (numerical rank 20)"), "full rank not logged:\n%s", log);
@@ -346,7 +354,7 @@ static void sparse_baseline(bool sparse)
     if (sparse)
         CHECK(g->nops == 1 && strstr(log, "compressed rows (the sparse pass) are cheaper"), "with sparse: factored:\n%s", log);
     else
-        CHECK(g->nops == 2 && g->ops[0].rows == 2, "without sparse: not factored at rank 2:\n%s", log);
+        CHECK(g->nops == 2 && R(g, &g->ops[0]) == 2, "without sparse: not factored at rank 2:\n%s", log);
     fixture_free(&fx);
 }
 

@@ -481,7 +481,8 @@ static void test_shared_weights_once(void)
     CU_ASSERT_FATAL(c1 && c2 && n1 > 0 && n2 > 0);
     /* every weight is one hex-float literal: the same values at both levels */
     CHECK_INT(count_of(c2, "0x"), count_of(c1, "0x"));
-    CHECK_INT(count_of(c2, "_qkv["), 2); /* one stacked matrix and its bias, declared once */
+    CHECK_INT(count_of(c2, "_layers_0_attention_qkv_weight["), 1); /* one stacked matrix, declared once */
+    CHECK_INT(count_of(c2, "_layers_0_attention_qkv_bias["), 1);   /* and its bias */
     free(c1);
     free(c2);
 }

@@ -133,28 +133,7 @@ void ast_format(const Ast *e, char *buf, size_t cap);
 
 /* --------------------------------------------------------------- values */
 
-typedef TfmcValue Value;
-
-typedef struct ValueSet {
-    Value *v; /* sorted by value_cmp, no two equal */
-    int n;
-} ValueSet;
-
-bool value_is_number(Value v); /* bool, int or float */
-double value_number(Value v);
-/* Python equality: numbers (bools included) compare by value, strings by text. */
-bool value_eq(Value a, Value b);
-/* A total order for value sets: undefined, then numbers, then strings. */
-int value_cmp(Value a, Value b);
-int value_format(Value v, char *buf, size_t cap);
-Value value_int(int64_t i);
-Value value_float(double f);
-Value value_bool(bool b);
-
-/* Sort and deduplicate vals[0..n) in place; returns the new count. */
-int valueset_normalise(Value *vals, int n);
-bool valueset_contains(const ValueSet *s, Value v);
-int valueset_index(const ValueSet *s, Value v);
+/* Value, ValueSet and their functions are in support.h. */
 
 typedef enum ScalarStatus { SCALAR_OK, SCALAR_ARITH, SCALAR_TYPE } ScalarStatus;
 /* Evaluate a checked lambda body with its parameters bound. SCALAR_ARITH: an

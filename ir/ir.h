@@ -6,7 +6,7 @@
 #ifndef TFMC_IR_H
 #define TFMC_IR_H
 
-#include "frontend.h"
+#include "support.h" /* the IRs see the support layer, not the frontend (lower.h bridges them) */
 
 /* ------------------------------------------------------------ model IR */
 
@@ -126,16 +126,6 @@ typedef struct ModelStats {
     long nonzeros;
 } ModelStats;
 
-/* Compile a checked RASP program into a model, Tracr's way. NULL with a diagnostic on failure. */
-Model *rasp_lower(Arena *arena, const RaspProgram *p, DiagList *diags);
-
-/* Check a model declaration and build its model with its weights (a .safetensors file, or
- * seeded random ones). NULL with diagnostics on failure. Before any weight is allocated, the
- * memory the model needs is checked against max_memory (0: the machine's, model_memory_limit)
- * and the weight file's header against the declaration. check_only: only those checks and every
- * statement and option, no weights allocated or read (what loading a file does for its models). */
-Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, DiagList *diags, bool check_only,
-                     size_t max_memory);
 /* `requested`, or when 0 what this process may take: the least of the physical memory, the
  * cgroup's memory.max and RLIMIT_AS / RLIMIT_DATA. */
 size_t model_memory_limit(size_t requested);

@@ -3,7 +3,7 @@
 #ifndef TFMC_MODEL_DECL_H
 #define TFMC_MODEL_DECL_H
 
-#include "ir.h"
+#include "lower.h"
 
 typedef enum Scheme { SCHEME_TFMC, SCHEME_GPT2, SCHEME_LLAMA } Scheme;
 

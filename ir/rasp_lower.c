@@ -15,7 +15,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "ir.h"
+#include "lower.h"
 
 /* The score of one satisfied predicate. Unselected keys trail by at least S/2, so their softmax
  * weight is below exp(-S/2) ~ 2e-22: float32 results are exact. */

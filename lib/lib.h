@@ -3,6 +3,7 @@
 #define TFMC_LIB_H
 
 #include "backend.h"
+#include "lower.h"
 #include "passes.h"
 
 struct TfmcProgram {

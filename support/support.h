@@ -106,4 +106,34 @@ const char *diag_source_text(const SrcFile *f, SrcLoc loc, size_t *len);
 /* The closest name to `name` among `cands` (edit distance), or NULL when none is close. */
 const char *diag_suggest(const char *name, const char *const *cands, int n);
 
+/* --------------------------------------------------------------- values */
+
+/* A RASP scalar (support/value.c): plain data, the public TfmcValue. */
+typedef TfmcValue Value;
+
+typedef struct ValueSet {
+    Value *v; /* sorted by value_cmp, no two equal */
+    int n;
+} ValueSet;
+
+bool value_is_number(Value v); /* bool, int or float */
+bool value_is_integral(Value v); /* bool or int */
+int64_t value_as_int(Value v);   /* of an integral value */
+/* Numbers by value (exactly for two integers), strings by bytes, undefined first. */
+int value_cmp_loose(Value a, Value b);
+double value_number(Value v);
+/* Python equality: numbers (bools included) compare by value, strings by text. */
+bool value_eq(Value a, Value b);
+/* A total order for value sets: undefined, then numbers, then strings. */
+int value_cmp(Value a, Value b);
+int value_format(Value v, char *buf, size_t cap);
+Value value_int(int64_t i);
+Value value_float(double f);
+Value value_bool(bool b);
+
+/* Sort and deduplicate vals[0..n) in place; returns the new count. */
+int valueset_normalise(Value *vals, int n);
+bool valueset_contains(const ValueSet *s, Value v);
+int valueset_index(const ValueSet *s, Value v);
+
 #endif

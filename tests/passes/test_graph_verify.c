@@ -1,7 +1,11 @@
 /* test_graph_verify.c: graph_verify accepts the graphs the compiler makes (declared models and
- * RASP programs, at -O0..-O2) and rejects hand-broken copies of them, one test per check. */
+ * RASP programs, at -O0..-O2) and rejects hand-broken copies of them, one test per check; the
+ * lowering to kernel calls covers every op in order and kprogram_check rejects broken calls; the
+ * entry points (data) are the prototypes the generated C declares. */
+#include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "passes_test.h"
 
 /* A compiled program's graph, from a source string, at one -O level. */
@@ -240,9 +244,116 @@ static void test_rejects_broken_rasp(void)
     fixture_free(&fx);
 }
 
+/* The kernel program of each compiled graph: every op lowered, in op order, and the calls fit
+ * their kernels' signatures; a call broken in each way is rejected. */
+static void test_kernel_programs(void)
+{
+    Fixture fx;
+    fixture_init(&fx);
+    const char *const srcs[2] = { model_src, rasp_src };
+    for (int s = 0; s < 2; s++)
+        for (int level = 0; level <= 2; level++) {
+            Compiled c;
+            const Graph *g = compiled(&c, srcs[s], level);
+            CHECK(g != NULL, "compiles at -O%d", level);
+            if (!g) {
+                tfmc_context_free(c.ctx);
+                continue;
+            }
+            const KProgram *k = c.p->kernels;
+            char err[512] = "";
+            CHECK(k && k->g == g && kprogram_check(k, err, sizeof err), "-O%d: %s", level, err);
+            /* ops in order, each with one call (or two: a copy, then the kernel) */
+            int op = 0, calls = 0;
+            for (int i = 0; i < k->ncalls; i++) {
+                CHECK(k->calls[i].op == op || k->calls[i].op == op + 1, "-O%d: call %d is of op %d after op %d", level, i,
+                      k->calls[i].op, op);
+                if (k->calls[i].op != op) calls = 0;
+                op = k->calls[i].op;
+                calls++;
+                CHECK(calls <= 2 && (calls == 1 || k->calls[i - 1].kernel == K_COPY), "-O%d: op %d has a third call", level, op);
+                CHECK(k->calls[i].head == g->ops[op].head, "-O%d: call %d's head mark", level, i);
+            }
+            CHECK(k->ncalls > 0 && k->calls[0].op == 0 && op == g->nops - 1, "-O%d: %d calls for %d ops", level, k->ncalls, g->nops);
+            /* broken copies: a wrong kind, a missing argument, rows of a dense constant */
+            KCall *saved = malloc(sizeof(KCall) * (size_t)k->ncalls);
+            memcpy(saved, k->calls, sizeof(KCall) * (size_t)k->ncalls);
+            KProgram broken = *k;
+            broken.calls = saved;
+            int lin = -1;
+            for (int i = 0; i < k->ncalls && lin < 0; i++)
+                if (k->calls[i].kernel == K_LINEAR) lin = i;
+            saved[0].args[0].kind = KA_FLOAT;
+            CHECK(!kprogram_check(&broken, err, sizeof err) && strstr(err, "does not fit"), "a float for a tensor: %s", err);
+            memcpy(saved, k->calls, sizeof(KCall) * (size_t)k->ncalls);
+            saved[0].nargs--;
+            CHECK(!kprogram_check(&broken, err, sizeof err) && strstr(err, "arguments for a signature"), "one argument short: %s", err);
+            if (lin >= 0) {
+                memcpy(saved, k->calls, sizeof(KCall) * (size_t)k->ncalls);
+                saved[lin].args[4].kind = KA_ROWPTR; /* a dense W's "rows" */
+                CHECK(!kprogram_check(&broken, err, sizeof err), "row starts of a dense constant accepted");
+                memcpy(saved, k->calls, sizeof(KCall) * (size_t)k->ncalls);
+                saved[lin].args[1].index = g->ntensors;
+                CHECK(!kprogram_check(&broken, err, sizeof err), "a tensor out of range accepted");
+            }
+            free(saved);
+            tfmc_context_free(c.ctx);
+        }
+    fixture_free(&fx);
+}
+
+/* The program's entry points are what the C declares: each prototype, written out by hand here. */
+static void test_entry_points(void)
+{
+    static const char *const model_protos[] = {
+        "int v_init(v_ctx *ctx, void *arena, size_t bytes);",
+        "void v_set_exec(v_ctx *ctx, const TfmcrtExec *prefill, const TfmcrtExec *decode);",
+        "void v_reset(v_ctx *ctx);",
+        "int v_prefill(v_ctx *ctx, const int *tokens, int n, float *logits);",
+        "int v_prefill_last(v_ctx *ctx, const int *tokens, int n, float *logits);",
+        "int v_decode(v_ctx *ctx, int token, float *logits);",
+    };
+    static const char *const rasp_protos[] = {
+        "int v_init(v_ctx *ctx, void *arena, size_t bytes);",
+        "int v_encode(const char *word);",
+        "int v_forward(v_ctx *ctx, const int *tokens, int n, v_out_t *out);",
+        "const char *v_value_name(int id);",
+    };
+    const char *const srcs[2] = { model_src, rasp_src };
+    const char *const *protos[2] = { model_protos, rasp_protos };
+    int counts[2] = { 6, 4 };
+    for (int s = 0; s < 2; s++) {
+        Compiled c;
+        const Graph *g = compiled(&c, srcs[s], 1);
+        CHECK(g != NULL, "compiles");
+        if (!g) {
+            tfmc_context_free(c.ctx);
+            continue;
+        }
+        const KProgram *k = c.p->kernels;
+        CHECK(k->nentries == counts[s], "%d entry points, want %d", k->nentries, counts[s]);
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        CHECK(tfmc_emit_c(c.ctx, c.p, NULL, f) == TFMC_OK, "emits C");
+        fclose(f);
+        for (int e = 0; e < counts[s] && e < k->nentries; e++) {
+            char name[64];
+            snprintf(name, sizeof name, "v_%s(", k->entries[e].name);
+            CHECK(strstr(protos[s][e], name) != NULL, "entry %d is `%s`, want %s", e, k->entries[e].name, protos[s][e]);
+            CHECK(text && strstr(text, protos[s][e]), "the C does not declare `%s`", protos[s][e]);
+            CHECK(k->entries[e].nparams >= 1 && k->entries[e].doc && k->entries[e].doc[0], "entry %s", k->entries[e].name);
+        }
+        free(text);
+        tfmc_context_free(c.ctx);
+    }
+}
+
 void add_graph_verify_tests(CU_pSuite suite)
 {
     CU_add_test(suite, "accepts every compiled graph, -O0..-O2", test_accepts_compiled);
     CU_add_test(suite, "rejects broken declared-model graphs, one check each", test_rejects_broken_model);
     CU_add_test(suite, "rejects broken RASP graphs, one check each", test_rejects_broken_rasp);
+    CU_add_test(suite, "kernel programs: every op, in order; broken calls rejected", test_kernel_programs);
+    CU_add_test(suite, "entry points: the prototypes the C declares", test_entry_points);
 }

@@ -59,7 +59,7 @@ static bool copy_of(Copy *c, const Graph *g)
     memcpy(c->tensors, g->tensors, sizeof(GraphTensor) * (size_t)g->ntensors);
     memcpy(c->consts, g->consts, sizeof(GraphConst) * (size_t)g->nconsts);
     for (int i = 0, at = 0; i < g->nops; i++) {
-        memcpy(c->op_consts + at, g->ops[i].consts, sizeof(int) * (size_t)g->ops[i].nconsts);
+        if (g->ops[i].nconsts) memcpy(c->op_consts + at, g->ops[i].consts, sizeof(int) * (size_t)g->ops[i].nconsts);
         c->ops[i].consts = c->op_consts + at;
         at += g->ops[i].nconsts;
     }

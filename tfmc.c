@@ -88,6 +88,8 @@ static const char usage_run[] =
     "  --threads N[,D]     a model runs on N threads (default: the machine's cores), decode steps\n"
     "                      on D when given; the logits are the same bit for bit at every count\n"
     "  --task-grain G      the least multiply-adds a kernel gives a thread (tests: 1 cuts every one)\n"
+    "  --profile           a model: at the end, the time spent in each runtime kernel and in each\n"
+    "                      layer, on standard error\n"
     "  --                  end of options: what follows are tokens\n"
     "\n"
     "With tokens on the command line the input is that one sequence; with none, each line of\n"
@@ -355,6 +357,7 @@ static bool model_line(TfmcSession *s, int vocab, int max_len, const int *ids, s
 typedef struct RunThreads {
     int prefill, decode;
     long grain;
+    bool profile; /* --profile: the time of each kernel, on standard error at the end */
 } RunThreads;
 
 static int run_model(TfmcContext *ctx, const TfmcProgram *p, char **words, size_t nwords, bool logits, long generate,
@@ -366,6 +369,7 @@ static int run_model(TfmcContext *ctx, const TfmcProgram *p, char **words, size_
         tfmc_session_set_task_grain(s, (size_t)threads->grain);
         if (threads->prefill != 1 || threads->decode != 1)
             st = tfmc_session_set_threads(s, threads->prefill, threads->decode);
+        if (st == TFMC_OK && threads->profile) st = tfmc_session_profile(s, true);
         if (st != TFMC_OK) tfmc_session_free(s);
     }
     if (st != TFMC_OK) {
@@ -398,6 +402,10 @@ static int run_model(TfmcContext *ctx, const TfmcProgram *p, char **words, size_
         }
         free(line);
     }
+    if (threads->profile) {
+        fflush(stdout);
+        tfmc_session_print_profile(s, stderr);
+    }
     tfmc_session_free(s);
     return status;
 }
@@ -409,7 +417,7 @@ static int cmd_sequences(int argc, char **argv, bool compiled)
     const char *file = NULL, *name = NULL;
     bool trace = false, logits = false;
     long generate = -1;
-    RunThreads threads = { 0, 0, 0 };
+    RunThreads threads = { 0, 0, 0, false };
     char **words = malloc(sizeof(char *) * (size_t)(argc + 1));
     size_t nwords = 0;
     bool options_done = false;
@@ -467,6 +475,8 @@ static int cmd_sequences(int argc, char **argv, bool compiled)
             i++;
         } else if (option && !strcmp(a, "--trace") && !compiled) {
             trace = true;
+        } else if (option && !strcmp(a, "--profile") && compiled) {
+            threads.profile = true;
         } else if (option) {
             free(words);
             fprintf(stderr, "tfmc: %s: unknown option `%s` (see `tfmc %s --help`)\n", cmdname, a, cmdname);

@@ -137,7 +137,10 @@ IBackend *ibackend_new(Arena *a, const KProgram *k);
  * run puts them. The arena holds g->arena_floats floats; its caches keep earlier positions. On
  * ex's threads (NULL: this one), with the same results bit for bit whatever its thread count. */
 void ibackend_run(const IBackend *ip, const int *ids, int n, int pos0, float *arena, int head_rows,
-                const TfmcrtExec *ex);
+                  const TfmcrtExec *ex);
+/* The same, adding each call's wall time to seconds[call] (the program's ncalls entries). */
+void ibackend_run_timed(const IBackend *ip, const int *ids, int n, int pos0, float *arena, int head_rows,
+                        const TfmcrtExec *ex, double *seconds);
 /* A GraphRunner (ir.h) for the passes: lowers g the first time it sees it (its cache keeps the
  * last one) and runs it on every row, single-threaded. */
 typedef struct IBackendCache {

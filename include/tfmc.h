@@ -217,6 +217,11 @@ TfmcStatus tfmc_session_set_threads(TfmcSession *s, int prefill_threads, int dec
  * Tests set 1, so that even a tiny model's kernels are cut into as many parts as threads. */
 void tfmc_session_set_task_grain(TfmcSession *s, size_t grain);
 void tfmc_session_free(TfmcSession *s);
+/* Time every kernel call of the session's prefills and decodes from now on (on: a double per
+ * call, from the context's allocator; off: forget them), and print the time so far by kernel
+ * and by layer. The timing adds a clock read per call; the results are unchanged. */
+TfmcStatus tfmc_session_profile(TfmcSession *s, bool on);
+void tfmc_session_print_profile(const TfmcSession *s, FILE *out);
 void tfmc_session_reset(TfmcSession *s);
 /* Feed n tokens at the next positions; logits (when not NULL) receives [n][vocab]. With NULL the
  * final norm and the logits are not computed at all. */

@@ -670,6 +670,8 @@ struct TfmcSession {
     /* threads: a pool each for prefill and decode (one, when the counts agree; none for 1) */
     TfmcrtPool *prefill_pool, *decode_pool;
     size_t grain;
+    double *seconds; /* tfmc_session_profile: each kernel call's time so far, or NULL */
+    long steps[2];   /* and the prefills and decodes it covers */
 };
 
 int tfmc_model_vocab(const TfmcProgram *p) { return p->compiled ? p->compiled->vocab_size : 0; }
@@ -755,6 +757,7 @@ void tfmc_session_free(TfmcSession *s)
     TfmcAllocator *a = &s->ctx->alloc;
     a->realloc(a->ud, s->arena, 0);
     a->realloc(a->ud, s->history, 0);
+    a->realloc(a->ud, s->seconds, 0);
     a->realloc(a->ud, s, 0);
 }
 
@@ -783,13 +786,14 @@ static TfmcStatus session_feed(TfmcSession *s, const int *ids, size_t n, float *
     size_t total = n; /* positions in this run; the rows asked for are its last `rows` */
     TfmcrtExec ex = tfmcrt_pool_exec(decode ? s->decode_pool : s->prefill_pool, s->grain);
     if (s->cached) {
-        ibackend_run(s->p->interp, ids, (int)n, s->len, s->arena, (int)rows, &ex);
+        ibackend_run_timed(s->p->interp, ids, (int)n, s->len, s->arena, (int)rows, &ex, s->seconds);
     } else {
         /* bidirectional attention: every position sees the new tokens, so recompute all */
         total = (size_t)s->len + n;
-        ibackend_run(s->p->interp, s->history, (int)total, 0, s->arena, (int)rows, &ex);
+        ibackend_run_timed(s->p->interp, s->history, (int)total, 0, s->arena, (int)rows, &ex, s->seconds);
     }
     s->len += (int)n;
+    if (s->seconds) s->steps[decode]++;
     if (rows) {
         const float *out = s->arena + g->tensors[g->output].offset;
         memcpy(logits, out + (total - rows) * (size_t)m->vocab_size, rows * (size_t)m->vocab_size * sizeof(float));
@@ -818,4 +822,63 @@ int tfmc_argmax(const float *v, size_t n)
     for (size_t i = 1; i < n; i++)
         if (v[i] > v[best]) best = i;
     return (int)best;
+}
+
+TfmcStatus tfmc_session_profile(TfmcSession *s, bool on)
+{
+    TfmcAllocator *a = &s->ctx->alloc;
+    if (!on) {
+        a->realloc(a->ud, s->seconds, 0);
+        s->seconds = NULL;
+        return TFMC_OK;
+    }
+    if (s->seconds) return TFMC_OK;
+    size_t n = (size_t)s->p->kernels->ncalls;
+    s->seconds = session_alloc(s->ctx, sizeof(double) * (n ? n : 1));
+    s->steps[0] = s->steps[1] = 0;
+    return s->seconds ? TFMC_OK : TFMC_ERR_NOMEM;
+}
+
+/* Time by kernel, most first, then by layer. */
+void tfmc_session_print_profile(const TfmcSession *s, FILE *out)
+{
+    if (!s->seconds) return;
+    const KProgram *k = s->p->kernels;
+    const Graph *g = k->g;
+    double by_kernel[K_COUNT] = { 0 }, total = 0;
+    long calls[K_COUNT] = { 0 };
+    for (int i = 0; i < k->ncalls; i++) {
+        by_kernel[k->calls[i].kernel] += s->seconds[i];
+        calls[k->calls[i].kernel]++;
+        total += s->seconds[i];
+    }
+    fprintf(out, "profile of `%s`: %ld prefills, %ld decode steps, %.3f ms in kernels\n", g->name, s->steps[0],
+            s->steps[1], total * 1e3);
+    fprintf(out, "  %-26s %9s %12s %7s\n", "kernel", "calls/run", "ms", "share");
+    bool done[K_COUNT] = { false };
+    for (;;) {
+        int best = -1;
+        for (int q = 0; q < K_COUNT; q++)
+            if (!done[q] && calls[q] && (best < 0 || by_kernel[q] > by_kernel[best])) best = q;
+        if (best < 0) break;
+        done[best] = true;
+        fprintf(out, "  %-26s %9ld %12.3f %6.1f%%\n", kernel_info[best].name, calls[best], by_kernel[best] * 1e3,
+                total > 0 ? 100 * by_kernel[best] / total : 0.0);
+    }
+    /* per layer (the embeddings and the head on their own) */
+    fprintf(out, "  %-36s %12s %7s\n", "layer", "ms", "share");
+    int layer = -2;
+    double sum = 0;
+    for (int i = 0; i <= k->ncalls; i++) {
+        int l = i < k->ncalls ? g->ops[k->calls[i].op].layer : -3;
+        bool head = i < k->ncalls && k->calls[i].head;
+        if (head) l = -4;
+        if (i > 0 && l != layer) {
+            const char *name = layer >= 0 ? g->layer_names[layer] : layer == -4 ? "head" : "embed";
+            fprintf(out, "  %-36s %12.3f %6.1f%%\n", name, sum * 1e3, total > 0 ? 100 * sum / total : 0.0);
+            sum = 0;
+        }
+        layer = l;
+        if (i < k->ncalls) sum += s->seconds[i];
+    }
 }

@@ -3,6 +3,7 @@
  * the same kernels, with the same arguments, that the C backend writes. `tfmc run`, `tfmc verify`
  * and the library's programs and sessions run on it. */
 #include <string.h>
+#include <time.h>
 
 #include "backend.h"
 #include "tfmcrt.h"
@@ -138,7 +139,15 @@ static void call(const Frame *f)
     }
 }
 
-void ibackend_run(const IBackend *ip, const int *ids, int n, int pos0, float *arena, int head_rows, const TfmcrtExec *ex)
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+void ibackend_run_timed(const IBackend *ip, const int *ids, int n, int pos0, float *arena, int head_rows,
+                        const TfmcrtExec *ex, double *seconds)
 {
     const KProgram *k = ip->k;
     for (int i = 0; i < k->ncalls; i++) {
@@ -148,8 +157,19 @@ void ibackend_run(const IBackend *ip, const int *ids, int n, int pos0, float *ar
             f.n = (size_t)head_rows;
             f.skip = (size_t)(n - head_rows);
         }
+        if (!seconds) {
+            call(&f);
+            continue;
+        }
+        double t0 = now();
         call(&f);
+        seconds[i] += now() - t0;
     }
+}
+
+void ibackend_run(const IBackend *ip, const int *ids, int n, int pos0, float *arena, int head_rows, const TfmcrtExec *ex)
+{
+    ibackend_run_timed(ip, ids, n, pos0, arena, head_rows, ex, NULL);
 }
 
 void ibackend_run_graph(void *cache, const Graph *g, const int *ids, int n, float *arena)

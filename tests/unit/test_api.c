@@ -559,6 +559,81 @@ static void test_emit_write_error(void)
     tfmc_context_free(ctx);
 }
 
+/* A session's profile lists every kernel the program calls, as many times per run as
+ * --emit=kernels shows it, and every layer of --emit=graph, in order; the logits are those of a
+ * session without it. */
+static void test_session_profile(void)
+{
+    static const char src[] = "model prof { vocab 30; max_len 16; dim 32; init random(seed 9); "
+                              "embed token, position rope(base 10000); block x 2 { attention heads 4, causal, "
+                              "norm rmsnorm(eps 1e-5); mlp hidden 64, act swiglu, norm rmsnorm(eps 1e-5); } "
+                              "norm rmsnorm(eps 1e-5); unembed tied; }";
+    TfmcContext *ctx = tfmc_context_new(NULL);
+    const TfmcProgram *p = NULL;
+    CU_ASSERT_FATAL(tfmc_load_string(ctx, "prof.tfm", src, strlen(src)) == TFMC_OK &&
+                    tfmc_find_program(ctx, NULL, &p) == TFMC_OK && tfmc_compile(ctx, p) == TFMC_OK);
+    char *kernels = NULL, *profile = NULL, *graph = NULL;
+    size_t klen = 0, plen = 0, glen = 0;
+    FILE *f = open_memstream(&kernels, &klen);
+    CHECK_INT(tfmc_emit(ctx, p, TFMC_EMIT_KERNELS, f), TFMC_OK);
+    fclose(f);
+    f = open_memstream(&graph, &glen);
+    CHECK_INT(tfmc_emit(ctx, p, TFMC_EMIT_GRAPH, f), TFMC_OK);
+    fclose(f);
+    TfmcSession *plain, *timed;
+    CU_ASSERT_FATAL(tfmc_session_new(ctx, p, &plain) == TFMC_OK && tfmc_session_new(ctx, p, &timed) == TFMC_OK);
+    CHECK_INT(tfmc_session_profile(timed, true), TFMC_OK);
+    int ids[5] = { 1, 7, 3, 29, 0 };
+    float a[30], b[30];
+    CHECK_INT(tfmc_session_prefill_last(plain, ids, 5, a), TFMC_OK);
+    CHECK_INT(tfmc_session_prefill_last(timed, ids, 5, b), TFMC_OK);
+    CU_ASSERT(memcmp(a, b, sizeof a) == 0);
+    CHECK_INT(tfmc_session_decode(plain, 4, a), TFMC_OK);
+    CHECK_INT(tfmc_session_decode(timed, 4, b), TFMC_OK);
+    CU_ASSERT(memcmp(a, b, sizeof a) == 0);
+    f = open_memstream(&profile, &plen);
+    tfmc_session_print_profile(timed, f);
+    fclose(f);
+    CU_ASSERT(strstr(profile, "1 prefills, 1 decode steps") != NULL);
+    /* each kernel's count in the program text against the profile's calls/run */
+    int kinds = 0;
+    for (const char *line = strchr(profile, '\n') + 1; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        char name[64];
+        long calls;
+        double ms;
+        if (sscanf(line, " %63s %ld %lf", name, &calls, &ms) != 3 || strncmp(name, "tfmcrt_", 7)) continue;
+        char pattern[80];
+        snprintf(pattern, sizeof pattern, " %s(", name); /* after the indent, or a head call's [head] */
+        long in_text = 0;
+        for (const char *q = kernels; (q = strstr(q, pattern)); q++) in_text++;
+        CHECK_INT(calls, in_text);
+        CU_ASSERT(ms >= 0);
+        kinds++;
+    }
+    long distinct = 0;
+    static const char *const all[] = { "tfmcrt_embed(", "tfmcrt_linear_ex(", "tfmcrt_norm_ex(", "tfmcrt_rope_ex(",
+                                       "tfmcrt_kv_store(", "tfmcrt_attend_ex(", "tfmcrt_add(", "tfmcrt_glu_ex(",
+                                       "tfmcrt_slice(", "tfmcrt_copy(" };
+    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) distinct += strstr(kernels, all[k]) != NULL;
+    CHECK_INT(kinds, distinct);
+    /* the layers, in the graph's order */
+    const char *at = profile;
+    static const char *const layers[] = { "\n  embed ", "layers.0.attention", "layers.1.mlp", "layers.2.attention",
+                                          "layers.3.mlp", "\n  head " };
+    for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++) {
+        const char *q = strstr(at, layers[l]);
+        CU_ASSERT(q != NULL);
+        if (q) at = q;
+        if (l > 0 && l < 5) CU_ASSERT(strstr(graph, layers[l]) != NULL);
+    }
+    tfmc_session_free(plain);
+    tfmc_session_free(timed);
+    free(kernels);
+    free(profile);
+    free(graph);
+    tfmc_context_free(ctx);
+}
+
 bool register_api_tests(void)
 {
     static const UnitTest tests[] = {
@@ -574,6 +649,7 @@ bool register_api_tests(void)
         { "shared blocks: weights emitted once at -O1 and -O2", test_shared_weights_once },
         { "emit C: a write error is reported", test_emit_write_error },
         { "--report's weight bytes are the generated arrays'", test_report_weight_bytes },
+        { "session profile: every kernel and layer, results unchanged", test_session_profile },
     };
     return UNIT_SUITE("api", tests);
 }

@@ -179,6 +179,13 @@ bool graph_tensor_used(const Graph *g, int t)
     return false;
 }
 
+int graph_in_place_input(const Graph *g, const GraphOp *o)
+{
+    if (o->kind == G_LINEAR && o->in[1] >= 0 && graph_linear_w(g, o)->vals) return o->in[1];
+    if (o->kind == G_ACT || o->kind == G_SOFTMAX) return o->in[0];
+    return -1;
+}
+
 bool graph_const_used(const Graph *g, int c)
 {
     for (int i = 0; i < g->nops; i++)

@@ -178,12 +178,8 @@ static bool check_op(Verify *v, const GraphOp *o)
     return fail(v, "unknown op kind %d", (int)o->kind);
 }
 
-/* May op o write its output over input `in` (same place, the input's last reader)? Only a
- * compressed update of the residual (tfmcrt_linear_csr_acc adds into its accumulator in place). */
-static bool in_place(const Graph *g, const GraphOp *o, int in)
-{
-    return o->kind == G_LINEAR && graph_linear_w(g, o) && graph_linear_w(g, o)->vals && o->in[1] == in;
-}
+/* May op o write its output over input `in` (same place, the input's last reader)? */
+static bool in_place(const Graph *g, const GraphOp *o, int in) { return in >= 0 && graph_in_place_input(g, o) == in; }
 
 /* Tensors s, then t, whose lives meet at one op that writes t over s in place. */
 static bool handed_over(const Graph *g, const int *first, const int *last, int s, int t)

@@ -351,6 +351,10 @@ size_t graph_scratch_floats(const Graph *g);
 size_t graph_tensor_floats(const Graph *g, int t);
 /* Does some op read or write tensor t? */
 bool graph_tensor_used(const Graph *g, int t);
+/* The input an op may write its output over (the memory plan puts them in one place when the
+ * input is read for the last time): a compressed linear's accumulator, an activation's or a
+ * softmax's input; -1 for the others. */
+int graph_in_place_input(const Graph *g, const GraphOp *o);
 /* Is constant c used by some op? */
 bool graph_const_used(const Graph *g, int c);
 /* FLOPs per position of the graph at sequence length n. */

@@ -1,6 +1,7 @@
 /* memplan.c: memory planning (-O1). One arena; each tensor gets an offset when its producing op
  * runs and frees its place after the last op that reads it, so tensors that are never alive at
- * the same time share memory (first fit over the free list). KV caches and the graph's output
+ * the same time share memory (first fit over the free list); an op that may write over its input
+ * (graph_in_place_input) takes the input's place when that was its last use. KV caches and the graph's output
  * stay for good. Preserves: every value exactly (only addresses change). The arena size reported
  * by --report and NAME_ARENA_BYTES is what the generated code uses. */
 #include <stdlib.h>
@@ -78,11 +79,14 @@ bool pass_memplan(PassContext *pc, Graph *g)
         const GraphOp *o = &g->ops[i];
         int t = o->out;
         /* a sparse update of a tensor read for the last time here takes its place (in place) */
-        if (!placed[t] && o->kind == G_LINEAR && o->in[1] >= 0 && last[o->in[1]] == i && o->in[1] != g->output &&
-            graph_tensor_floats(g, o->in[1]) == graph_tensor_floats(g, t)) {
-            g->tensors[t].offset = g->tensors[o->in[1]].offset;
+        /* so does an activation or a softmax of a tensor read for the last time (the kernels work
+         * in place: the copy before them goes) */
+        int over = graph_in_place_input(g, o);
+        if (!placed[t] && over >= 0 && last[over] == i && over != g->output && !g->tensors[over].cache &&
+            graph_tensor_floats(g, over) == graph_tensor_floats(g, t)) {
+            g->tensors[t].offset = g->tensors[over].offset;
             placed[t] = true;
-            last[o->in[1]] = -2; /* its place now belongs to t: not given back below */
+            last[over] = -2; /* its place now belongs to t: not given back below */
         }
         if (!placed[t]) {
             size_t size = graph_tensor_floats(g, t);

@@ -23,7 +23,7 @@
     X(LINEAR_CSR_ACC, "tfmcrt_linear_csr_acc_ex", "eoiizppwwzz")       \
     X(COPY, "tfmcrt_copy", "oiz")                                      \
     X(ACT, "tfmcrt_act_ex", "eozk")                                    \
-    X(ADD, "tfmcrt_add", "oiiz")                                       \
+    X(ADD, "tfmcrt_add_ex", "eoiiz")                                   \
     X(SCORES, "tfmcrt_scores", "oiizzfk")                              \
     X(SOFTMAX_ROWS, "tfmcrt_softmax_rows", "ozk")                      \
     X(MIX, "tfmcrt_mix", "oiizz")                                      \
@@ -31,7 +31,7 @@
     X(NORM, "tfmcrt_norm_ex", "eoizzkffww")                            \
     X(GLU, "tfmcrt_glu_ex", "eoiizk")                                  \
     X(ROPE, "tfmcrt_rope_ex", "eozzzzf")                               \
-    X(KV_STORE, "tfmcrt_kv_store", "ooiizzz")                          \
+    X(KV_STORE, "tfmcrt_kv_store_ex", "eooiizzz")                      \
     X(SLICE, "tfmcrt_slice", "oizzzz")                                 \
     X(MHA_SCORES, "tfmcrt_mha_scores_ex", "eoiizzza")                  \
     X(MHA_SOFTMAX, "tfmcrt_mha_softmax_ex", "eoizzza")                 \

@@ -140,6 +140,7 @@ static void lower_op(Lower *L, int i)
         return;
     case G_ADD:
         begin(L, K_ADD, i);
+        exec(L);
         tensor(L, o->out);
         tensor(L, a);
         tensor(L, b);
@@ -216,6 +217,7 @@ static void lower_op(Lower *L, int i)
         return;
     case G_KV_STORE:
         begin(L, K_KV_STORE, i);
+        exec(L);
         tensor(L, o->cache[0]);
         tensor(L, o->cache[1]);
         tensor(L, a);

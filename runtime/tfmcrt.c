@@ -132,6 +132,45 @@ static void row_range(const RowJob *j, size_t task, size_t *begin, size_t *end)
 static void norm_rows(float *out, const float *in, size_t n, size_t d, int kind, float eps, float alpha,
                       const float *w, const float *b);
 
+static void add_task(void *arg, size_t task)
+{
+    const RowJob *j = arg;
+    size_t c0, c1;
+    row_range(j, task, &c0, &c1);
+    tfmcrt_add(j->out + c0, j->in + c0, j->in2 + c0, c1 - c0);
+}
+
+/* Threads take ranges of 256 floats (an addition is the same whatever the range). */
+void tfmcrt_add_ex(const TfmcrtExec *ex, float *out, const float *a, const float *b, size_t count)
+{
+    RowJob j = { out, a, b, NULL, NULL, count, 256, 1, 0, 0, 0, 0, 0, 0 };
+    j.tasks = tfmcrt_tasks(ex, (count + 255) / 256, 256);
+    tfmcrt_parallel_for(ex, j.tasks, add_task, &j);
+}
+
+typedef struct KvJob {
+    float *kcache, *vcache;
+    const float *k, *v;
+    size_t n, pos0, kvd, tasks;
+} KvJob;
+
+static void kv_task(void *arg, size_t task)
+{
+    const KvJob *j = arg;
+    size_t i0 = task * j->n / j->tasks, i1 = (task + 1) * j->n / j->tasks;
+    tfmcrt_kv_store(j->kcache, j->vcache, j->k + i0 * j->kvd, j->v + i0 * j->kvd, i1 - i0, j->pos0 + i0, j->kvd);
+}
+
+/* Threads take ranges of positions. */
+void tfmcrt_kv_store_ex(const TfmcrtExec *ex, float *kcache, float *vcache, const float *k, const float *v, size_t n,
+                        size_t pos0, size_t kvd)
+{
+    KvJob j = { kcache, vcache, k, v, n, pos0, kvd, 1 };
+    if (n == 0) return;
+    j.tasks = tfmcrt_tasks(ex, n, 2 * kvd);
+    tfmcrt_parallel_for(ex, j.tasks, kv_task, &j);
+}
+
 static void norm_task(void *arg, size_t task)
 {
     const RowJob *j = arg;

@@ -112,6 +112,8 @@ void tfmcrt_relu(float *x, size_t count);
 
 /* out[count] = a + b. */
 void tfmcrt_add(float *out, const float *a, const float *b, size_t count);
+/* The same on ex's threads. */
+void tfmcrt_add_ex(const TfmcrtExec *ex, float *out, const float *a, const float *b, size_t count);
 
 /* s[n][n] = scale * q[n][dk] . k[n][dk]^T; with causal, entries j > i are not computed. */
 void tfmcrt_scores(float *s, const float *q, const float *k, size_t n, size_t dk, float scale, int causal);
@@ -158,6 +160,9 @@ void tfmcrt_rope_ex(const TfmcrtExec *ex, float *x, size_t n, size_t heads, size
 /* Store rows k[n][kvd] and v[n][kvd] at positions pos0.. of the caches [max_len][kvd]. */
 void tfmcrt_kv_store(float *kcache, float *vcache, const float *k, const float *v, size_t n, size_t pos0,
                      size_t kvd);
+/* The same on ex's threads (ranges of positions). */
+void tfmcrt_kv_store_ex(const TfmcrtExec *ex, float *kcache, float *vcache, const float *k, const float *v, size_t n,
+                        size_t pos0, size_t kvd);
 
 typedef struct TfmcrtAttention {
     int heads, kv_heads, head_dim;

@@ -207,9 +207,36 @@ static void linear_task(void *arg, size_t task)
             for (size_t r = r_begin; r < r_end; r++) out[i * j->rows + r] += j->b[r];
 }
 
-/* Threads take whole blocks of rows of W (each output element is then computed exactly as on one
- * thread: the same block kernel, the same column order); when W has fewer blocks than there are
- * threads, whole groups of positions as well. */
+static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+/* Cut units x groups of equal work into row_tasks x pos_tasks tasks for `threads` threads (that
+ * take the next task as they finish): the cut whose slowest thread has the least work,
+ * ceil(tasks / threads) tasks of ceil(units / rows) x ceil(groups / positions) each; on a tie the
+ * fewer tasks. 24 blocks of rows (a 768-row W) and 32 groups of 4 positions on 16 threads: 24 x 2
+ * tasks, 3 each, where cutting the rows alone gives half the threads two blocks and the others
+ * one. Only the speed depends on it. */
+static void split(size_t threads, size_t units, size_t groups, size_t *row_tasks, size_t *pos_tasks)
+{
+    size_t best = (size_t)-1;
+    *row_tasks = *pos_tasks = 1;
+    if (threads <= 1) return;
+    for (size_t p = 1; p <= groups && p <= threads; p++) {
+        size_t cand[3] = { units, ceil_div(threads, p), ceil_div(2 * threads, p) };
+        for (int c = 0; c < 3; c++) {
+            size_t r = cand[c] < units ? cand[c] : units;
+            size_t span = ceil_div(r * p, threads) * ceil_div(units, r) * ceil_div(groups, p);
+            if (span < best || (span == best && r * p < *row_tasks * *pos_tasks)) {
+                best = span;
+                *row_tasks = r;
+                *pos_tasks = p;
+            }
+        }
+    }
+}
+
+/* Threads take whole blocks of rows of W and whole groups of positions (each output element is
+ * then computed exactly as on one thread: the same block kernel, the same column order), cut so
+ * that the threads' work is as even as the blocks allow (split). */
 void tfmcrt_linear_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, const float *w, const float *b,
                       size_t rows, size_t cols)
 {
@@ -224,10 +251,8 @@ void tfmcrt_linear_ex(const TfmcrtExec *ex, float *out, const float *in, size_t 
     j.units = (rows + j.unit - 1) / j.unit;
     j.groups = (n + j.depth - 1) / j.depth;
     if (j.units == 0 || j.groups == 0) return;
-    size_t tasks = tfmcrt_tasks(ex, j.units * j.groups, j.unit * j.depth * (cols ? cols : 1));
-    j.row_tasks = tasks < j.units ? tasks : j.units;
-    j.pos_tasks = tasks / j.row_tasks;
-    if (j.pos_tasks > j.groups) j.pos_tasks = j.groups;
+    size_t threads = tfmcrt_tasks(ex, j.units * j.groups, j.unit * j.depth * (cols ? cols : 1));
+    split(threads, j.units, j.groups, &j.row_tasks, &j.pos_tasks);
     tfmcrt_parallel_for(ex, j.row_tasks * j.pos_tasks, linear_task, &j);
 }
 

@@ -612,7 +612,7 @@ static void test_session_profile(void)
     }
     long distinct = 0;
     static const char *const all[] = { "tfmcrt_embed(", "tfmcrt_linear_ex(", "tfmcrt_norm_ex(", "tfmcrt_rope_ex(",
-                                       "tfmcrt_kv_store(", "tfmcrt_attend_ex(", "tfmcrt_add(", "tfmcrt_glu_ex(",
+                                       "tfmcrt_kv_store_ex(", "tfmcrt_attend_ex(", "tfmcrt_add_ex(", "tfmcrt_glu_ex(",
                                        "tfmcrt_slice(", "tfmcrt_copy(" };
     for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) distinct += strstr(kernels, all[k]) != NULL;
     CHECK_INT(kinds, distinct);

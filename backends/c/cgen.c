@@ -354,13 +354,16 @@ void cgen_emit_run(Cgen *c)
     const KProgram *k = c->k;
     char id[256];
     bool *used = ARENA_ARRAY(c->o->arena, bool, g->ntensors ? g->ntensors : 1);
-    bool head = false, scratch = false;
+    bool head = false, scratch = false, ex = false, ids = false, pos0 = false;
     for (int i = 0; i < k->ncalls; i++) {
         head |= k->calls[i].head;
         for (int j = 0; j < k->calls[i].nargs; j++) {
             const KArg *x = &k->calls[i].args[j];
             if (x->kind == KA_TENSOR || x->kind == KA_CACHE) used[x->index] = true;
             scratch |= x->kind == KA_SCRATCH;
+            ex |= x->kind == KA_EXEC && !c->unrolled[i];
+            ids |= x->kind == KA_IDS;
+            pos0 |= x->kind == KA_POS0;
         }
     }
     fprintf(c->out, "/* The transformer on ids[0..n) at positions pos0..pos0+n-1: the program's kernel calls in\n"
@@ -375,7 +378,11 @@ void cgen_emit_run(Cgen *c)
                     g->tensors[t].offset);
     if (scratch) fprintf(c->out, "    float *scratch = ctx->arena + %zu;\n", g->scratch);
     if (head) fprintf(c->out, "    size_t hs = n - hn; /* the rows before the head's */\n");
-    fprintf(c->out, "    (void)ex;\n    (void)ids;\n    (void)pos0;\n    (void)hn;\n");
+    /* the parameters no call reads (a RASP program has no head; one with no threaded kernel) */
+    if (!ex) fprintf(c->out, "    (void)ex;\n");
+    if (!ids) fprintf(c->out, "    (void)ids;\n");
+    if (!pos0) fprintf(c->out, "    (void)pos0;\n");
+    if (!head) fprintf(c->out, "    (void)hn;\n");
     int layer = -1;
     bool in_head = false;
     for (int i = 0; i < k->ncalls; i++) {

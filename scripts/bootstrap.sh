@@ -4,10 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(gcc clang flex bison meson ninja-build pkg-config libcunit1-dev python3 valgrind liblapacke-dev libopenblas-dev python3-numpy)
+packages=(gcc clang flex bison meson ninja-build pkg-config libcunit1-dev python3 valgrind liblapacke-dev libopenblas-dev python3-numpy
+          # the aarch64 cross build and its emulator (tests/e2e/check_cross.py)
+          gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+          # the LLVM JIT backend and its calls into compiled code; pytest for the Python tests
+          libffi-dev llvm-19-dev python3-pytest)
 missing=()
 for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    # the status as a whole string (no pipe: under pipefail a pipe's early exit could count as missing)
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "bootstrap: installing ${missing[*]}" >&2

@@ -134,6 +134,8 @@ static const char usage_compile[] =
     "  --backend=c|simd portable C; simd is the same code today: the runtime's kernels it calls are\n"
     "                   vectorised and pick AVX-512, AVX2 or baseline code for the CPU at load time\n"
     "  --weights=separate  put the weights in a second file, OUT_weights.c\n"
+    "  (with -o OUT.c, also OUT.h: the sizes, the context type and the prototypes, for the files\n"
+    "   that call it; OUT.c stays self-contained; not with -o -)\n"
     "  --emit=model     the model IR as text (every residual dimension named)\n"
     "  --emit=graph     the graph IR as text\n"
     "  --emit=kernels   the runtime kernel calls the graph lowers to (what every backend runs)\n"
@@ -724,8 +726,8 @@ static int cmd_compile(int argc, char **argv)
     if (st == TFMC_OK && binary) st = tfmc_write_safetensors(ctx, p, out);
     if (st == TFMC_OK && !binary) {
         FILE *f = out && strcmp(out, "-") ? fopen(out, "w") : stdout;
-        FILE *wf = NULL;
-        char wpath[4096];
+        FILE *wf = NULL, *hf = NULL;
+        char wpath[4096], hpath[4096];
         if (!f) {
             fprintf(stderr, "tfmc: cannot write `%s`\n", out);
             tfmc_context_free(ctx);
@@ -742,13 +744,28 @@ static int cmd_compile(int argc, char **argv)
                 return EXIT_INPUT;
             }
         }
+        if (!strcmp(emit, "c") && f != stdout) {
+            /* OUT.h beside OUT.c: the interface, for the files that call it */
+            size_t len = strlen(out);
+            snprintf(hpath, sizeof hpath, "%.*s.h", (int)(len > 2 && !strcmp(out + len - 2, ".c") ? len - 2 : len), out);
+            hf = fopen(hpath, "w");
+            if (!hf) {
+                fprintf(stderr, "tfmc: cannot write `%s`\n", hpath);
+                if (wf) fclose(wf);
+                fclose(f);
+                tfmc_context_free(ctx);
+                return EXIT_INPUT;
+            }
+        }
         if (!strcmp(emit, "c")) {
-            TfmcCOptions co = { with_main, options, wf, wf ? wpath : NULL };
+            const char *base = out ? strrchr(out, '/') : NULL;
+            TfmcCOptions co = { with_main, options, wf, wf ? wpath : NULL, hf, base ? base + 1 : out };
             st = tfmc_emit_c(ctx, p, &co, f);
         } else {
             st = tfmc_emit(ctx, p, !strcmp(emit, "model") ? TFMC_EMIT_MODEL : !strcmp(emit, "kernels") ? TFMC_EMIT_KERNELS : TFMC_EMIT_GRAPH, f);
         }
         if (wf && fclose(wf) != 0) st = TFMC_ERR_IO;
+        if (hf && fclose(hf) != 0) st = TFMC_ERR_IO;
         if (f != stdout && fclose(f) != 0) st = TFMC_ERR_IO;
         if (st == TFMC_ERR_IO) fprintf(stderr, "tfmc: cannot write `%s`\n", out);
     }

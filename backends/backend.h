@@ -161,10 +161,13 @@ typedef struct CgenOptions {
     FILE *weights;            /* when not NULL, weights go to this second file */
     const char *weights_name; /* its file name, for the comment */
     Arena *arena;             /* the emitter's own bookkeeping */
+    const char *code_name;    /* the .c file's name, for the header's comment */
 } CgenOptions;
 
 /* Write the portable C99 file of a kernel program; false when writing it (or the weights file)
  * failed. */
 bool cgen_emit(const KProgram *k, const CgenOptions *o, FILE *out);
+/* Write its header (OUT.h): the sizes, types and entry-point prototypes; false on a write error. */
+bool cgen_emit_header(const KProgram *k, const CgenOptions *o, FILE *out);
 
 #endif

@@ -174,8 +174,11 @@ typedef struct TfmcCOptions {
     const char *options;      /* recorded in the header comment */
     FILE *weights;            /* NULL: weights in the same file; else in this second file */
     const char *weights_name;
+    FILE *header;             /* not NULL: the header (sizes, types, prototypes) goes here too */
+    const char *code_name;    /* the .c file's name, for the header's comment */
 } TfmcCOptions;
-/* Write the portable C99 code of the compiled program. */
+/* Write the portable C99 code of the compiled program (and with opts->header its header: the
+ * .c stays self-contained, the header is for the other files of a program that call it). */
 TfmcStatus tfmc_emit_c(TfmcContext *ctx, const TfmcProgram *p, const TfmcCOptions *opts, FILE *out);
 
 /* Write the compiled weights as a .safetensors file, with metadata naming every residual

@@ -178,6 +178,11 @@ static TfmcStatus emit_c(TfmcContext *ctx, const TfmcProgram *p, const TfmcCOpti
     o.weights = opts ? opts->weights : NULL;
     o.weights_name = opts ? opts->weights_name : NULL;
     o.arena = &ctx->arena;
+    o.code_name = opts ? opts->code_name : NULL;
+    if (opts && opts->header && !cgen_emit_header(p->kernels, &o, opts->header)) {
+        tfmc_report(ctx, "cannot write the header of `%s`: %s", p->name, strerror(errno));
+        return TFMC_ERR_IO;
+    }
     if (!cgen_emit(p->kernels, &o, out)) {
         tfmc_report(ctx, "cannot write the C of `%s`: %s", p->name, strerror(errno));
         return TFMC_ERR_IO;

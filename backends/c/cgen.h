@@ -42,5 +42,8 @@ void cgen_emit_run(Cgen *c);
 /* The two kinds of program around P_run. */
 void cgen_emit_rasp(Cgen *c);
 void cgen_emit_model(Cgen *c);
+/* The size macros and types callers use (in the .c and its header). */
+void cgen_rasp_interface(Cgen *c);
+void cgen_model_interface(Cgen *c);
 
 #endif

@@ -162,9 +162,26 @@ static void emit_main(Cgen *c)
     cgen_emit_line_reader(c, call, true);
 }
 
+/* The sizes and types a caller uses: in the .c and in its header. */
+void cgen_model_interface(Cgen *cg)
+{
+    const CgenOptions *o = cg->o;
+    const Graph *g = cg->g;
+    const Model *m = cg->m;
+    FILE *out = cg->out;
+    char up[128];
+    cgen_upper(o->prefix, up, sizeof up);
+    fprintf(out, "#define %s_VOCAB %d\n#define %s_MAX_LEN %d\n#define %s_DIM %d\n", up, m->vocab_size, up, m->max_len, up, m->dim);
+    fprintf(out, "#define %s_ARENA_FLOATS %zu\n#define %s_ARENA_BYTES (%s_ARENA_FLOATS * sizeof(float))\n\n", up,
+            g->arena_floats, up, up);
+    fprintf(out, "typedef struct %s_ctx {\n    float *arena;\n    int len;                  /* positions fed so far */\n"
+                 "    int tokens[%s_MAX_LEN];   /* and their tokens */\n"
+                 "    const TfmcrtExec *prefill_exec, *decode_exec; /* threads (NULL: none): %s_set_exec */\n} %s_ctx;\n\n",
+            o->prefix, up, o->prefix, o->prefix);
+}
+
 void cgen_emit_model(Cgen *cg)
 {
-    const Graph *g = cg->g;
     const CgenOptions *o = cg->o;
     FILE *out = cg->out;
     const Model *m = cg->m;
@@ -192,13 +209,7 @@ void cgen_emit_model(Cgen *cg)
             o->weights_name ? " " : "", o->weights_name ? o->weights_name : "", o->prefix, up, o->prefix, o->prefix,
             cached ? "the KV cache keeps earlier positions" : "bidirectional attention: each call recomputes", o->prefix);
     fprintf(out, "#include <stddef.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n#include \"tfmcrt.h\"\n\n");
-    fprintf(out, "#define %s_VOCAB %d\n#define %s_MAX_LEN %d\n#define %s_DIM %d\n", up, m->vocab_size, up, m->max_len, up, m->dim);
-    fprintf(out, "#define %s_ARENA_FLOATS %zu\n#define %s_ARENA_BYTES (%s_ARENA_FLOATS * sizeof(float))\n\n", up,
-            g->arena_floats, up, up);
-    fprintf(out, "typedef struct %s_ctx {\n    float *arena;\n    int len;                  /* positions fed so far */\n"
-                 "    int tokens[%s_MAX_LEN];   /* and their tokens */\n"
-                 "    const TfmcrtExec *prefill_exec, *decode_exec; /* threads (NULL: none): %s_set_exec */\n} %s_ctx;\n\n",
-            o->prefix, up, o->prefix, o->prefix);
+    cgen_model_interface(cg);
     cgen_emit_constants(cg);
     cgen_emit_run(cg);
     emit_api(cg, cached);

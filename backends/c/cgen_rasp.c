@@ -28,6 +28,16 @@ static void emit_header(Cgen *c)
             c->o->weights_name ? " " : "", c->o->weights_name ? c->o->weights_name : "", P, up, P);
     fprintf(c->out, "#include <stddef.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
     fprintf(c->out, "#include \"tfmcrt.h\"\n\n");
+    cgen_rasp_interface(c);
+}
+
+/* The sizes and types a caller uses: in the .c and in its header. */
+void cgen_rasp_interface(Cgen *c)
+{
+    const Model *m = c->m;
+    const char *P = c->P;
+    char up[128];
+    cgen_upper(P, up, sizeof up);
     fprintf(c->out, "#define %s_DIM %d            /* residual width */\n", up, m->dim);
     fprintf(c->out, "#define %s_MAX_LEN %d        /* longest input, BOS excluded */\n", up, m->max_len);
     fprintf(c->out, "#define %s_POSITIONS %d      /* BOS + MAX_LEN */\n", up, m->positions);

@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 # torch_gpt2.py: the PyTorch reference for bench/models.sh: the same GPT-2-small shape (random
-# weights, plain torch modules), one thread, prefill 128 tokens and decode with a KV cache.
+# weights, plain torch modules), prefill 128 tokens and decode with a KV cache, on one thread or
+# on the count given (bench/threads.sh: the same counts as tfmc). Usage: torch_gpt2.py [THREADS]
+import sys
 import time
 import torch
 
-torch.set_num_threads(1)
+torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
 torch.manual_seed(1)
 V, D, H, L, F, T = 50257, 768, 12, 12, 3072, 256
 

@@ -6,9 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(gcc clang flex bison meson ninja-build pkg-config libcunit1-dev python3 valgrind liblapacke-dev libopenblas-dev python3-numpy
           # the aarch64 cross build and its emulator (tests/e2e/check_cross.py)
-          gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
-          # the LLVM JIT backend and its calls into compiled code; pytest for the Python tests
-          libffi-dev llvm-19-dev python3-pytest)
+          gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 missing=()
 for p in "${packages[@]}"; do
     # the status as a whole string (no pipe: under pipefail a pipe's early exit could count as missing)

@@ -110,7 +110,7 @@ void cgen_prototype(Cgen *c, const char *name)
     fputc(')', c->out);
 }
 
-void cgen_entry(Cgen *c, const char *name)
+void cgen_entry_doc(Cgen *c, const char *name)
 {
     const EntryPoint *e = entry(c, name);
     if (!e) return;
@@ -126,6 +126,12 @@ void cgen_entry(Cgen *c, const char *name)
         }
     }
     fputs(" */\n", c->out);
+}
+
+void cgen_entry(Cgen *c, const char *name)
+{
+    if (!entry(c, name)) return;
+    cgen_entry_doc(c, name);
     cgen_prototype(c, name);
     fputs(";\n", c->out);
     cgen_prototype(c, name);

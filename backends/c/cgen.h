@@ -31,6 +31,8 @@ void cgen_emit_line_reader(Cgen *c, const char *call, bool check_len);
 void cgen_upper(const char *p, char *buf, size_t cap);
 /* The prototype of entry point `name` (from the program's entry points), without a semicolon. */
 void cgen_prototype(Cgen *c, const char *name);
+/* Its documentation comment (NAME_ made the upper-case prefix). */
+void cgen_entry_doc(Cgen *c, const char *name);
 /* Its documentation comment, the declaration, and the definition's first line. */
 void cgen_entry(Cgen *c, const char *name);
 /* The constants (weights, compressed rows, attention options, expert tables) the calls use, each

@@ -19,16 +19,7 @@ bool cgen_emit_header(const KProgram *k, const CgenOptions *o, FILE *out)
     if (k->g->declared) cgen_model_interface(&c);
     else cgen_rasp_interface(&c);
     for (int i = 0; i < k->nentries; i++) {
-        fputs("/* ", out);
-        for (const char *s = k->entries[i].doc; *s; s++) {
-            if (s[0] == 'N' && s[1] == 'A' && s[2] == 'M' && s[3] == 'E') {
-                fputs(up, out);
-                s += 3;
-            } else {
-                fputc(*s, out);
-            }
-        }
-        fputs(" */\n", out);
+        cgen_entry_doc(&c, k->entries[i].name);
         cgen_prototype(&c, k->entries[i].name);
         fputs(";\n", out);
     }

@@ -2,68 +2,54 @@
  * bound), a packed-panel GEMM (prefill, compute bound), and compressed rows for sparse weights. */
 #include "tfmcrt_simd.h"
 
-#ifdef VEC_LANES
-/* y[0..8) = W[8][cols] . x: eight rows share each load of x; eight named accumulators stay in
- * registers. */
+/* One row of W times x, summed in the runtime's dot-product order: sixteen lane sums (lane j takes
+ * columns j, j + 16, ... in turn), then the columns past the last whole sixteen one by one, then
+ * the lanes added in pairs (0+1, 2+3, ...) onto that. The same order as tfmcrt_dot for sixteen or
+ * more columns, and the order the packed panel kernel (below) reproduces sixteen rows at a time, so
+ * the two give the same bits. One row at a time: W is read as one sequential stream, which the
+ * hardware prefetcher follows at full speed even when rows are short (288 columns); eight rows
+ * side by side (the previous kernel) were eight short streams it followed poorly. */
 TFMCRT_CLONES
-static void rows8(float *y, const float *w, const float *x, size_t cols)
+static float row_dot(const float *w, const float *x, size_t cols)
 {
-    Vec16 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 }, a4 = { 0 }, a5 = { 0 }, a6 = { 0 }, a7 = { 0 };
-    const float *w0 = w, *w1 = w + cols, *w2 = w + 2 * cols, *w3 = w + 3 * cols;
-    const float *w4 = w + 4 * cols, *w5 = w + 5 * cols, *w6 = w + 6 * cols, *w7 = w + 7 * cols;
+#ifdef VEC_LANES
+    Vec16 acc = { 0 };
     size_t c = 0;
     for (; c + VEC_LANES <= cols; c += VEC_LANES) {
-        Vec16 xv, v0, v1, v2, v3, v4, v5, v6, v7;
+        Vec16 wv, xv;
+        memcpy(&wv, w + c, sizeof wv);
         memcpy(&xv, x + c, sizeof xv);
-        memcpy(&v0, w0 + c, sizeof xv);
-        memcpy(&v1, w1 + c, sizeof xv);
-        memcpy(&v2, w2 + c, sizeof xv);
-        memcpy(&v3, w3 + c, sizeof xv);
-        memcpy(&v4, w4 + c, sizeof xv);
-        memcpy(&v5, w5 + c, sizeof xv);
-        memcpy(&v6, w6 + c, sizeof xv);
-        memcpy(&v7, w7 + c, sizeof xv);
-        a0 += v0 * xv;
-        a1 += v1 * xv;
-        a2 += v2 * xv;
-        a3 += v3 * xv;
-        a4 += v4 * xv;
-        a5 += v5 * xv;
-        a6 += v6 * xv;
-        a7 += v7 * xv;
+        acc += wv * xv;
     }
-    Vec16 acc[8] = { a0, a1, a2, a3, a4, a5, a6, a7 };
-    for (int r = 0; r < 8; r++) {
-        float s = 0;
-        for (size_t k = c; k < cols; k++) s += w[(size_t)r * cols + k] * x[k];
-        for (int k = 0; k < VEC_LANES; k += 2) s += acc[r][k] + acc[r][k + 1];
-        y[r] = s;
-    }
-}
+    float s = 0;
+    for (; c < cols; c++) s += w[c] * x[c];
+    for (int k = 0; k < VEC_LANES; k += 2) s += acc[k] + acc[k + 1];
+    return s;
 #else
-static void rows8(float *y, const float *w, const float *x, size_t cols)
-{
-    for (int r = 0; r < 8; r++) y[r] = tfmcrt_dot(w + (size_t)r * cols, x, cols);
-}
+    float acc[16] = { 0 };
+    size_t c = 0;
+    for (; c + 16 <= cols; c += 16)
+        for (int k = 0; k < 16; k++) acc[k] += w[c + k] * x[c + k];
+    float s = 0;
+    for (; c < cols; c++) s += w[c] * x[c];
+    for (int k = 0; k < 16; k += 2) s += acc[k] + acc[k + 1];
+    return s;
 #endif
+}
 
 void tfmcrt_matvec(float *y, const float *w, const float *x, const float *b, size_t rows, size_t cols)
 {
     tfmcrt_linear(y, x, 1, w, b, rows, cols);
 }
 
-/* y[n][rows] = x[n][cols] . W^T one position at a time, for rows r_begin..r_end of W (r_begin a
- * multiple of 8): blocks of eight rows of W stay in the cache while every position uses them; rows
- * past the last whole block of W one at a time. For one position (decode) this streams W once,
- * which is what bounds it. */
-static void linear_rows8(float *out, const float *in, size_t n, const float *w, size_t rows, size_t cols,
-                         size_t r_begin, size_t r_end)
+/* y[n][rows] = x[n][cols] . W^T for rows r_begin..r_end of W: a row of W at a time, which stays in
+ * L1 while every position uses it. For one position (decode) this streams W once, in order, which
+ * is what bounds it. */
+static void linear_rows(float *out, const float *in, size_t n, const float *w, size_t rows, size_t cols,
+                        size_t r_begin, size_t r_end)
 {
-    size_t r = r_begin;
-    for (; r + 8 <= r_end; r += 8)
-        for (size_t i = 0; i < n; i++) rows8(out + i * rows + r, w + r * cols, in + i * cols, cols);
-    for (; r < r_end; r++)
-        for (size_t i = 0; i < n; i++) out[i * rows + r] = tfmcrt_dot(w + r * cols, in + i * cols, cols);
+    for (size_t r = r_begin; r < r_end; r++)
+        for (size_t i = 0; i < n; i++) out[i * rows + r] = row_dot(w + r * cols, in + i * cols, cols);
 }
 
 #ifdef VEC_LANES
@@ -173,7 +159,7 @@ static void linear_gemm(float *out, const float *in, size_t n, const float *w, s
 }
 #endif
 
-/* One task of a linear: a range of row blocks of W (panels or blocks of eight rows) times a range
+/* One task of a linear: a range of row blocks of W (panels, or blocks of 16 rows) times a range
  * of position groups. */
 typedef struct LinearJob {
     float *out;
@@ -201,7 +187,7 @@ static void linear_task(void *arg, size_t task)
         linear_gemm(out, in, n, j->w, j->rows, j->cols, r_begin, r_end);
     else
 #endif
-        linear_rows8(out, in, n, j->w, j->rows, j->cols, r_begin, r_end);
+        linear_rows(out, in, n, j->w, j->rows, j->cols, r_begin, r_end);
     if (j->b)
         for (size_t i = 0; i < n; i++)
             for (size_t r = r_begin; r < r_end; r++) out[i * j->rows + r] += j->b[r];
@@ -213,7 +199,7 @@ static void linear_task(void *arg, size_t task)
 void tfmcrt_linear_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, const float *w, const float *b,
                       size_t rows, size_t cols)
 {
-    LinearJob j = { out, in, w, b, n, rows, cols, 0, 8, 0, n ? n : 1, 1, 1, 1 };
+    LinearJob j = { out, in, w, b, n, rows, cols, 0, 16, 0, n ? n : 1, 1, 1, 1 };
 #ifdef VEC_LANES
     if (n >= GEMM_MR && cols > 0 && tfmcrt_wide_registers()) {
         j.gemm = 1;

@@ -2,7 +2,8 @@
  * stories15M and stories110M, against a STREAM triad measured in the same run, with two other
  * access patterns beside the runtime's for comparison: rows8 (eight rows side by side, the kernel
  * before issue 12) and one row with four accumulators (faster on some shapes, but a summation
- * order no packed layout can reproduce).
+ * order no packed layout can reproduce). Also prefill (128 positions) with W packed once
+ * (tfmcrt_pack) against W as it is, which the GEMM repacks at every call.
  * usage: bench_matvec [REPS] (default 7): GB/s = weight bytes read / time, the best of REPS. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -96,13 +97,14 @@ static void row_x4(float *y, const float *w, const float *x, size_t rows, size_t
 }
 #endif
 
-typedef enum { K_RUNTIME, K_ROWS8, K_ROW_X4, K_COUNT } Kernel;
-static const char *const kernel_names[K_COUNT] = { "runtime", "rows8", "row_x4" };
+typedef enum { K_RUNTIME, K_PACKED, K_ROWS8, K_ROW_X4, K_COUNT } Kernel;
+static const char *const kernel_names[K_COUNT] = { "runtime", "packed", "rows8", "row_x4" };
 
 static void run(Kernel k, float *y, const float *w, const float *x, size_t n, size_t rows, size_t cols)
 {
     switch (k) {
     case K_RUNTIME: tfmcrt_linear(y, x, n, w, NULL, rows, cols); return;
+    case K_PACKED: tfmcrt_linear_packed_ex(NULL, y, x, n, w, NULL, rows, cols); return;
 #ifdef VEC_LANES
     case K_ROWS8: rows8(y, w, x, rows, cols); return;
     case K_ROW_X4: row_x4(y, w, x, rows, cols); return;
@@ -141,7 +143,7 @@ int main(int argc, char **argv)
     int reps = argc > 1 ? atoi(argv[1]) : 7;
     static const size_t shapes[][2] = { { 288, 288 }, { 768, 288 }, { 32000, 288 },
                                         { 768, 768 }, { 2048, 768 }, { 32000, 768 } };
-    enum { NSHAPES = sizeof shapes / sizeof shapes[0], MAXCOPIES = 4096 };
+    enum { NSHAPES = sizeof shapes / sizeof shapes[0], MAXCOPIES = 4096, PREFILL = 128 };
     const size_t total = (size_t)384 << 20; /* bytes of W copies per shape: far past any L3 here */
     if (reps < 1) reps = 1;
     double triad = triad_gbs(reps);
@@ -151,28 +153,41 @@ int main(int argc, char **argv)
     printf("%-10s", "shape");
     for (int k = 0; k < K_COUNT; k++) printf(" %17s", kernel_names[k]);
     printf(" %9s\n", "hot:rt");
-    float *x = malloc(768 * sizeof *x), *y = malloc(32000 * sizeof *y);
+    float *x = malloc(PREFILL * 768 * sizeof *x), *y = malloc(PREFILL * 32000 * sizeof *y);
     unsigned state = 1;
-    for (size_t i = 0; i < 768; i++) x[i] = next_float(&state);
+    for (size_t i = 0; i < PREFILL * 768; i++) x[i] = next_float(&state);
+    double prefill[NSHAPES][2];
     for (size_t s = 0; s < NSHAPES; s++) {
         size_t rows = shapes[s][0], cols = shapes[s][1], bytes = rows * cols * sizeof(float);
         size_t ncopies = total / bytes;
         if (ncopies > MAXCOPIES) ncopies = MAXCOPIES;
         if (ncopies < 2) ncopies = 2;
-        float *copies[MAXCOPIES];
+        float *copies[MAXCOPIES], *packed[MAXCOPIES];
         for (size_t c = 0; c < ncopies; c++) {
             copies[c] = malloc(bytes);
-            if (!copies[c]) return 1;
+            packed[c] = malloc(tfmcrt_packed_floats(rows, cols) * sizeof(float));
+            if (!copies[c] || !packed[c]) return 1;
             for (size_t i = 0; i < rows * cols; i++) copies[c][i] = next_float(&state);
+            tfmcrt_pack(packed[c], copies[c], rows, cols);
         }
         printf("%5zux%-4zu", rows, cols);
         for (int k = 0; k < K_COUNT; k++) {
-            double t = time_kernel((Kernel)k, copies, ncopies, x, y, 1, rows, cols, reps);
+            double t = time_kernel((Kernel)k, k == K_PACKED ? packed : copies, ncopies, x, y, 1, rows, cols, reps);
             printf("   %6.1f (%5.2f)", (double)bytes / t / 1e9, (double)bytes / t / 1e9 / triad);
         }
         double hot = time_kernel(K_RUNTIME, copies, 1, x, y, 1, rows, cols, reps * 20);
         printf(" %9.1f\n", (double)bytes / hot / 1e9);
-        for (size_t c = 0; c < ncopies; c++) free(copies[c]);
+        for (int p = 0; p < 2; p++)
+            prefill[s][p] = time_kernel(p ? K_PACKED : K_RUNTIME, p ? packed : copies, ncopies < 4 ? ncopies : 4, x, y,
+                                        PREFILL, rows, cols, reps);
+        for (size_t c = 0; c < ncopies; c++) free(copies[c]), free(packed[c]);
+    }
+    printf("prefill, %d positions: GFLOP/s (2 rows cols n / time), W as it is vs packed once\n", PREFILL);
+    printf("%-10s %10s %10s %8s\n", "shape", "unpacked", "packed", "speedup");
+    for (size_t s = 0; s < NSHAPES; s++) {
+        double flops = 2.0 * (double)shapes[s][0] * (double)shapes[s][1] * PREFILL;
+        printf("%5zux%-4zu %10.1f %10.1f %8.2f\n", shapes[s][0], shapes[s][1], flops / prefill[s][0] / 1e9,
+               flops / prefill[s][1] / 1e9, prefill[s][0] / prefill[s][1]);
     }
     free(x), free(y);
     return 0;

@@ -61,14 +61,29 @@ int tfmcrt_cores(void);
 /* y[rows] = W[rows][cols] . x[cols] (+ b[rows] when b is not NULL), row-major W. */
 void tfmcrt_matvec(float *y, const float *w, const float *x, const float *b, size_t rows, size_t cols);
 
-/* out[n][rows] = in[n][cols] . W^T (+ b). One to three positions: row blocks of W, each read once;
- * four or more on AVX-512: a packed-panel matrix product (up to 22 KB of stack). */
+/* out[n][rows] = in[n][cols] . W^T (+ b). One to three positions: a row of W at a time, W read
+ * once; four or more on AVX-512: a packed-panel matrix product (up to 22 KB of stack). */
 void tfmcrt_linear(float *out, const float *in, size_t n, const float *w, const float *b, size_t rows,
                    size_t cols);
 
 /* The same on ex's threads (NULL: this one), bit-identical for every thread count. */
 void tfmcrt_linear_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, const float *w, const float *b,
                       size_t rows, size_t cols);
+
+/* Weights packed once, in the order the kernels read them (the GEMM no longer copies a block of W
+ * at every call). The layout: W[rows][cols] cut into panels of 16 consecutive rows, the last one
+ * padded with rows of zeros; panel p (rows 16p..16p+15) is stored column by column, so
+ *   packed[p * 16 * cols + c * 16 + j] = W[16p + j][c]   (0 for 16p + j >= rows),
+ * tfmcrt_packed_floats(rows, cols) = ceil(rows / 16) * 16 * cols floats in all. tfmcrt_pack is a
+ * pure function of its arguments (no CPU dispatch, no state): a compiler may run it ahead of time
+ * and write the packed array into generated code. */
+size_t tfmcrt_packed_floats(size_t rows, size_t cols);
+/* dst[tfmcrt_packed_floats(rows, cols)] = w[rows][cols] in the packed layout (they do not overlap). */
+void tfmcrt_pack(float *dst, const float *w, size_t rows, size_t cols);
+/* tfmcrt_linear_ex with W packed by tfmcrt_pack: the same results bit for bit (on the same machine
+ * and build), for every n and thread count. */
+void tfmcrt_linear_packed_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, const float *packed,
+                             const float *b, size_t rows, size_t cols);
 
 /* out[n][rows] = in[n][cols] . W^T (+ b) with W in compressed rows: the non-zeros of row r are
  * vals[rowptr[r] .. rowptr[r + 1]) at columns colidx[...]. For very sparse weights. */

@@ -58,6 +58,21 @@ TfmcrtExec tfmcrt_pool_exec(TfmcrtPool *pool, size_t grain);
 /* The machine's online cores (at least 1). */
 int tfmcrt_cores(void);
 
+/* ----------------------------------------------------- the CPU */
+
+/* The first instruction set extension that the runtime's code was compiled for (the target macros
+ * of the build: -march=x86-64-v3 defines __AVX2__, __FMA__, __F16C__, ...) and that this CPU lacks,
+ * by the name __builtin_cpu_supports uses ("avx512f", "avx2", "fma", "f16c", "avx512vnni", ...),
+ * the most basic first; NULL when it has them all, and always on targets other than x86. The
+ * library as installed targets the baseline (its wider code is chosen at load time) and gets NULL;
+ * code built for one CPU (-march=native, an amalgamation) calls it before any kernel, so that a
+ * wrong machine is an error naming the extension rather than "Illegal instruction". */
+const char *tfmcrt_cpu_missing(void);
+
+/* The first of names[0..count) this CPU lacks (NULL: none; names it does not know count as
+ * lacking); NULL on targets other than x86. */
+const char *tfmcrt_cpu_first_missing(const char *const *names, size_t count);
+
 /* y[rows] = W[rows][cols] . x[cols] (+ b[rows] when b is not NULL), row-major W. */
 void tfmcrt_matvec(float *y, const float *w, const float *x, const float *b, size_t rows, size_t cols);
 

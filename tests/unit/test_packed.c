@@ -69,7 +69,8 @@ static void test_packed_identical(void)
                 memset(got, 0xFF, n * rows * sizeof *got);
                 tfmcrt_linear_packed_ex(t == 1 ? NULL : &execs[t], got, x, n, packed, b, rows, cols);
                 if (memcmp(ref, got, n * rows * sizeof *got) != 0) {
-                    if (wrong < 5) fprintf(stderr, "\n  packed differs: rows %zu cols %zu n %zu threads %d\n", rows, cols, n, t);
+                    if (wrong < 5)
+                        fprintf(stderr, "\n  packed differs: rows %zu cols %zu n %zu threads %d\n", rows, cols, n, t);
                     wrong++;
                 }
                 runs++;

@@ -14,7 +14,14 @@ extern "C" {
 
 #define TFMCRT_VERSION "0.1.0"
 
-const char *tfmcrt_version(void);
+/* What every function declaration of the runtime starts with: nothing (extern) in the library;
+ * `static __attribute__((unused))` in the amalgamation (scripts/amalgamate.py), so that a
+ * generated file holding the runtime exports none of it and warns about none it leaves unused. */
+#ifndef TFMCRT_API
+#define TFMCRT_API
+#endif
+
+TFMCRT_API const char *tfmcrt_version(void);
 
 /* ----------------------------------------------------- execution context */
 
@@ -42,90 +49,121 @@ typedef struct TfmcrtExec {
 
 /* Run fn(arg, t) for t in 0..ntasks through ex (in order on this thread when ex is NULL, has no
  * parallel_for or one thread). */
-void tfmcrt_parallel_for(const TfmcrtExec *ex, size_t ntasks, TfmcrtTaskFn fn, void *arg);
+TFMCRT_API void tfmcrt_parallel_for(const TfmcrtExec *ex, size_t ntasks, TfmcrtTaskFn fn, void *arg);
 
 /* A pool of nthreads - 1 POSIX threads; the thread calling parallel_for is the nthreads-th.
  * nthreads <= 0: the machine's online cores. NULL when threads cannot be made. One parallel_for
  * runs at a time (concurrent callers wait their turn); a nested one runs on the calling thread. */
 typedef struct TfmcrtPool TfmcrtPool;
-TfmcrtPool *tfmcrt_pool_new(int nthreads);
-void tfmcrt_pool_free(TfmcrtPool *pool);
-int tfmcrt_pool_threads(const TfmcrtPool *pool);
+TFMCRT_API TfmcrtPool *tfmcrt_pool_new(int nthreads);
+TFMCRT_API void tfmcrt_pool_free(TfmcrtPool *pool);
+TFMCRT_API int tfmcrt_pool_threads(const TfmcrtPool *pool);
 /* The parallel_for of a pool (user: the pool). */
-void tfmcrt_pool_parallel_for(void *pool, size_t ntasks, TfmcrtTaskFn fn, void *arg);
+TFMCRT_API void tfmcrt_pool_parallel_for(void *pool, size_t ntasks, TfmcrtTaskFn fn, void *arg);
 /* An execution context running on pool (NULL: single-threaded), with grain as in TfmcrtExec. */
-TfmcrtExec tfmcrt_pool_exec(TfmcrtPool *pool, size_t grain);
+TFMCRT_API TfmcrtExec tfmcrt_pool_exec(TfmcrtPool *pool, size_t grain);
 /* The machine's online cores (at least 1). */
-int tfmcrt_cores(void);
+TFMCRT_API int tfmcrt_cores(void);
+
+/* ----------------------------------------------------- the CPU */
+
+/* The first instruction set extension that the runtime's code was compiled for (the target macros
+ * of the build: -march=x86-64-v3 defines __AVX2__, __FMA__, __F16C__, ...) and that this CPU lacks,
+ * by the name __builtin_cpu_supports uses ("avx512f", "avx2", "fma", "f16c", "avx512vnni", ...),
+ * the most basic first; NULL when it has them all, and always on targets other than x86. The
+ * library as installed targets the baseline (its wider code is chosen at load time) and gets NULL;
+ * code built for one CPU (-march=native, an amalgamation) calls it before any kernel, so that a
+ * wrong machine is an error naming the extension rather than "Illegal instruction". */
+TFMCRT_API const char *tfmcrt_cpu_missing(void);
+
+/* The first of names[0..count) this CPU lacks (NULL: none; names it does not know count as
+ * lacking); NULL on targets other than x86. */
+TFMCRT_API const char *tfmcrt_cpu_first_missing(const char *const *names, size_t count);
 
 /* y[rows] = W[rows][cols] . x[cols] (+ b[rows] when b is not NULL), row-major W. */
-void tfmcrt_matvec(float *y, const float *w, const float *x, const float *b, size_t rows, size_t cols);
+TFMCRT_API void tfmcrt_matvec(float *y, const float *w, const float *x, const float *b, size_t rows, size_t cols);
 
-/* out[n][rows] = in[n][cols] . W^T (+ b). One to three positions: row blocks of W, each read once;
- * four or more on AVX-512: a packed-panel matrix product (up to 22 KB of stack). */
-void tfmcrt_linear(float *out, const float *in, size_t n, const float *w, const float *b, size_t rows,
+/* out[n][rows] = in[n][cols] . W^T (+ b). One to three positions: a row of W at a time, W read
+ * once; four or more on AVX-512: a packed-panel matrix product (up to 22 KB of stack). */
+TFMCRT_API void tfmcrt_linear(float *out, const float *in, size_t n, const float *w, const float *b, size_t rows,
                    size_t cols);
 
 /* The same on ex's threads (NULL: this one), bit-identical for every thread count. */
-void tfmcrt_linear_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, const float *w, const float *b,
-                      size_t rows, size_t cols);
+TFMCRT_API void tfmcrt_linear_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, const float *w,
+                                 const float *b, size_t rows, size_t cols);
+
+/* Weights packed once, in the order the kernels read them (the GEMM no longer copies a block of W
+ * at every call). The layout: W[rows][cols] cut into panels of 16 consecutive rows, the last one
+ * padded with rows of zeros; panel p (rows 16p..16p+15) is stored column by column, so
+ *   packed[p * 16 * cols + c * 16 + j] = W[16p + j][c]   (0 for 16p + j >= rows),
+ * tfmcrt_packed_floats(rows, cols) = ceil(rows / 16) * 16 * cols floats in all. tfmcrt_pack is a
+ * pure function of its arguments (no CPU dispatch, no state): a compiler may run it ahead of time
+ * and write the packed array into generated code. */
+TFMCRT_API size_t tfmcrt_packed_floats(size_t rows, size_t cols);
+/* dst[tfmcrt_packed_floats(rows, cols)] = w[rows][cols] in the packed layout (they do not overlap). */
+TFMCRT_API void tfmcrt_pack(float *dst, const float *w, size_t rows, size_t cols);
+/* tfmcrt_linear_ex with W packed by tfmcrt_pack: the same results bit for bit (on the same machine
+ * and build), for every n and thread count. */
+TFMCRT_API void tfmcrt_linear_packed_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n,
+                                        const float *packed, const float *b, size_t rows, size_t cols);
 
 /* out[n][rows] = in[n][cols] . W^T (+ b) with W in compressed rows: the non-zeros of row r are
  * vals[rowptr[r] .. rowptr[r + 1]) at columns colidx[...]. For very sparse weights. */
-void tfmcrt_linear_csr(float *out, const float *in, size_t n, const int *rowptr, const int *colidx,
+TFMCRT_API void tfmcrt_linear_csr(float *out, const float *in, size_t n, const int *rowptr, const int *colidx,
                        const float *vals, const float *b, size_t rows, size_t cols);
 
 /* out[n][rows] = acc[n][rows] + (in . W^T + b) with W in compressed rows: a sparse update of the
  * residual stream; out may be acc itself (in place). */
-void tfmcrt_linear_csr_acc(float *out, const float *acc, const float *in, size_t n, const int *rowptr,
+TFMCRT_API void tfmcrt_linear_csr_acc(float *out, const float *acc, const float *in, size_t n, const int *rowptr,
                            const int *colidx, const float *vals, const float *b, size_t rows, size_t cols);
 
 /* Both on ex's threads (ranges of rows), bit-identical for every thread count. */
-void tfmcrt_linear_csr_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, const int *rowptr,
+TFMCRT_API void tfmcrt_linear_csr_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, const int *rowptr,
                           const int *colidx, const float *vals, const float *b, size_t rows, size_t cols);
-void tfmcrt_linear_csr_acc_ex(const TfmcrtExec *ex, float *out, const float *acc, const float *in, size_t n,
+TFMCRT_API void tfmcrt_linear_csr_acc_ex(const TfmcrtExec *ex, float *out, const float *acc, const float *in, size_t n,
                               const int *rowptr, const int *colidx, const float *vals, const float *b, size_t rows,
                               size_t cols);
 
 /* out[n][dv] = softmax(scale q[n][dk] . k[n][dk]^T) v[n][dv], causal or not, one query row at a time
  * with an online softmax (running maximum and sum): the [n][n] scores never exist. */
-void tfmcrt_attention(float *out, const float *q, const float *k, const float *v, size_t n, size_t dk, size_t dv,
-                      float scale, int causal);
+TFMCRT_API void tfmcrt_attention(float *out, const float *q, const float *k, const float *v, size_t n, size_t dk,
+                                 size_t dv, float scale, int causal);
 
 /* out[n][cols] = columns start .. start + cols of in[n][in_cols] (the parts of a fused projection). */
-void tfmcrt_slice(float *out, const float *in, size_t n, size_t in_cols, size_t start, size_t cols);
+TFMCRT_API void tfmcrt_slice(float *out, const float *in, size_t n, size_t in_cols, size_t start, size_t cols);
 
 /* out[n][dim]: row i is tok[ids[i]] + pos[pos0 + i] (pos NULL: tok[ids[i]] alone, as for rotary,
  * ALiBi or no positions). */
-void tfmcrt_embed(float *out, const int *ids, size_t n, size_t pos0, const float *tok, const float *pos, size_t dim);
+TFMCRT_API void tfmcrt_embed(float *out, const int *ids, size_t n, size_t pos0, const float *tok, const float *pos,
+                             size_t dim);
 /* The same with both tables in compressed rows (row r's non-zeros are vals[rowptr[r]..rowptr[r+1])):
  * each row is 0 + its token row's terms + its position row's, in that order. */
-void tfmcrt_embed_csr(float *out, const int *ids, size_t n, size_t pos0, size_t dim, const int *tok_rowptr,
+TFMCRT_API void tfmcrt_embed_csr(float *out, const int *ids, size_t n, size_t pos0, size_t dim, const int *tok_rowptr,
                       const int *tok_colidx, const float *tok_vals, const int *pos_rowptr, const int *pos_colidx,
                       const float *pos_vals);
 
 /* out[count] = in[count] (the buffers do not overlap). */
-void tfmcrt_copy(float *out, const float *in, size_t count);
+TFMCRT_API void tfmcrt_copy(float *out, const float *in, size_t count);
 
 /* x[count] = max(x, 0) in place. */
-void tfmcrt_relu(float *x, size_t count);
+TFMCRT_API void tfmcrt_relu(float *x, size_t count);
 
 /* out[count] = a + b. */
-void tfmcrt_add(float *out, const float *a, const float *b, size_t count);
+TFMCRT_API void tfmcrt_add(float *out, const float *a, const float *b, size_t count);
 /* The same on ex's threads. */
-void tfmcrt_add_ex(const TfmcrtExec *ex, float *out, const float *a, const float *b, size_t count);
+TFMCRT_API void tfmcrt_add_ex(const TfmcrtExec *ex, float *out, const float *a, const float *b, size_t count);
 
 /* s[n][n] = scale * q[n][dk] . k[n][dk]^T; with causal, entries j > i are not computed. */
-void tfmcrt_scores(float *s, const float *q, const float *k, size_t n, size_t dk, float scale, int causal);
+TFMCRT_API void tfmcrt_scores(float *s, const float *q, const float *k, size_t n, size_t dk, float scale, int causal);
 
 /* Softmax of each row of s[n][n] over its allowed entries (j <= i when causal); others become 0. */
-void tfmcrt_softmax_rows(float *s, size_t n, int causal);
+TFMCRT_API void tfmcrt_softmax_rows(float *s, size_t n, int causal);
 
 /* out[n][dv] = p[n][n] . v[n][dv]. */
-void tfmcrt_mix(float *out, const float *p, const float *v, size_t n, size_t dv);
+TFMCRT_API void tfmcrt_mix(float *out, const float *p, const float *v, size_t n, size_t dv);
 
 /* x[n] = softmax(x[n]) in place, max-subtracted for stability. */
-void tfmcrt_softmax(float *x, size_t n);
+TFMCRT_API void tfmcrt_softmax(float *x, size_t n);
 
 /* ----------------------------------------------------- declared models
  * Each kernel with an _ex twin also runs on an execution context's threads, bit-identical for
@@ -138,31 +176,33 @@ enum { TFMCRT_SOFTMAX, TFMCRT_SOFTMAX1, TFMCRT_LINEAR, TFMCRT_HARD };
 
 /* out[n][d] = norm(in[n][d]): layernorm (x - mean) / sqrt(var + eps) * w + b (biased variance),
  * rmsnorm x / sqrt(mean(x^2) + eps) * w, dyt w * tanh(alpha x) + b (eps unused). */
-void tfmcrt_norm(float *out, const float *in, size_t n, size_t d, int kind, float eps, float alpha,
+TFMCRT_API void tfmcrt_norm(float *out, const float *in, size_t n, size_t d, int kind, float eps, float alpha,
                  const float *w, const float *b);
 
-void tfmcrt_norm_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, size_t d, int kind, float eps,
-                    float alpha, const float *w, const float *b);
+TFMCRT_API void tfmcrt_norm_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, size_t d, int kind,
+                               float eps, float alpha, const float *w, const float *b);
 
 /* x[count] = act(x) in place: relu, gelu (erf form), gelu_tanh, silu. */
-void tfmcrt_act(float *x, size_t count, int act);
-void tfmcrt_act_ex(const TfmcrtExec *ex, float *x, size_t count, int act);
+TFMCRT_API void tfmcrt_act(float *x, size_t count, int act);
+TFMCRT_API void tfmcrt_act_ex(const TfmcrtExec *ex, float *x, size_t count, int act);
 
 /* out[count] = act(gate) * up: swiglu (silu) or geglu (gelu, erf form). */
-void tfmcrt_glu(float *out, const float *gate, const float *up, size_t count, int act);
-void tfmcrt_glu_ex(const TfmcrtExec *ex, float *out, const float *gate, const float *up, size_t count, int act);
+TFMCRT_API void tfmcrt_glu(float *out, const float *gate, const float *up, size_t count, int act);
+TFMCRT_API void tfmcrt_glu_ex(const TfmcrtExec *ex, float *out, const float *gate, const float *up, size_t count,
+                              int act);
 
 /* Rotary positions (rotate-half convention, as Hugging Face Llama) on x[n][heads * hd] for
  * positions pos0..pos0+n-1: pairs (j, j + hd/2) turn by (pos) * base^(-2j/hd). */
-void tfmcrt_rope(float *x, size_t n, size_t heads, size_t hd, size_t pos0, float base);
-void tfmcrt_rope_ex(const TfmcrtExec *ex, float *x, size_t n, size_t heads, size_t hd, size_t pos0, float base);
+TFMCRT_API void tfmcrt_rope(float *x, size_t n, size_t heads, size_t hd, size_t pos0, float base);
+TFMCRT_API void tfmcrt_rope_ex(const TfmcrtExec *ex, float *x, size_t n, size_t heads, size_t hd, size_t pos0,
+                               float base);
 
 /* Store rows k[n][kvd] and v[n][kvd] at positions pos0.. of the caches [max_len][kvd]. */
-void tfmcrt_kv_store(float *kcache, float *vcache, const float *k, const float *v, size_t n, size_t pos0,
+TFMCRT_API void tfmcrt_kv_store(float *kcache, float *vcache, const float *k, const float *v, size_t n, size_t pos0,
                      size_t kvd);
 /* The same on ex's threads (ranges of positions). */
-void tfmcrt_kv_store_ex(const TfmcrtExec *ex, float *kcache, float *vcache, const float *k, const float *v, size_t n,
-                        size_t pos0, size_t kvd);
+TFMCRT_API void tfmcrt_kv_store_ex(const TfmcrtExec *ex, float *kcache, float *vcache, const float *k, const float *v,
+                                   size_t n, size_t pos0, size_t kvd);
 
 typedef struct TfmcrtAttention {
     int heads, kv_heads, head_dim;
@@ -176,30 +216,30 @@ typedef struct TfmcrtAttention {
 /* out[n][heads * hd] for queries q[n][heads * hd] at positions pos0.., against the caches holding
  * positions 0..pos0+n-1; scratch holds pos0 + n floats. Grouped K/V: head h reads kv head
  * h / (heads / kv_heads). */
-void tfmcrt_attend(float *out, const float *q, const float *kcache, const float *vcache, size_t n, size_t pos0,
-                   const TfmcrtAttention *a, float *scratch);
+TFMCRT_API void tfmcrt_attend(float *out, const float *q, const float *kcache, const float *vcache, size_t n,
+                              size_t pos0, const TfmcrtAttention *a, float *scratch);
 
 /* The same on ex's threads, bit-identical for every thread count; scratch holds
  * tfmcrt_attend_scratch_floats(a, pos0 + n) floats (a row per head), whatever ex is. */
-void tfmcrt_attend_ex(const TfmcrtExec *ex, float *out, const float *q, const float *kcache, const float *vcache,
-                      size_t n, size_t pos0, const TfmcrtAttention *a, float *scratch);
-size_t tfmcrt_attend_scratch_floats(const TfmcrtAttention *a, size_t positions);
+TFMCRT_API void tfmcrt_attend_ex(const TfmcrtExec *ex, float *out, const float *q, const float *kcache,
+                                 const float *vcache, size_t n, size_t pos0, const TfmcrtAttention *a, float *scratch);
+TFMCRT_API size_t tfmcrt_attend_scratch_floats(const TfmcrtAttention *a, size_t positions);
 
 /* The same attention unfused (what -O0 runs; fusion replaces it by tfmcrt_attend): scores
  * s[heads][n][T] (T = the largest n; row i holds keys 0..pos0+i or all), then the score function
  * of each row in place into p, then out[n][heads * hd] = p . values. Disallowed keys hold 0. */
-void tfmcrt_mha_scores(float *s, const float *q, const float *kcache, size_t n, size_t pos0, size_t T,
+TFMCRT_API void tfmcrt_mha_scores(float *s, const float *q, const float *kcache, size_t n, size_t pos0, size_t T,
                        const TfmcrtAttention *a);
-void tfmcrt_mha_softmax(float *p, const float *s, size_t n, size_t pos0, size_t T, const TfmcrtAttention *a);
-void tfmcrt_mha_mix(float *out, const float *p, const float *vcache, size_t n, size_t pos0, size_t T,
+TFMCRT_API void tfmcrt_mha_softmax(float *p, const float *s, size_t n, size_t pos0, size_t T, const TfmcrtAttention *a);
+TFMCRT_API void tfmcrt_mha_mix(float *out, const float *p, const float *vcache, size_t n, size_t pos0, size_t T,
                     const TfmcrtAttention *a);
 /* The three on ex's threads (whole heads), bit-identical for every thread count. */
-void tfmcrt_mha_scores_ex(const TfmcrtExec *ex, float *s, const float *q, const float *kcache, size_t n, size_t pos0,
-                          size_t T, const TfmcrtAttention *a);
-void tfmcrt_mha_softmax_ex(const TfmcrtExec *ex, float *p, const float *s, size_t n, size_t pos0, size_t T,
+TFMCRT_API void tfmcrt_mha_scores_ex(const TfmcrtExec *ex, float *s, const float *q, const float *kcache, size_t n,
+                                     size_t pos0, size_t T, const TfmcrtAttention *a);
+TFMCRT_API void tfmcrt_mha_softmax_ex(const TfmcrtExec *ex, float *p, const float *s, size_t n, size_t pos0, size_t T,
                            const TfmcrtAttention *a);
-void tfmcrt_mha_mix_ex(const TfmcrtExec *ex, float *out, const float *p, const float *vcache, size_t n, size_t pos0,
-                       size_t T, const TfmcrtAttention *a);
+TFMCRT_API void tfmcrt_mha_mix_ex(const TfmcrtExec *ex, float *out, const float *p, const float *vcache, size_t n,
+                                  size_t pos0, size_t T, const TfmcrtAttention *a);
 
 /* One feed-forward network, for mixture-of-experts. */
 typedef struct TfmcrtFfn {
@@ -210,16 +250,17 @@ typedef struct TfmcrtFfn {
 
 /* out[n][d] = sum over the top experts of softmax(top router logits) * expert(in); the top k
  * logits of router[experts][d] . x (ties: the lower index). scratch holds 3 * hidden + experts + d floats. */
-void tfmcrt_moe(float *out, const float *in, size_t n, size_t d, const float *router, const TfmcrtFfn *experts,
-                int nexperts, int top, size_t hidden, int act, float *scratch);
+TFMCRT_API void tfmcrt_moe(float *out, const float *in, size_t n, size_t d, const float *router,
+                           const TfmcrtFfn *experts, int nexperts, int top, size_t hidden, int act, float *scratch);
 
 /* The same on ex's threads, bit-identical for every thread count; scratch holds
  * tfmcrt_moe_scratch_floats(d, nexperts, hidden, n) floats (a slot per task, at most
  * TFMCRT_MOE_SLOTS), whatever ex is. */
 #define TFMCRT_MOE_SLOTS 16
-void tfmcrt_moe_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, size_t d, const float *router,
-                   const TfmcrtFfn *experts, int nexperts, int top, size_t hidden, int act, float *scratch);
-size_t tfmcrt_moe_scratch_floats(size_t d, int nexperts, size_t hidden, size_t positions);
+TFMCRT_API void tfmcrt_moe_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, size_t d,
+                              const float *router, const TfmcrtFfn *experts, int nexperts, int top, size_t hidden,
+                              int act, float *scratch);
+TFMCRT_API size_t tfmcrt_moe_scratch_floats(size_t d, int nexperts, size_t hidden, size_t positions);
 
 #ifdef __cplusplus
 }

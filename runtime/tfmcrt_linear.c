@@ -2,74 +2,180 @@
  * bound), a packed-panel GEMM (prefill, compute bound), and compressed rows for sparse weights. */
 #include "tfmcrt_simd.h"
 
-#ifdef VEC_LANES
-/* y[0..8) = W[8][cols] . x: eight rows share each load of x; eight named accumulators stay in
- * registers. */
+/* One row of W times x, summed in the runtime's dot-product order: sixteen lane sums (lane j takes
+ * columns j, j + 16, ... in turn), then the columns past the last whole sixteen one by one, then
+ * the lanes added in pairs (0+1, 2+3, ...) onto that. The same order as tfmcrt_dot for sixteen or
+ * more columns, and the order the packed panel kernel (below) reproduces sixteen rows at a time, so
+ * the two give the same bits. One row at a time: W is read as one sequential stream, which the
+ * hardware prefetcher follows at full speed even when rows are short (288 columns); eight rows
+ * side by side (the previous kernel) were eight short streams it followed poorly. */
 TFMCRT_CLONES
-static void rows8(float *y, const float *w, const float *x, size_t cols)
+static float row_dot(const float *w, const float *x, size_t cols)
 {
-    Vec16 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 }, a4 = { 0 }, a5 = { 0 }, a6 = { 0 }, a7 = { 0 };
-    const float *w0 = w, *w1 = w + cols, *w2 = w + 2 * cols, *w3 = w + 3 * cols;
-    const float *w4 = w + 4 * cols, *w5 = w + 5 * cols, *w6 = w + 6 * cols, *w7 = w + 7 * cols;
+#ifdef VEC_LANES
+    Vec16 acc = { 0 };
     size_t c = 0;
     for (; c + VEC_LANES <= cols; c += VEC_LANES) {
-        Vec16 xv, v0, v1, v2, v3, v4, v5, v6, v7;
+        Vec16 wv, xv;
+        memcpy(&wv, w + c, sizeof wv);
         memcpy(&xv, x + c, sizeof xv);
-        memcpy(&v0, w0 + c, sizeof xv);
-        memcpy(&v1, w1 + c, sizeof xv);
-        memcpy(&v2, w2 + c, sizeof xv);
-        memcpy(&v3, w3 + c, sizeof xv);
-        memcpy(&v4, w4 + c, sizeof xv);
-        memcpy(&v5, w5 + c, sizeof xv);
-        memcpy(&v6, w6 + c, sizeof xv);
-        memcpy(&v7, w7 + c, sizeof xv);
-        a0 += v0 * xv;
-        a1 += v1 * xv;
-        a2 += v2 * xv;
-        a3 += v3 * xv;
-        a4 += v4 * xv;
-        a5 += v5 * xv;
-        a6 += v6 * xv;
-        a7 += v7 * xv;
+        acc += wv * xv;
     }
-    Vec16 acc[8] = { a0, a1, a2, a3, a4, a5, a6, a7 };
-    for (int r = 0; r < 8; r++) {
-        float s = 0;
-        for (size_t k = c; k < cols; k++) s += w[(size_t)r * cols + k] * x[k];
-        for (int k = 0; k < VEC_LANES; k += 2) s += acc[r][k] + acc[r][k + 1];
-        y[r] = s;
-    }
-}
+    float s = 0;
+    for (; c < cols; c++) s += w[c] * x[c];
+    for (int k = 0; k < VEC_LANES; k += 2) s += acc[k] + acc[k + 1];
+    return s;
 #else
-static void rows8(float *y, const float *w, const float *x, size_t cols)
-{
-    for (int r = 0; r < 8; r++) y[r] = tfmcrt_dot(w + (size_t)r * cols, x, cols);
-}
+    float acc[16] = { 0 };
+    size_t c = 0;
+    for (; c + 16 <= cols; c += 16)
+        for (int k = 0; k < 16; k++) acc[k] += w[c + k] * x[c + k];
+    float s = 0;
+    for (; c < cols; c++) s += w[c] * x[c];
+    for (int k = 0; k < 16; k += 2) s += acc[k] + acc[k + 1];
+    return s;
 #endif
+}
 
 void tfmcrt_matvec(float *y, const float *w, const float *x, const float *b, size_t rows, size_t cols)
 {
     tfmcrt_linear(y, x, 1, w, b, rows, cols);
 }
 
-/* y[n][rows] = x[n][cols] . W^T one position at a time, for rows r_begin..r_end of W (r_begin a
- * multiple of 8): blocks of eight rows of W stay in the cache while every position uses them; rows
- * past the last whole block of W one at a time. For one position (decode) this streams W once,
- * which is what bounds it. */
-static void linear_rows8(float *out, const float *in, size_t n, const float *w, size_t rows, size_t cols,
-                         size_t r_begin, size_t r_end)
+/* y[n][rows] = x[n][cols] . W^T for rows r_begin..r_end of W: a row of W at a time, which stays in
+ * L1 while every position uses it. For one position (decode) this streams W once, in order, which
+ * is what bounds it. */
+static void linear_rows(float *out, const float *in, size_t n, const float *w, size_t rows, size_t cols,
+                        size_t r_begin, size_t r_end)
 {
-    size_t r = r_begin;
-    for (; r + 8 <= r_end; r += 8)
-        for (size_t i = 0; i < n; i++) rows8(out + i * rows + r, w + r * cols, in + i * cols, cols);
-    for (; r < r_end; r++)
-        for (size_t i = 0; i < n; i++) out[i * rows + r] = tfmcrt_dot(w + r * cols, in + i * cols, cols);
+    for (size_t r = r_begin; r < r_end; r++)
+        for (size_t i = 0; i < n; i++) out[i * rows + r] = row_dot(w + r * cols, in + i * cols, cols);
+}
+
+/* ------------------------------------------------------------ packed weights
+ * tfmcrt_pack's layout: panels of PANEL consecutive rows of W, panel p holding rows 16p..16p+15
+ * column by column ([cols][16], the last panel padded with zero rows). The GEMM reads two panels
+ * side by side; the one-position kernel reads a panel as one sequential stream, its sixteen rows in
+ * the sixteen lanes of a vector. */
+#define PANEL 16
+
+size_t tfmcrt_packed_floats(size_t rows, size_t cols) { return (rows + PANEL - 1) / PANEL * PANEL * cols; }
+
+void tfmcrt_pack(float *dst, const float *w, size_t rows, size_t cols)
+{
+    for (size_t r0 = 0; r0 < rows; r0 += PANEL)
+        for (size_t c = 0; c < cols; c++)
+            for (size_t j = 0; j < PANEL; j++)
+                dst[r0 * cols + c * PANEL + j] = r0 + j < rows ? w[(r0 + j) * cols + c] : 0.0f;
+}
+
+#ifdef VEC_LANES
+/* y[16] = the panel's sixteen rows . x, each summed exactly as row_dot sums it: accumulator j
+ * holds, for every row at once, lane j of row_dot's sixteen lane sums (columns j, j + 16, ...),
+ * then the last columns one by one and the lanes in pairs. Sixteen independent accumulators and
+ * no horizontal sum. */
+TFMCRT_CLONES
+static void panel_dot16(float *y, const float *p, const float *x, size_t cols)
+{
+    Vec16 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 }, a4 = { 0 }, a5 = { 0 }, a6 = { 0 }, a7 = { 0 };
+    Vec16 a8 = { 0 }, a9 = { 0 }, a10 = { 0 }, a11 = { 0 }, a12 = { 0 }, a13 = { 0 }, a14 = { 0 }, a15 = { 0 };
+    size_t c = 0;
+#define PANEL_STEP(acc, k)                                                                                              \
+    do {                                                                                                               \
+        Vec16 v;                                                                                                       \
+        memcpy(&v, p + (c + (k)) * PANEL, sizeof v);                                                                   \
+        acc += v * x[c + (k)];                                                                                         \
+    } while (0)
+    for (; c + 16 <= cols; c += 16) {
+        PANEL_STEP(a0, 0); PANEL_STEP(a1, 1); PANEL_STEP(a2, 2); PANEL_STEP(a3, 3);
+        PANEL_STEP(a4, 4); PANEL_STEP(a5, 5); PANEL_STEP(a6, 6); PANEL_STEP(a7, 7);
+        PANEL_STEP(a8, 8); PANEL_STEP(a9, 9); PANEL_STEP(a10, 10); PANEL_STEP(a11, 11);
+        PANEL_STEP(a12, 12); PANEL_STEP(a13, 13); PANEL_STEP(a14, 14); PANEL_STEP(a15, 15);
+    }
+    Vec16 s = { 0 };
+    for (; c < cols; c++) PANEL_STEP(s, 0);
+#undef PANEL_STEP
+    s += a0 + a1, s += a2 + a3, s += a4 + a5, s += a6 + a7;
+    s += a8 + a9, s += a10 + a11, s += a12 + a13, s += a14 + a15;
+    memcpy(y, &s, sizeof s);
+}
+
+/* The same for lanes lane0..lane0+8 of the panel in eight-float vectors: where registers hold
+ * eight floats or fewer (AVX2, SSE), sixteen of them fit where sixteen sixteen-float ones spill.
+ * Lanes are independent, so the bits are panel_dot16's. */
+typedef float Vec8 __attribute__((vector_size(32)));
+TFMCRT_CLONES
+static void panel_dot8(float *y, const float *p, const float *x, size_t cols, size_t lane0)
+{
+    Vec8 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 }, a4 = { 0 }, a5 = { 0 }, a6 = { 0 }, a7 = { 0 };
+    Vec8 a8 = { 0 }, a9 = { 0 }, a10 = { 0 }, a11 = { 0 }, a12 = { 0 }, a13 = { 0 }, a14 = { 0 }, a15 = { 0 };
+    size_t c = 0;
+    p += lane0;
+#define PANEL_STEP(acc, k)                                                                                              \
+    do {                                                                                                               \
+        Vec8 v;                                                                                                        \
+        memcpy(&v, p + (c + (k)) * PANEL, sizeof v);                                                                   \
+        acc += v * x[c + (k)];                                                                                         \
+    } while (0)
+    for (; c + 16 <= cols; c += 16) {
+        PANEL_STEP(a0, 0); PANEL_STEP(a1, 1); PANEL_STEP(a2, 2); PANEL_STEP(a3, 3);
+        PANEL_STEP(a4, 4); PANEL_STEP(a5, 5); PANEL_STEP(a6, 6); PANEL_STEP(a7, 7);
+        PANEL_STEP(a8, 8); PANEL_STEP(a9, 9); PANEL_STEP(a10, 10); PANEL_STEP(a11, 11);
+        PANEL_STEP(a12, 12); PANEL_STEP(a13, 13); PANEL_STEP(a14, 14); PANEL_STEP(a15, 15);
+    }
+    Vec8 s = { 0 };
+    for (; c < cols; c++) PANEL_STEP(s, 0);
+#undef PANEL_STEP
+    s += a0 + a1, s += a2 + a3, s += a4 + a5, s += a6 + a7;
+    s += a8 + a9, s += a10 + a11, s += a12 + a13, s += a14 + a15;
+    memcpy(y + lane0, &s, sizeof s);
+}
+#endif
+
+/* y[16] for one panel: row_dot's sums of its sixteen rows, bit for bit. */
+static void panel_dot(float *y, const float *p, const float *x, size_t cols)
+{
+#ifdef VEC_LANES
+    if (tfmcrt_wide_registers()) {
+        panel_dot16(y, p, x, cols);
+    } else {
+        panel_dot8(y, p, x, cols, 0);
+        panel_dot8(y, p, x, cols, 8);
+    }
+#else
+    for (size_t j = 0; j < PANEL; j++) {
+        float acc[16] = { 0 };
+        size_t c = 0;
+        for (; c + 16 <= cols; c += 16)
+            for (int k = 0; k < 16; k++) acc[k] += p[(c + k) * PANEL + j] * x[c + k];
+        float s = 0;
+        for (; c < cols; c++) s += p[c * PANEL + j] * x[c];
+        for (int k = 0; k < 16; k += 2) s += acc[k] + acc[k + 1];
+        y[j] = s;
+    }
+#endif
+}
+
+/* linear_rows from packed W: rows r_begin..r_end (r_begin a multiple of 16), a panel at a time,
+ * each position in turn while the panel is in the cache. */
+static void linear_panels(float *out, const float *in, size_t n, const float *packed, size_t rows, size_t cols,
+                          size_t r_begin, size_t r_end)
+{
+    float y[PANEL];
+    for (size_t r0 = r_begin; r0 < r_end; r0 += PANEL) {
+        size_t nr = r_end - r0 < PANEL ? r_end - r0 : PANEL;
+        for (size_t i = 0; i < n; i++) {
+            panel_dot(y, packed + r0 * cols, in + i * cols, cols);
+            memcpy(out + i * rows + r0, y, nr * sizeof(float));
+        }
+    }
 }
 
 #ifdef VEC_LANES
 /* Many positions at once (prefill) are a matrix product, bound by arithmetic, not by memory: W is
- * copied a panel at a time (GEMM_NR of its rows, GEMM_KC of its columns) into a buffer laid out
- * [column][row], which stays in L1 while every group of GEMM_MR positions multiplies it. Each
+ * read a block at a time (GEMM_NR of its rows, GEMM_KC of its columns) laid out [column][row] as
+ * two panels of tfmcrt_pack's layout: packed W as it is, other W copied into that layout at every
+ * call. The block stays in L1 while every group of GEMM_MR positions multiplies it. Each
  * step of the tile loop then broadcasts one input value against two vectors of the panel into
  * eight accumulators that never leave the registers. Each output is summed in column order, the
  * same whatever n is. */
@@ -77,9 +183,11 @@ static void linear_rows8(float *out, const float *in, size_t n, const float *w, 
 #define GEMM_NR 32
 #define GEMM_KC 128
 
-/* c[4][32] = (add ? c : 0) + a[4][kc] (rows lda apart) . bp[kc][32] */
+/* c[4][32] = (add ? c : 0) + a[4][kc] (rows lda apart) . [b0 b1][kc][32]: b0 and b1 are two
+ * panels [kc][16] (columns 0..15 and 16..31 of the tile). */
 TFMCRT_CLONES
-static void gemm_tile(float *c, size_t ldc, const float *a, size_t lda, const float *bp, size_t kc, int add)
+static void gemm_tile(float *c, size_t ldc, const float *a, size_t lda, const float *b0p, const float *b1p, size_t kc,
+                      int add)
 {
     Vec16 c00 = { 0 }, c01 = { 0 }, c10 = { 0 }, c11 = { 0 }, c20 = { 0 }, c21 = { 0 }, c30 = { 0 }, c31 = { 0 };
     if (add) {
@@ -91,8 +199,8 @@ static void gemm_tile(float *c, size_t ldc, const float *a, size_t lda, const fl
     const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
     for (size_t k = 0; k < kc; k++) {
         Vec16 b0, b1;
-        memcpy(&b0, bp + k * GEMM_NR, 64);
-        memcpy(&b1, bp + k * GEMM_NR + 16, 64);
+        memcpy(&b0, b0p + k * PANEL, 64);
+        memcpy(&b1, b1p + k * PANEL, 64);
         c00 += b0 * a0[k], c01 += b1 * a0[k];
         c10 += b0 * a1[k], c11 += b1 * a1[k];
         c20 += b0 * a2[k], c21 += b1 * a2[k];
@@ -131,20 +239,35 @@ static void gemm_tile16(float *c, size_t ldc, const float *a, size_t lda, const 
 static size_t gemm_width(size_t rows) { return rows <= 16 ? 16 : GEMM_NR; }
 static size_t gemm_depth(size_t rows) { return rows <= 16 ? 8 : GEMM_MR; }
 
-/* out[n][rows] = in[n][cols] . W^T for rows r_begin..r_end of W (r_begin on a panel boundary);
- * n positions from in and out, which may start anywhere in the matrices (rows and cols apart). */
-static void linear_gemm(float *out, const float *in, size_t n, const float *w, size_t rows, size_t cols,
-                        size_t r_begin, size_t r_end)
+/* The second panel of a 32-row block past the last row of W: zeros (the GEMM reads kc <= GEMM_KC
+ * columns of it). */
+static const float zero_panel[GEMM_KC * PANEL];
+
+/* out[n][rows] = in[n][cols] . W^T for rows r_begin..r_end of W (r_begin on a block boundary);
+ * n positions from in and out, which may start anywhere in the matrices (rows and cols apart).
+ * W is row-major (w), or tfmcrt_pack's layout (packed, w NULL): the same tiles read the same
+ * numbers either way, so the results are the same bits. */
+static void linear_gemm(float *out, const float *in, size_t n, const float *w, const float *packed, size_t rows,
+                        size_t cols, size_t r_begin, size_t r_end)
 {
-    float bp[GEMM_KC * GEMM_NR], ct[8 * GEMM_NR], at[8 * GEMM_KC];
+    float bp[2 * GEMM_KC * PANEL], ct[8 * GEMM_NR], at[8 * GEMM_KC];
     size_t width = gemm_width(rows), depth = gemm_depth(rows);
     for (size_t r0 = r_begin; r0 < r_end; r0 += width) {
         size_t nr = r_end - r0 < width ? r_end - r0 : width;
         for (size_t k0 = 0; k0 < cols; k0 += GEMM_KC) {
             size_t kc = cols - k0 < GEMM_KC ? cols - k0 : GEMM_KC;
-            /* the panel, transposed; rows past the end of W are zeros */
-            for (size_t j = 0; j < width; j++)
-                for (size_t k = 0; k < kc; k++) bp[k * width + j] = j < nr ? w[(r0 + j) * cols + k0 + k] : 0.0f;
+            const float *b0, *b1;
+            if (packed) {
+                b0 = packed + r0 * cols + k0 * PANEL;
+                b1 = r0 + PANEL < rows ? b0 + PANEL * cols : zero_panel;
+            } else {
+                /* the block in the packed layout; rows past the end of W are zeros */
+                for (size_t j = 0; j < width; j++)
+                    for (size_t k = 0; k < kc; k++)
+                        bp[j / PANEL * GEMM_KC * PANEL + k * PANEL + j % PANEL] =
+                            j < nr ? w[(r0 + j) * cols + k0 + k] : 0.0f;
+                b0 = bp, b1 = bp + GEMM_KC * PANEL;
+            }
             for (size_t i0 = 0; i0 < n; i0 += depth) {
                 size_t mr = n - i0 < depth ? n - i0 : depth;
                 float *c = out + i0 * rows + r0;
@@ -162,9 +285,9 @@ static void linear_gemm(float *out, const float *in, size_t n, const float *w, s
                     c = ct, a = at, ldc = width, lda = GEMM_KC;
                 }
                 if (width == 16)
-                    gemm_tile16(c, ldc, a, lda, bp, kc, k0 > 0);
+                    gemm_tile16(c, ldc, a, lda, b0, kc, k0 > 0);
                 else
-                    gemm_tile(c, ldc, a, lda, bp, kc, k0 > 0);
+                    gemm_tile(c, ldc, a, lda, b0, b1, kc, k0 > 0);
                 if (edge)
                     for (size_t i = 0; i < mr; i++) memcpy(out + (i0 + i) * rows + r0, ct + i * width, nr * sizeof(float));
             }
@@ -173,13 +296,14 @@ static void linear_gemm(float *out, const float *in, size_t n, const float *w, s
 }
 #endif
 
-/* One task of a linear: a range of row blocks of W (panels or blocks of eight rows) times a range
+/* One task of a linear: a range of row blocks of W (panels, or blocks of 16 rows) times a range
  * of position groups. */
 typedef struct LinearJob {
     float *out;
     const float *in, *w, *b;
     size_t n, rows, cols;
-    int gemm;                 /* the packed-panel product, else the row kernel */
+    int packed;               /* w is in tfmcrt_pack's layout */
+    int gemm;                 /* the packed-panel product, else the row (or panel) kernel */
     size_t unit, units;       /* rows of W per block, and blocks */
     size_t depth, groups;     /* positions per group, and groups */
     size_t row_tasks, pos_tasks;
@@ -196,12 +320,15 @@ static void linear_task(void *arg, size_t task)
     float *out = j->out + i_begin * j->rows;
     const float *in = j->in + i_begin * j->cols;
     size_t n = i_end - i_begin;
-#ifdef VEC_LANES
-    if (j->gemm)
-        linear_gemm(out, in, n, j->w, j->rows, j->cols, r_begin, r_end);
-    else
+    if (j->gemm) {
+#ifdef VEC_LANES /* (only set then) */
+        linear_gemm(out, in, n, j->packed ? NULL : j->w, j->packed ? j->w : NULL, j->rows, j->cols, r_begin, r_end);
 #endif
-        linear_rows8(out, in, n, j->w, j->rows, j->cols, r_begin, r_end);
+    } else if (j->packed) {
+        linear_panels(out, in, n, j->w, j->rows, j->cols, r_begin, r_end);
+    } else {
+        linear_rows(out, in, n, j->w, j->rows, j->cols, r_begin, r_end);
+    }
     if (j->b)
         for (size_t i = 0; i < n; i++)
             for (size_t r = r_begin; r < r_end; r++) out[i * j->rows + r] += j->b[r];
@@ -236,11 +363,12 @@ static void split(size_t threads, size_t units, size_t groups, size_t *row_tasks
 
 /* Threads take whole blocks of rows of W and whole groups of positions (each output element is
  * then computed exactly as on one thread: the same block kernel, the same column order), cut so
- * that the threads' work is as even as the blocks allow (split). */
-void tfmcrt_linear_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, const float *w, const float *b,
-                      size_t rows, size_t cols)
+ * that the threads' work is as even as the blocks allow (split). Blocks are 16 rows (or a GEMM
+ * panel pair), so packed and row-major W are cut alike. */
+static void linear_job(const TfmcrtExec *ex, float *out, const float *in, size_t n, const float *w, int packed,
+                       const float *b, size_t rows, size_t cols)
 {
-    LinearJob j = { out, in, w, b, n, rows, cols, 0, 8, 0, n ? n : 1, 1, 1, 1 };
+    LinearJob j = { out, in, w, b, n, rows, cols, packed, 0, PANEL, 0, n ? n : 1, 1, 1, 1 };
 #ifdef VEC_LANES
     if (n >= GEMM_MR && cols > 0 && tfmcrt_wide_registers()) {
         j.gemm = 1;
@@ -254,6 +382,18 @@ void tfmcrt_linear_ex(const TfmcrtExec *ex, float *out, const float *in, size_t 
     size_t threads = tfmcrt_tasks(ex, j.units * j.groups, j.unit * j.depth * (cols ? cols : 1));
     split(threads, j.units, j.groups, &j.row_tasks, &j.pos_tasks);
     tfmcrt_parallel_for(ex, j.row_tasks * j.pos_tasks, linear_task, &j);
+}
+
+void tfmcrt_linear_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, const float *w, const float *b,
+                      size_t rows, size_t cols)
+{
+    linear_job(ex, out, in, n, w, 0, b, rows, cols);
+}
+
+void tfmcrt_linear_packed_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, const float *packed,
+                             const float *b, size_t rows, size_t cols)
+{
+    linear_job(ex, out, in, n, packed, 1, b, rows, cols);
 }
 
 void tfmcrt_linear(float *out, const float *in, size_t n, const float *w, const float *b, size_t rows,

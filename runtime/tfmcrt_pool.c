@@ -1,15 +1,21 @@
 /* tfmcrt_pool.c: the runtime's threads: parallel_for over an execution context, and a pool of
  * POSIX threads that the calling thread joins for each parallel_for (a job: tasks taken one at a
  * time from a shared counter until none is left). The only file of the runtime that allocates:
- * once, when a pool is made. */
+ * once, when a pool is made. With TFMCRT_NO_POOL defined (the amalgamation, which must build
+ * without -pthread) there are no threads: a pool is never made and parallel_for runs every task
+ * on the calling thread. */
+#ifndef TFMCRT_NO_POOL
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
+#endif
 
 #include "tfmcrt_simd.h"
+
+#ifndef TFMCRT_NO_POOL
 
 struct TfmcrtPool {
     int nthreads;          /* workers + the thread calling parallel_for */
@@ -153,6 +159,31 @@ void tfmcrt_pool_parallel_for(void *pool, size_t ntasks, TfmcrtTaskFn fn, void *
     }
     pthread_mutex_unlock(&p->turn);
 }
+
+#else /* TFMCRT_NO_POOL */
+
+int tfmcrt_cores(void) { return 1; }
+
+TfmcrtPool *tfmcrt_pool_new(int nthreads)
+{
+    (void)nthreads;
+    return NULL;
+}
+
+void tfmcrt_pool_free(TfmcrtPool *p) { (void)p; }
+
+int tfmcrt_pool_threads(const TfmcrtPool *p)
+{
+    (void)p;
+    return 1;
+}
+
+void tfmcrt_pool_parallel_for(void *pool, size_t ntasks, TfmcrtTaskFn fn, void *arg)
+{
+    (void)pool;
+    for (size_t t = 0; t < ntasks; t++) fn(arg, t);
+}
+#endif
 
 TfmcrtExec tfmcrt_pool_exec(TfmcrtPool *pool, size_t grain)
 {

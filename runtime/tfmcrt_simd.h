@@ -43,7 +43,7 @@ typedef int32_t VecI16 __attribute__((vector_size(64))); /* lane masks: -1 or 0 
 /* The kernels that keep many sixteen-lane vectors in registers (the GEMM tiles, the vector
  * activations) pay off only where a register holds sixteen floats: AVX-512, chosen at build time
  * or found at run time. Elsewhere GCC spills them and the row kernels are faster. */
-bool tfmcrt_wide_registers(void);
+TFMCRT_API bool tfmcrt_wide_registers(void);
 #endif
 
 /* Tiled attention keeps two [hd][16] buffers (16 KB) on the stack: on 64-bit desktop and server
@@ -55,10 +55,10 @@ bool tfmcrt_wide_registers(void);
 /* How many tasks to cut `units` equal pieces of work (`work` multiply-adds each) into under ex:
  * at most its thread count and the units, at least `grain` work each, at least 1. Only the speed
  * depends on it, never a result. */
-size_t tfmcrt_tasks(const TfmcrtExec *ex, size_t units, size_t work);
+TFMCRT_API size_t tfmcrt_tasks(const TfmcrtExec *ex, size_t units, size_t work);
 
 /* A dot product; the same summation order for every caller on a given machine. */
-float tfmcrt_dot(const float *a, const float *b, size_t n);
+TFMCRT_API float tfmcrt_dot(const float *a, const float *b, size_t n);
 
 #ifdef VEC_LANES
 

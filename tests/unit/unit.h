@@ -33,6 +33,8 @@ bool register_api_tests(void);
 bool register_runtime_tests(void);
 bool register_pool_tests(void);
 bool register_faults_tests(void);
+bool register_packed_tests(void);
+bool register_cpu_tests(void);
 
 /* ------------------------------------------------- assertions with values */
 

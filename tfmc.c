@@ -116,7 +116,7 @@ static const char usage_verify[] =
     "  -O0, -O1, -O2 and the other optimisation options of `tfmc help compile`\n";
 
 static const char usage_compile[] =
-    "usage: tfmc FILE -o OUT.c [-p NAME] [--main] [--backend=c|simd] [--weights=separate]\n"
+    "usage: tfmc FILE -o OUT.c [-p NAME] [--main] [--backend=c|simd [--target=T]] [--weights=separate]\n"
     "       tfmc FILE --emit=model|graph|kernels [-o OUT]\n"
     "       tfmc FILE --emit=weights -o OUT.safetensors\n"
     "\n"
@@ -131,8 +131,15 @@ static const char usage_compile[] =
     "  --main           add a main() with the same input/output as `tfmc eval` (a RASP program)\n"
     "                   or as `tfmc run` (a model: prog [--logits | --generate K]\n"
     "                   [--threads N[,D]] [ID...])\n"
-    "  --backend=c|simd portable C; simd is the same code today: the runtime's kernels it calls are\n"
-    "                   vectorised and pick AVX-512, AVX2 or baseline code for the CPU at load time\n"
+    "  --backend=c      portable C that links against the runtime (libtfmcrt), whose kernels pick\n"
+    "                   AVX-512, AVX2 or baseline code for the CPU at load time (the default)\n"
+    "  --backend=simd   one self-contained file: the runtime inside, its kernels compiled for\n"
+    "                   --target, the weights packed as the kernels read them; build it with\n"
+    "                   `cc -O2 OUT.c -lm` (no threads unless you pass a parallel_for). NAME_init\n"
+    "                   returns -3 on a CPU without the target's extensions (NAME_cpu_missing\n"
+    "                   names the first); on another architecture it builds as portable code\n"
+    "  --target=T       the SIMD backend's target: avx512, avx2, neon, baseline, or native (this\n"
+    "                   machine's best; the default)\n"
     "  --weights=separate  put the weights in a second file, OUT_weights.c\n"
     "  (with -o OUT.c, also OUT.h: the sizes, the context type and the prototypes, for the files\n"
     "   that call it; OUT.c stays self-contained; not with -o -)\n"
@@ -149,7 +156,7 @@ static const char usage_compile[] =
     "                   default: the machine's memory\n"
     "  --prune=threshold:T | sparsity:S | structured:S   magnitude pruning (lossy)\n"
     "  --low-rank=rank:R | energy:E | error:T            low-rank factorisation\n"
-    "Build the C: cc OUT.c $(tfmc config --cflags --libs) -o prog\n";
+    "Build the C: cc OUT.c $(tfmc config --cflags --libs) -o prog  (--backend=simd: cc -O2 OUT.c -lm -o prog)\n";
 
 static const char usage_config[] =
     "usage: tfmc config [--cflags] [--libs]\n"
@@ -668,10 +675,20 @@ static void record_option(char *buf, size_t cap, size_t *len, const char *word)
     buf[*len] = '\0';
 }
 
+/* A target the SIMD backend knows (the library checks again, and names them too). */
+static bool simd_target_known(const char *t)
+{
+    static const char *const names[] = { "avx512", "avx2", "neon", "baseline", "native" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(t, names[i])) return true;
+    return false;
+}
+
 /* `tfmc FILE -o OUT [-p NAME] [--main] [--backend=c] [--emit=c|model|graph|weights] [--weights=separate]` */
 static int cmd_compile(int argc, char **argv)
 {
-    const char *file = NULL, *name = NULL, *out = NULL, *emit = "c", *weights = "inline";
+    const char *file = NULL, *name = NULL, *out = NULL, *emit = "c", *weights = "inline", *target = NULL;
+    bool simd = false;
     bool with_main = false;
     char options[2048] = ""; /* the options and their values, for the header comment of generated C */
     size_t olen = 0;
@@ -695,11 +712,11 @@ static int cmd_compile(int argc, char **argv)
                 strcmp(emit, "weights"))
                 return usage_error("unknown --emit kind `%s` (c, model, graph, kernels or weights)", emit);
         } else if (!strncmp(a, "--backend=", 10)) {
-            /* simd: the portable code already calls the runtime's vectorised kernels, chosen for
-             * the CPU at load time (AVX-512, AVX2, baseline); a backend with intrinsics inlined in
-             * the generated code is planned (docs/design.md) */
             if (strcmp(a + 10, "c") != 0 && strcmp(a + 10, "simd") != 0)
                 return usage_error("backend `%s` is not available in this build (available: c, simd)", a + 10);
+            simd = !strcmp(a + 10, "simd");
+        } else if (!strncmp(a, "--target=", 9)) {
+            target = a + 9;
         } else if (!strncmp(a, "--weights=", 10)) {
             weights = a + 10;
             if (strcmp(weights, "inline") && strcmp(weights, "separate"))
@@ -715,6 +732,10 @@ static int cmd_compile(int argc, char **argv)
         }
     }
     if (!file) return usage_error("no FILE given%s", "");
+    if (target && !simd) return usage_error("`--target=%s` is for the SIMD backend: add --backend=simd", target);
+    if (target && !simd_target_known(target))
+        return usage_error("unknown --target `%s` (avx512, avx2, neon, baseline or native)", target);
+    if (simd && !target) target = "native";
     bool binary = !strcmp(emit, "weights");
     if (!out && (binary || !strcmp(emit, "c"))) return usage_error("`--emit=%s` needs an output file: -o OUT", emit);
     int status = 0;
@@ -759,7 +780,7 @@ static int cmd_compile(int argc, char **argv)
         }
         if (!strcmp(emit, "c")) {
             const char *base = out ? strrchr(out, '/') : NULL;
-            TfmcCOptions co = { with_main, options, wf, wf ? wpath : NULL, hf, base ? base + 1 : out };
+            TfmcCOptions co = { with_main, options, wf, wf ? wpath : NULL, hf, base ? base + 1 : out, simd ? target : NULL };
             st = tfmc_emit_c(ctx, p, &co, f);
         } else {
             st = tfmc_emit(ctx, p, !strcmp(emit, "model") ? TFMC_EMIT_MODEL : !strcmp(emit, "kernels") ? TFMC_EMIT_KERNELS : TFMC_EMIT_GRAPH, f);

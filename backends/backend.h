@@ -150,7 +150,24 @@ typedef struct IBackendCache {
 } IBackendCache;
 void ibackend_run_graph(void *cache, const Graph *g, const int *ids, int n, float *arena);
 
-/* ------------------------------------------------------ the C backend */
+/* ------------------------------------------------------ the C backends */
+
+/* A target of the SIMD backend: the architecture it compiles for (the C macro that names it), the
+ * extensions its kernels are compiled with (GCC and clang spell them alike in a target attribute;
+ * the CPU check tests each by __builtin_cpu_supports' name), and whether a register holds sixteen
+ * floats (the runtime's wide kernels: TFMCRT_WIDE). */
+typedef struct SimdTarget {
+    const char *name;        /* avx512, avx2, neon, baseline */
+    const char *arch;        /* the macro of its architecture: __x86_64__, __aarch64__ */
+    const char *describe;    /* for comments and messages */
+    const char *extensions;  /* comma-separated, as target("...") takes them; "" for the baseline */
+    bool wide;
+} SimdTarget;
+
+/* The target called name (avx512, avx2, neon, baseline; native: this machine's best), or NULL. */
+const SimdTarget *simd_target(const char *name);
+/* The targets' names, for messages: "avx512, avx2, neon, baseline or native". */
+extern const char simd_target_names[];
 
 typedef struct CgenOptions {
     const char *prefix;       /* C identifier prefix: the program's name */
@@ -162,10 +179,12 @@ typedef struct CgenOptions {
     const char *weights_name; /* its file name, for the comment */
     Arena *arena;             /* the emitter's own bookkeeping */
     const char *code_name;    /* the .c file's name, for the header's comment */
+    const SimdTarget *target; /* NULL: portable C calling libtfmcrt; else the SIMD backend's one
+                               * self-contained file for this target (cgen_simd.c) */
 } CgenOptions;
 
-/* Write the portable C99 file of a kernel program; false when writing it (or the weights file)
- * failed. */
+/* Write the C99 file of a kernel program (portable, or with o->target the SIMD backend's); false
+ * when writing it (or the weights file) failed. */
 bool cgen_emit(const KProgram *k, const CgenOptions *o, FILE *out);
 /* Write its header (OUT.h): the sizes, types and entry-point prototypes; false on a write error. */
 bool cgen_emit_header(const KProgram *k, const CgenOptions *o, FILE *out);

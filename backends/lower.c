@@ -280,7 +280,8 @@ static void lower_op(Lower *L, int i)
 /* The entry points of a compiled program. */
 static const EntryPoint rasp_entries[] = {
     { "init", CT_INT, 3, { CT_CTX, CT_MEMORY, CT_SIZE }, { "ctx", "arena", "bytes" },
-      "Take the arena (NAME_ARENA_BYTES, aligned for float) and keep it; 0 on success, -1 when it is too small." },
+      "Take the arena (NAME_ARENA_BYTES, aligned for float) and keep it; 0 on success, -1 when it is too small, "
+      "-3 when this CPU lacks an instruction set extension the code was compiled for (NAME_cpu_missing names it)." },
     { "encode", CT_INT, 1, { CT_CONST_STRING }, { "word" }, "The token id of a word, or -1 when it is not in the vocabulary." },
     { "forward", CT_INT, 4, { CT_CTX, CT_CONST_INTS, CT_INT, CT_OUTS }, { "ctx", "tokens", "n", "out" },
       "Run the transformer on tokens[0..n) and decode each position into out[0..n); 0, or -1 for a bad length, "
@@ -288,11 +289,15 @@ static const EntryPoint rasp_entries[] = {
     { "value_name", CT_CONST_STRING, 1, { CT_INT }, { "id" }, "The text of an output value id; \"_\" for -1 (undefined)." },
     { "snap", CT_INT, 1, { CT_FLOAT }, { "v" },
       "The output value a number decodes to: the nearest within 1e-4 (relative), or -1." },
+    { "cpu_missing", CT_CONST_STRING, 0, { CT_VOID }, { "" },
+      "The first instruction set extension the code was compiled for that this CPU lacks (\"avx512f\", ...), "
+      "or NULL when it has them all." },
 };
 
 static const EntryPoint model_entries[] = {
     { "init", CT_INT, 3, { CT_CTX, CT_MEMORY, CT_SIZE }, { "ctx", "arena", "bytes" },
-      "Take the arena (NAME_ARENA_BYTES, aligned for float) and keep it; 0 on success, -1 when it is too small." },
+      "Take the arena (NAME_ARENA_BYTES, aligned for float) and keep it; 0 on success, -1 when it is too small, "
+      "-3 when this CPU lacks an instruction set extension the code was compiled for (NAME_cpu_missing names it)." },
     { "set_exec", CT_VOID, 3, { CT_CTX, CT_EXEC, CT_EXEC }, { "ctx", "prefill", "decode" },
       "The threads of prefill and of decode (NULL: the calling thread)." },
     { "reset", CT_VOID, 1, { CT_CTX }, { "ctx" }, "Forget every position: the next prefill starts a new sequence." },
@@ -302,6 +307,9 @@ static const EntryPoint model_entries[] = {
       "The same, but logits receives the last position's [NAME_VOCAB], the only ones computed." },
     { "decode", CT_INT, 3, { CT_CTX, CT_INT, CT_FLOATS }, { "ctx", "token", "logits" },
       "Feed one token (using the KV cache); logits receives [NAME_VOCAB]." },
+    { "cpu_missing", CT_CONST_STRING, 0, { CT_VOID }, { "" },
+      "The first instruction set extension the code was compiled for that this CPU lacks (\"avx512f\", ...), "
+      "or NULL when it has them all." },
 };
 
 const char *ctype_c(CType t, const char *prefix, char *buf, size_t cap)
@@ -317,7 +325,7 @@ const char *ctype_c(CType t, const char *prefix, char *buf, size_t cap)
     case CT_FLOATS: return "float *";
     case CT_OUTS: snprintf(buf, cap, "%s_out_t *", prefix); return buf;
     case CT_CONST_STRING: return "const char *";
-    case CT_EXEC: return "const TfmcrtExec *";
+    case CT_EXEC: return "const struct TfmcrtExec *"; /* the SIMD header declares only the tag */
     }
     return "void";
 }
@@ -335,11 +343,12 @@ KProgram *lower_graph(Arena *a, const Graph *g)
         k->nentries = (int)(sizeof model_entries / sizeof model_entries[0]);
     } else {
         /* a categorical output names its values (value_name), a numerical one snaps to them */
-        EntryPoint *e = ARENA_ARRAY(a, EntryPoint, 4);
+        EntryPoint *e = ARENA_ARRAY(a, EntryPoint, 5);
         memcpy(e, rasp_entries, 3 * sizeof *e);
         e[3] = rasp_entries[g->model->out_kind == OUT_CATEGORICAL ? 3 : 4];
+        e[4] = rasp_entries[5];
         k->entries = e;
-        k->nentries = 4;
+        k->nentries = 5;
     }
     return k;
 }

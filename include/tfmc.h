@@ -176,9 +176,13 @@ typedef struct TfmcCOptions {
     const char *weights_name;
     FILE *header;             /* not NULL: the header (sizes, types, prototypes) goes here too */
     const char *code_name;    /* the .c file's name, for the header's comment */
+    const char *target;       /* NULL: the portable C backend (calls libtfmcrt); "avx512", "avx2",
+                               * "neon", "baseline" or "native" (this machine's best): the SIMD
+                               * backend's one self-contained file (docs/compiling.md) */
 } TfmcCOptions;
-/* Write the portable C99 code of the compiled program (and with opts->header its header: the
- * .c stays self-contained, the header is for the other files of a program that call it). */
+/* Write the C99 code of the compiled program (and with opts->header its header: the .c stays
+ * self-contained, the header is for the other files of a program that call it). An unknown
+ * target is TFMC_ERR_USAGE. */
 TfmcStatus tfmc_emit_c(TfmcContext *ctx, const TfmcProgram *p, const TfmcCOptions *opts, FILE *out);
 
 /* Write the compiled weights as a .safetensors file, with metadata naming every residual

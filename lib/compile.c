@@ -179,6 +179,10 @@ static TfmcStatus emit_c(TfmcContext *ctx, const TfmcProgram *p, const TfmcCOpti
     o.weights_name = opts ? opts->weights_name : NULL;
     o.arena = &ctx->arena;
     o.code_name = opts ? opts->code_name : NULL;
+    if (opts && opts->target && !(o.target = simd_target(opts->target))) {
+        tfmc_report(ctx, "unknown SIMD target `%s` (%s)", opts->target, simd_target_names);
+        return TFMC_ERR_USAGE;
+    }
     if (opts && opts->header && !cgen_emit_header(p->kernels, &o, opts->header)) {
         tfmc_report(ctx, "cannot write the header of `%s`: %s", p->name, strerror(errno));
         return TFMC_ERR_IO;

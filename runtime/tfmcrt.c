@@ -7,7 +7,9 @@ const char *tfmcrt_version(void) { return TFMCRT_VERSION; }
 #ifdef VEC_LANES
 bool tfmcrt_wide_registers(void)
 {
-#if defined(__AVX512F__)
+#if defined(TFMCRT_WIDE)
+    return TFMCRT_WIDE; /* set by the code that includes the runtime (the SIMD backend's target) */
+#elif defined(__AVX512F__)
     return true;
 #elif defined(TFMCRT_CPU_DISPATCH)
     return __builtin_cpu_supports("avx512f");

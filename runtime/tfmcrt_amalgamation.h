@@ -8,5 +8,9 @@
 
 extern const char tfmcrt_amalgamation[];       /* NUL-terminated */
 extern const size_t tfmcrt_amalgamation_length; /* without the NUL */
+/* Where the kernels start: the text before (tfmcrt.h and the CPU check) is built for the
+ * baseline of the architecture, so that it can run and report a missing extension on any CPU; the
+ * SIMD backend compiles the text from here on for its target (docs/design.md). */
+extern const size_t tfmcrt_amalgamation_kernels;
 
 #endif

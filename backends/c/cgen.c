@@ -186,13 +186,29 @@ static void emit_unrolled(Cgen *c, const KCall *k)
     fprintf(c->out, "    }\n}\n\n");
 }
 
-/* Constant i as C arrays: NAME (dense), or NAME_vals, NAME_rowptr, NAME_colidx. */
+/* Constant i as C arrays: NAME (dense; packed: in tfmcrt_pack's layout), or NAME_vals,
+ * NAME_rowptr, NAME_colidx. */
 static void emit_const(Cgen *c, int i)
 {
     const GraphConst *k = &c->g->consts[i];
     char comment[256], name[320];
     if (k->cols) snprintf(comment, sizeof comment, "%s [%d][%d]", k->name, k->rows, k->cols);
     else snprintf(comment, sizeof comment, "%s [%d]", k->name, k->rows);
+    if (c->packed[i]) {
+        size_t rows = (size_t)k->rows, cols = (size_t)k->cols, n = tfmcrt_packed_floats(rows, cols);
+        float *p = malloc((n ? n : 1) * sizeof *p);
+        if (!p) {
+            c->failed = true;
+            return;
+        }
+        tfmcrt_pack(p, k->data, rows, cols);
+        snprintf(comment, sizeof comment,
+                 "%s [%d][%d], packed: panels of 16 rows, each [%d][16] (tfmcrt_pack; zero rows pad the last)", k->name,
+                 k->rows, k->cols, k->cols);
+        cgen_weights_array(c, c->cname[i], p, n, comment);
+        free(p);
+        return;
+    }
     if (!k->vals) {
         cgen_weights_array(c, c->cname[i], k->data, (size_t)k->rows * (size_t)(k->cols ? k->cols : 1), comment);
         return;
@@ -223,6 +239,22 @@ void cgen_emit_constants(Cgen *c)
     c->unrolled = ARENA_ARRAY(a, bool, k->ncalls ? k->ncalls : 1);
     bool *needed = ARENA_ARRAY(a, bool, nc ? nc : 1), *done = ARENA_ARRAY(a, bool, nc ? nc : 1);
     bool *options = ARENA_ARRAY(a, bool, g->nops ? g->nops : 1);
+    /* SIMD: a dense weight every use of which is a linear's W is written packed */
+    int *uses = ARENA_ARRAY(a, int, nc ? nc : 1), *linear_uses = ARENA_ARRAY(a, int, nc ? nc : 1);
+    c->packed = ARENA_ARRAY(a, bool, nc ? nc : 1);
+    for (int i = 0; i < k->ncalls; i++)
+        for (int j = 0; j < k->calls[i].nargs; j++) {
+            const KArg *x = &k->calls[i].args[j];
+            if ((x->kind == KA_CONST || x->kind == KA_ROWPTR || x->kind == KA_COLIDX) && x->index >= 0) {
+                uses[x->index]++;
+                linear_uses[x->index] += k->calls[i].kernel == K_LINEAR && j == 4;
+            }
+            if (x->kind == KA_EXPERTS)
+                for (int q = 0; q < g->ops[x->index].nconsts; q++)
+                    if (g->ops[x->index].consts[q] >= 0) uses[g->ops[x->index].consts[q]]++;
+        }
+    for (int i = 0; i < nc; i++)
+        c->packed[i] = c->o->target && !g->consts[i].vals && g->consts[i].cols && uses[i] && uses[i] == linear_uses[i];
     for (int i = 0; i < k->ncalls; i++) {
         const KCall *call = &k->calls[i];
         c->unrolled[i] = unrollable(c, call);
@@ -414,7 +446,8 @@ void cgen_emit_run(Cgen *c)
             fputs(acc ? "  /* added to the residual */\n" : "\n", c->out);
             continue;
         }
-        fprintf(c->out, "    %s%s(", call->head ? "if (hn) " : "", kernel_info[call->kernel].name);
+        bool packed = call->kernel == K_LINEAR && call->args[4].index >= 0 && c->packed[call->args[4].index];
+        fprintf(c->out, "    %s%s(", call->head ? "if (hn) " : "", packed ? "tfmcrt_linear_packed_ex" : kernel_info[call->kernel].name);
         for (int j = 0; j < call->nargs; j++) {
             if (j) fputs(", ", c->out);
             emit_arg(c, call, &call->args[j]);
@@ -429,8 +462,8 @@ void cgen_emit_run(Cgen *c)
 
 bool cgen_emit(const KProgram *k, const CgenOptions *o, FILE *out)
 {
-    Cgen c = { k, k->g, k->g->model, o, out, o->weights ? o->weights : out, o->prefix, NULL, NULL };
+    Cgen c = { k, k->g, k->g->model, o, out, o->weights ? o->weights : out, o->prefix, NULL, NULL, NULL, false };
     if (k->g->declared) cgen_emit_model(&c);
     else cgen_emit_rasp(&c);
-    return !ferror(out) && !(o->weights && ferror(o->weights));
+    return !c.failed && !ferror(out) && !(o->weights && ferror(o->weights));
 }

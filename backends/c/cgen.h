@@ -16,6 +16,8 @@ typedef struct Cgen {
     const char *P;
     const char **cname;   /* per constant: its C array's name (P_layers_0_attention_q_weight) */
     bool *unrolled;       /* per call: a sparse product written as straight-line code */
+    bool *packed;         /* per constant: written in tfmcrt_pack's layout (the SIMD backend) */
+    bool failed;          /* out of memory on the way */
 } Cgen;
 
 void cgen_c_string(FILE *out, const char *s);
@@ -41,6 +43,21 @@ void cgen_emit_constants(Cgen *c);
 /* static void P_run(P_ctx *ctx, const TfmcrtExec *ex, const int *ids, size_t n, size_t pos0,
  * size_t hn): the kernel calls in order. */
 void cgen_emit_run(Cgen *c);
+/* The includes and the runtime: `#include "tfmcrt.h"`, or (SIMD) the amalgamation's header and
+ * CPU check, for the baseline. */
+void cgen_prologue(Cgen *c);
+/* SIMD: the target pragma and the amalgamation's kernels (nothing for the portable backend); and
+ * the end of that region, after P_run. */
+void cgen_target_begin(Cgen *c);
+void cgen_target_end(Cgen *c);
+/* How to build the file, for its opening comment. */
+const char *cgen_build_line(Cgen *c);
+/* The entry point P_cpu_missing, for the baseline. */
+void cgen_emit_cpu_missing(Cgen *c);
+/* In P_init: fail with -3 when the CPU lacks an extension. */
+void cgen_emit_init_check(Cgen *c);
+/* In a generated main, after `if ((STATUS = P_init(...)) != 0) {`: the message for -3. */
+void cgen_emit_init_failure(Cgen *c, const char *status);
 /* The two kinds of program around P_run. */
 void cgen_emit_rasp(Cgen *c);
 void cgen_emit_model(Cgen *c);

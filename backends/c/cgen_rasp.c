@@ -20,14 +20,13 @@ static void emit_header(Cgen *c)
             " * Options: %s\n"
             " * The RASP program `%s` compiled to a transformer: residual width %d, %d layers\n"
             " * (%d blocks, %d heads), %ld parameters (%ld non-zero). Position 0 holds a BOS token.\n"
-            " * Build: cc THIS_FILE.c%s%s $(tfmc config --cflags --libs)\n"
+            " * Build: %s\n"
             " * Use: %s_init(&ctx, arena, %s_ARENA_BYTES) once, then %s_forward(&ctx, tokens, n, out);\n"
             " * the arena is caller memory aligned for float; nothing here allocates. */\n",
             P, TFMC_VERSION, c->o->source_path ? c->o->source_path : "?", (unsigned long long)c->o->source_hash,
             c->o->options ? c->o->options : "", m->name, m->dim, s.layers, s.blocks, s.heads, s.params, s.nonzeros,
-            c->o->weights_name ? " " : "", c->o->weights_name ? c->o->weights_name : "", P, up, P);
-    fprintf(c->out, "#include <stddef.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
-    fprintf(c->out, "#include \"tfmcrt.h\"\n\n");
+            cgen_build_line(c), P, up, P);
+    cgen_prologue(c);
     cgen_rasp_interface(c);
 }
 
@@ -102,9 +101,11 @@ static void emit_api(Cgen *c)
     const char *P = c->P;
     char up[128];
     cgen_upper(P, up, sizeof up);
+    cgen_emit_cpu_missing(c);
     cgen_entry(c, "init");
     fprintf(c->out, "{\n");
     fprintf(c->out, "    if (!ctx || !arena || bytes < %s_ARENA_BYTES) return -1;\n", up);
+    cgen_emit_init_check(c);
     fprintf(c->out, "    ctx->arena = (float *)arena;\n    return 0;\n}\n\n");
     cgen_entry(c, "encode");
     fprintf(c->out, "{\n    int i;\n");
@@ -217,12 +218,16 @@ static void emit_main(Cgen *c)
             "int main(int argc, char **argv)\n{\n"
             "    static char line[65536];\n    char *words[%s_MAX_LEN + 1];\n"
             "    %s_ctx ctx;\n    int status = 0, first = 1;\n    long lineno = 0;\n"
-            "    if (%s_init(&ctx, %s_arena, sizeof %s_arena) != 0) return 1;\n"
+            "    if ((status = %s_init(&ctx, %s_arena, sizeof %s_arena)) != 0) {\n",
+            up, P, P, P, P);
+    cgen_emit_init_failure(c, "status");
+    fprintf(c->out,
+            "        return 1;\n    }\n"
             "    /* --threads N[,D] as a model's main takes it: a RASP transformer is small and runs on one */\n"
             "    if (argc > 2 && strcmp(argv[1], \"--threads\") == 0) first = 3;\n"
             "    if (argc > first && strcmp(argv[first], \"--\") == 0) first++;\n"
             "    if (argc > first) return %s_run_line(&ctx, argv + first, argc - first, 0);\n",
-            up, P, P, P, P, P);
+            P);
     char call[256];
     snprintf(call, sizeof call, "%s_run_line(&ctx, words, count, lineno)", P);
     cgen_emit_line_reader(c, call, false);
@@ -232,9 +237,11 @@ static void emit_main(Cgen *c)
 void cgen_emit_rasp(Cgen *c)
 {
     emit_header(c);
+    cgen_target_begin(c);
     cgen_emit_constants(c);
     emit_tables(c);
     cgen_emit_run(c);
+    cgen_target_end(c);
     emit_api(c);
     emit_forward(c);
     if (c->o->main) emit_main(c);

@@ -187,7 +187,7 @@ class Checker:
         with open(os.path.join(self.tmp, "reverse.c"), encoding="utf-8") as f:
             rasp_c = f.read()
         missing = [n for n in sorted(names)
-                   if not re.search(r"^\w[\w ]*\b(tiny|reverse)_%s\(" % n, model_c + rasp_c, re.M)]
+                   if not re.search(r"^\w[\w *]*\b(tiny|reverse)_%s\(" % n, model_c + rasp_c, re.M)]
         self.check("help: every NAME_function of help compile exists (%s)" % ", ".join(sorted(names)),
                    len(names) >= 7 and not missing, "missing: %r" % missing)
 

@@ -7,9 +7,11 @@ that includes only NAME.h, calls the entry points the header declares, and is li
 tokens, runs NAME_forward and prints NAME_value_name or the number; for model fixtures it prefills
 ids and prints the argmax at each position (RASP programs with a numerical output are left to
 check_compiled.py, which reads their numbers). Their output must equal `tfmc eval` / `tfmc run` on
-the same inputs. `-o -` writes no header. Standard library only."""
+the same inputs. The same with `--backend=simd` (the file holds the runtime: linked with -lm only).
+`-o -` writes no header. Standard library only."""
 import glob
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -85,43 +87,48 @@ def main(argv):
         cases.append((f, "rasp", inputs))
     for name in ("gpt2", "llama", "moe"):
         cases.append((os.path.join(fixtures, name + ".tfm"), "model", ["1", "5", "9", "3"]))
-    with tempfile.TemporaryDirectory(prefix="check_header.") as tmp:
-        for path, kind, inputs in cases:
-            stem = os.path.splitext(os.path.basename(path))[0]
-            out_c = os.path.join(tmp, stem + ".c")
-            p = run([tfmc, path, "-o", out_c])
-            if p.returncode != 0 or not os.path.exists(os.path.join(tmp, stem + ".h")):
-                print("FAIL %s: no header (%s)" % (stem, p.stderr.strip()))
-                failed += 1
-                continue
-            prog = open(out_c).read()
-            pname = prog[prog.index("typedef struct ") + 15:prog.index("_ctx {")]
-            if kind == "rasp":
-                if "typedef float %s_out_t" % pname in prog:
-                    continue  # a numerical output
-                src = RASP_DRIVER % {"P": pname, "U": pname.upper()}
-                want = run([tfmc, "eval", path] + inputs).stdout.split()
-            else:
-                src = MODEL_DRIVER % {"P": pname, "U": pname.upper()}
-                want = run([tfmc, "run", path, "--threads", "1"] + inputs).stdout.split()
-            driver = os.path.join(tmp, stem + "_driver.c")
-            with open(driver, "w") as d:
-                d.write(src)
-            exe = os.path.join(tmp, stem + "_exe")
-            b = run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-I", tmp, driver, out_c,
-                     "-o", exe] + san + flags)
-            alone = run(["gcc", "-std=c99", "-O0", "-c", out_c, "-o", os.path.join(tmp, stem + ".o")] + san + flags)
-            if b.returncode != 0 or alone.returncode != 0:
-                print("FAIL %s: the driver with %s.h does not build:\n%s%s" % (stem, stem, b.stderr, alone.stderr))
-                failed += 1
-                continue
-            got = run([exe] + inputs)
-            ok = got.returncode == 0 and len(want) == len(inputs) and got.stdout.split() == want
-            print("%s %s (%s): driver %s, tfmc %s" % ("ok  " if ok else "FAIL", stem, kind, got.stdout.split(), want))
-            passed += ok
-            failed += not ok
-        p = run([tfmc, cases[0][0], "-o", "-"], cwd=tmp)
-        if p.returncode != 0 or glob.glob(os.path.join(tmp, "-.h")):
+    with tempfile.TemporaryDirectory(prefix="check_header.") as top:
+        for backend in ("c", "simd"):
+            tmp = os.path.join(top, backend)
+            os.makedirs(tmp)
+            link = flags if backend == "c" else ["-lm"]
+            for path, kind, inputs in cases:
+                stem = os.path.splitext(os.path.basename(path))[0]
+                out_c = os.path.join(tmp, stem + ".c")
+                p = run([tfmc, path, "-o", out_c, "--backend=" + backend])
+                if p.returncode != 0 or not os.path.exists(os.path.join(tmp, stem + ".h")):
+                    print("FAIL %s: no header (%s)" % (stem, p.stderr.strip()))
+                    failed += 1
+                    continue
+                prog = open(out_c).read()
+                pname = re.search(r"^typedef struct (\w+)_ctx \{", prog, re.M).group(1)
+                if kind == "rasp":
+                    if "typedef float %s_out_t" % pname in prog:
+                        continue  # a numerical output
+                    src = RASP_DRIVER % {"P": pname, "U": pname.upper()}
+                    want = run([tfmc, "eval", path] + inputs).stdout.split()
+                else:
+                    src = MODEL_DRIVER % {"P": pname, "U": pname.upper()}
+                    want = run([tfmc, "run", path, "--threads", "1"] + inputs).stdout.split()
+                driver = os.path.join(tmp, stem + "_driver.c")
+                with open(driver, "w") as d:
+                    d.write(src)
+                exe = os.path.join(tmp, stem + "_exe")
+                b = run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-I", tmp, driver, out_c,
+                         "-o", exe] + san + link)
+                alone = run(["gcc", "-std=c99", "-O0", "-c", out_c, "-o", os.path.join(tmp, stem + ".o")] + san + link)
+                if b.returncode != 0 or alone.returncode != 0:
+                    print("FAIL %s: the driver with %s.h does not build:\n%s%s" % (stem, stem, b.stderr, alone.stderr))
+                    failed += 1
+                    continue
+                got = run([exe] + inputs)
+                ok = got.returncode == 0 and len(want) == len(inputs) and got.stdout.split() == want
+                print("%s %s (%s, --backend=%s): driver %s, tfmc %s" % ("ok  " if ok else "FAIL", stem, kind, backend,
+                                                                      got.stdout.split(), want))
+                passed += ok
+                failed += not ok
+        p = run([tfmc, cases[0][0], "-o", "-"], cwd=top)
+        if p.returncode != 0 or glob.glob(os.path.join(top, "-.h")):
             print("FAIL -o - wrote a header or failed")
             failed += 1
         else:

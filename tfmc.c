@@ -159,10 +159,13 @@ static const char usage_compile[] =
     "Build the C: cc OUT.c $(tfmc config --cflags --libs) -o prog  (--backend=simd: cc -O2 OUT.c -lm -o prog)\n";
 
 static const char usage_config[] =
-    "usage: tfmc config [--cflags] [--libs]\n"
+    "usage: tfmc config [--lib=tfmcrt|tfmc] [--cflags] [--libs]\n"
     "\n"
-    "Print the compiler and linker flags that generated C needs (the runtime's header and library),\n"
-    "for the build tree when tfmc runs from it, else for the installed prefix.\n";
+    "Print compiler and linker flags, for the build tree when tfmc runs from it, else for the\n"
+    "installed prefix:\n"
+    "  --lib=tfmcrt  (the default) what generated C needs: the runtime's header and library\n"
+    "  --lib=tfmc    what a program calling the tfmc library (include/tfmc.h) needs: the shared\n"
+    "                library libtfmc.so, with a run path to its folder\n";
 
 static const char usage_check[] =
     "usage: tfmc check FILE [--max-memory=BYTES]\n"
@@ -798,9 +801,13 @@ static int cmd_compile(int argc, char **argv)
 /* The flags a generated file needs: from the build tree when tfmc runs from it, else the prefix. */
 static int cmd_config(int argc, char **argv)
 {
-    bool cflags = false, libs = false;
+    bool cflags = false, libs = false, lib_tfmc = false;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--cflags")) cflags = true;
+        else if (!strcmp(argv[i], "--lib=tfmc")) lib_tfmc = true;
+        else if (!strcmp(argv[i], "--lib=tfmcrt")) lib_tfmc = false;
+        else if (!strncmp(argv[i], "--lib=", 6))
+            return usage_error("config: unknown library `%s` (tfmcrt or tfmc)", argv[i] + 6);
         else if (!strcmp(argv[i], "--libs")) libs = true;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(usage_config, stdout);
@@ -813,6 +820,19 @@ static int cmd_config(int argc, char **argv)
     self[len > 0 ? len : 0] = '\0';
     const char *root = TFMC_BUILD_ROOT;
     bool in_build = len > 0 && strncmp(self, root, strlen(root)) == 0 && self[strlen(root)] == '/';
+    if (lib_tfmc) {
+        if (cflags) {
+            if (in_build) printf("-I%s/include", TFMC_SOURCE_ROOT);
+            else printf("-I%s", TFMC_INCLUDEDIR);
+        }
+        if (libs) {
+            if (cflags) putchar(' ');
+            if (in_build) printf("%s/libtfmc.so -Wl,-rpath,%s%s", TFMC_BUILD_ROOT, TFMC_BUILD_ROOT, TFMC_SANITIZE);
+            else printf("-L%s -ltfmc -Wl,-rpath,%s", TFMC_LIBDIR, TFMC_LIBDIR);
+        }
+        putchar('\n');
+        return 0;
+    }
     if (cflags) {
         if (in_build) printf("-I%s/runtime", TFMC_SOURCE_ROOT);
         else printf("-I%s", TFMC_INCLUDEDIR);

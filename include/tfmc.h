@@ -155,6 +155,14 @@ typedef struct TfmcOptions {
 /* Options for the programs compiled after this call (unknown pass names are reported then). */
 TfmcStatus tfmc_set_options(TfmcContext *ctx, const TfmcOptions *opts);
 
+/* The backend that runs compiled programs in-process (tfmc_run, tfmc_verify, sessions) from now
+ * on: "interp" (the default: the graph interpreter over the runtime's kernels) or "llvm" (the ORC
+ * JIT, when this build has it: tfmc_backend_available). TFMC_ERR_USAGE, with a diagnostic, for
+ * an unknown or absent one. */
+TfmcStatus tfmc_set_backend(TfmcContext *ctx, const char *backend);
+/* Whether this build (and this machine: the JIT's module loads) has the backend. */
+bool tfmc_backend_available(const char *backend);
+
 /* Compile program p to a transformer (RASP programs: Tracr's construction), then run the passes.
  * The result is kept on the program; later calls return at once. Errors go to the diagnostics. */
 TfmcStatus tfmc_compile(TfmcContext *ctx, const TfmcProgram *p);

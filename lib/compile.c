@@ -891,3 +891,23 @@ void tfmc_session_print_profile(const TfmcSession *s, FILE *out)
         if (i < k->ncalls) sum += s->seconds[i];
     }
 }
+
+bool tfmc_backend_available(const char *backend)
+{
+    return backend && !strcmp(backend, "interp");
+}
+
+TfmcStatus tfmc_set_backend(TfmcContext *ctx, const char *backend)
+{
+    if (backend && !strcmp(backend, "interp")) {
+        ctx->llvm = false;
+        return TFMC_OK;
+    }
+    if (backend && !strcmp(backend, "llvm")) {
+        tfmc_report(ctx, "the llvm backend is not in this build (it needs LLVM 19: Debian's llvm-19-dev, then "
+                         "`meson setup --reconfigure -Dllvm=enabled`)");
+        return TFMC_ERR_USAGE;
+    }
+    tfmc_report(ctx, "unknown backend `%s` (interp or llvm)", backend ? backend : "(null)");
+    return TFMC_ERR_USAGE;
+}

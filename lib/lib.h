@@ -26,6 +26,7 @@ struct TfmcContext {
     int nprograms, cap;
     PassOptions passes;
     size_t max_memory; /* what a compiled model may take; 0: the machine's memory */
+    bool llvm;         /* run compiled programs through the LLVM JIT (tfmc_set_backend) */
 };
 
 /* Every public entry point that can allocate runs its body through GUARDED: an allocation

@@ -89,7 +89,9 @@ static const char usage_run[] =
     "                      on D when given; the logits are the same bit for bit at every count\n"
     "  --task-grain G      the least multiply-adds a kernel gives a thread (tests: 1 cuts every one)\n"
     "  --profile           a model: at the end, the time spent in each runtime kernel and in each\n"
-    "                      layer, on standard error\n"
+    "                      layer, on standard error\n"    "  --backend=B         what runs the transformer: interp (the default: the graph interpreter\n"
+    "                      over the runtime's kernels) or llvm (compiled by LLVM's ORC JIT first;\n"
+    "                      --profile stays on interp, whose calls can be timed one by one)\n"
     "  --                  end of options: what follows are tokens\n"
     "\n"
     "With tokens on the command line the input is that one sequence; with none, each line of\n"
@@ -98,7 +100,7 @@ static const char usage_run[] =
     "and exit status 1 at the end.\n";
 
 static const char usage_verify[] =
-    "usage: tfmc verify FILE [-p NAME] [--len N] [--samples K] [--seed S]\n"
+    "usage: tfmc verify FILE [-p NAME] [--len N] [--samples K] [--seed S] [--backend=interp|llvm]\n"
     "\n"
     "Check that the compiled transformer equals the reference interpreter on every input sequence\n"
     "of length 1..N (default: max_len), or on K random ones (default 20000) when there are more.\n"
@@ -113,6 +115,7 @@ static const char usage_verify[] =
     "  --len N             check lengths 1..N (at most max_len)\n"
     "  --samples K         the most sequences checked: more than K gives K seeded random ones\n"
     "  --seed S            the seed of the sample\n"
+    "  --backend=B         the transformer on interp (the default) or llvm (the ORC JIT)\n"
     "  -O0, -O1, -O2 and the other optimisation options of `tfmc help compile`\n";
 
 static const char usage_compile[] =
@@ -261,6 +264,21 @@ static int bad_pass_option(const char *a)
 }
 
 /* Load FILE and report its diagnostics; NULL (with the exit status in *status) on failure. */
+/* --backend=interp|llvm of run and verify: what runs the compiled transformer in-process. */
+static const char *exec_backend;
+
+/* --backend=B for run and verify: 1 taken, -1 a bad one (reported), 0 not this option. */
+static int backend_option(const char *a, const char *cmd)
+{
+    if (strncmp(a, "--backend=", 10) != 0) return 0;
+    if (strcmp(a + 10, "interp") && strcmp(a + 10, "llvm")) {
+        fprintf(stderr, "tfmc: %s: unknown backend `%s` (interp or llvm)\n", cmd, a + 10);
+        return -1;
+    }
+    exec_backend = a + 10;
+    return 1;
+}
+
 static TfmcContext *load(const char *path, int *status)
 {
     TfmcContext *ctx = tfmc_context_new(NULL);
@@ -270,6 +288,12 @@ static TfmcContext *load(const char *path, int *status)
         return NULL;
     }
     tfmc_set_options(ctx, &pass_opts);
+    if (exec_backend && tfmc_set_backend(ctx, exec_backend) != TFMC_OK) {
+        tfmc_print_diagnostics(ctx, stderr);
+        tfmc_context_free(ctx);
+        *status = EXIT_USAGE;
+        return NULL;
+    }
     TfmcStatus st = tfmc_load_file(ctx, path);
     if (st != TFMC_OK) {
         if (st == TFMC_ERR_NOMEM) fprintf(stderr, "tfmc: out of memory\n");
@@ -489,6 +513,11 @@ static int cmd_sequences(int argc, char **argv, bool compiled)
             trace = true;
         } else if (option && !strcmp(a, "--profile") && compiled) {
             threads.profile = true;
+        } else if (option && compiled && (taken = backend_option(a, cmdname)) != 0) {
+            if (taken < 0) {
+                free(words);
+                return EXIT_USAGE;
+            }
         } else if (option) {
             free(words);
             fprintf(stderr, "tfmc: %s: unknown option `%s` (see `tfmc %s --help`)\n", cmdname, a, cmdname);
@@ -605,6 +634,8 @@ static int cmd_verify(int argc, char **argv)
             else o.seed = (uint64_t)v;
         } else if ((taken = pass_option(a)) != 0) {
             if (taken < 0) return bad_pass_option(a);
+        } else if ((taken = backend_option(a, "verify")) != 0) {
+            if (taken < 0) return EXIT_USAGE;
         } else if (a[0] == '-' && a[1]) {
             return usage_error("verify: unknown option `%s`", a);
         } else if (!file) {

@@ -16,39 +16,44 @@
  *   p const int *          z size_t              k int                    f float
  *   a const TfmcrtAttention *                    x const TfmcrtFfn *                             */
 #define KERNELS(X)                                                     \
-    X(EMBED, "tfmcrt_embed", "opzzwwz")                                \
-    X(EMBED_CSR, "tfmcrt_embed_csr", "opzzzppwppw")                    \
-    X(LINEAR, "tfmcrt_linear_ex", "eoizwwzz")                          \
-    X(LINEAR_CSR, "tfmcrt_linear_csr_ex", "eoizppwwzz")                \
-    X(LINEAR_CSR_ACC, "tfmcrt_linear_csr_acc_ex", "eoiizppwwzz")       \
-    X(COPY, "tfmcrt_copy", "oiz")                                      \
-    X(ACT, "tfmcrt_act_ex", "eozk")                                    \
-    X(ADD, "tfmcrt_add_ex", "eoiiz")                                   \
-    X(SCORES, "tfmcrt_scores", "oiizzfk")                              \
-    X(SOFTMAX_ROWS, "tfmcrt_softmax_rows", "ozk")                      \
-    X(MIX, "tfmcrt_mix", "oiizz")                                      \
-    X(ATTENTION, "tfmcrt_attention", "oiiizzzfk")                      \
-    X(NORM, "tfmcrt_norm_ex", "eoizzkffww")                            \
-    X(GLU, "tfmcrt_glu_ex", "eoiizk")                                  \
-    X(ROPE, "tfmcrt_rope_ex", "eozzzzf")                               \
-    X(KV_STORE, "tfmcrt_kv_store_ex", "eooiizzz")                      \
-    X(SLICE, "tfmcrt_slice", "oizzzz")                                 \
-    X(MHA_SCORES, "tfmcrt_mha_scores_ex", "eoiizzza")                  \
-    X(MHA_SOFTMAX, "tfmcrt_mha_softmax_ex", "eoizzza")                 \
-    X(MHA_MIX, "tfmcrt_mha_mix_ex", "eoiizzza")                        \
-    X(ATTEND, "tfmcrt_attend_ex", "eoiiizzao")                         \
-    X(MOE, "tfmcrt_moe_ex", "eoizzwxkkzko")
+    X(EMBED, tfmcrt_embed, "opzzwwz")                                \
+    X(EMBED_CSR, tfmcrt_embed_csr, "opzzzppwppw")                    \
+    X(LINEAR, tfmcrt_linear_ex, "eoizwwzz")                          \
+    X(LINEAR_CSR, tfmcrt_linear_csr_ex, "eoizppwwzz")                \
+    X(LINEAR_CSR_ACC, tfmcrt_linear_csr_acc_ex, "eoiizppwwzz")       \
+    X(COPY, tfmcrt_copy, "oiz")                                      \
+    X(ACT, tfmcrt_act_ex, "eozk")                                    \
+    X(ADD, tfmcrt_add_ex, "eoiiz")                                   \
+    X(SCORES, tfmcrt_scores, "oiizzfk")                              \
+    X(SOFTMAX_ROWS, tfmcrt_softmax_rows, "ozk")                      \
+    X(MIX, tfmcrt_mix, "oiizz")                                      \
+    X(ATTENTION, tfmcrt_attention, "oiiizzzfk")                      \
+    X(NORM, tfmcrt_norm_ex, "eoizzkffww")                            \
+    X(GLU, tfmcrt_glu_ex, "eoiizk")                                  \
+    X(ROPE, tfmcrt_rope_ex, "eozzzzf")                               \
+    X(KV_STORE, tfmcrt_kv_store_ex, "eooiizzz")                      \
+    X(SLICE, tfmcrt_slice, "oizzzz")                                 \
+    X(MHA_SCORES, tfmcrt_mha_scores_ex, "eoiizzza")                  \
+    X(MHA_SOFTMAX, tfmcrt_mha_softmax_ex, "eoizzza")                 \
+    X(MHA_MIX, tfmcrt_mha_mix_ex, "eoiizzza")                        \
+    X(ATTEND, tfmcrt_attend_ex, "eoiiizzao")                         \
+    X(MOE, tfmcrt_moe_ex, "eoizzwxkkzko")
 
 typedef enum Kernel {
-#define KERNEL_ENUM(e, name, sig) K_##e,
+#define KERNEL_ENUM(e, fn, sig) K_##e,
     KERNELS(KERNEL_ENUM)
 #undef KERNEL_ENUM
     K_COUNT
 } Kernel;
 
+/* A kernel's address, for backends that call it in-process through a type of their own (the JIT:
+ * its LLVM function type comes from the signature). */
+typedef void (*KernelFn)(void);
+
 typedef struct KernelInfo {
     const char *name;      /* the runtime's function */
     const char *signature; /* as above */
+    KernelFn fn;           /* its address in this process */
 } KernelInfo;
 
 extern const KernelInfo kernel_info[K_COUNT];
@@ -141,6 +146,10 @@ void ibackend_run(const IBackend *ip, const int *ids, int n, int pos0, float *ar
 /* The same, adding each call's wall time to seconds[call] (the program's ncalls entries). */
 void ibackend_run_timed(const IBackend *ip, const int *ids, int n, int pos0, float *arena, int head_rows,
                         const TfmcrtExec *ex, double *seconds);
+/* The attention options and the expert table of op `op`, resolved for this process (the JIT calls
+ * the kernels with these pointers as constants). */
+const TfmcrtAttention *ibackend_attention(const IBackend *ip, int op);
+const TfmcrtFfn *ibackend_experts(const IBackend *ip, int op);
 /* A GraphRunner (ir.h) for the passes: lowers g the first time it sees it (its cache keeps the
  * last one) and runs it on every row, single-threaded. */
 typedef struct IBackendCache {

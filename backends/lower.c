@@ -13,7 +13,7 @@ _Static_assert(TFMCRT_NORM_NONE == (int)NORM_NONE && TFMCRT_DYT == (int)NORM_DYT
 _Static_assert(TFMCRT_SOFTMAX == (int)SCORE_SOFTMAX && TFMCRT_HARD == (int)SCORE_HARD, "score functions");
 
 const KernelInfo kernel_info[K_COUNT] = {
-#define KERNEL_INFO(e, name, sig) [K_##e] = { name, sig },
+#define KERNEL_INFO(e, fn, sig) [K_##e] = { #fn, sig, (KernelFn)fn },
     KERNELS(KERNEL_INFO)
 #undef KERNEL_INFO
 };

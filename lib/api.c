@@ -25,6 +25,8 @@ TfmcContext *tfmc_context_new(const TfmcAllocator *allocator)
 void tfmc_context_free(TfmcContext *ctx)
 {
     if (!ctx) return;
+    for (int i = 0; i < ctx->nprograms; i++)
+        if (ctx->programs[i]->jit) ctx->programs[i]->jit_api->free(ctx->programs[i]->jit);
     arena_free(&ctx->arena);
     ctx->alloc.realloc(ctx->alloc.ud, ctx, 0);
 }

@@ -98,6 +98,51 @@ TfmcStatus tfmc_model_info(TfmcContext *ctx, const TfmcProgram *p, TfmcModelInfo
     return TFMC_OK;
 }
 
+/* With the llvm backend chosen, the program's JIT code (compiled the first time). */
+static TfmcStatus ensure_jit(TfmcContext *ctx, const TfmcProgram *cp)
+{
+    TfmcProgram *p = (TfmcProgram *)cp;
+    if (!ctx->llvm || p->jit) return TFMC_OK;
+    const char *why = NULL;
+    const JitApi *api = lib_jit_api(&why);
+    if (!api) {
+        tfmc_report(ctx, "%s", why);
+        return TFMC_ERR_USAGE;
+    }
+    const Graph *g = p->graph;
+    const TfmcrtAttention **attn = ARENA_ARRAY(&ctx->arena, const TfmcrtAttention *, g->nops ? g->nops : 1);
+    const TfmcrtFfn **experts = ARENA_ARRAY(&ctx->arena, const TfmcrtFfn *, g->nops ? g->nops : 1);
+    for (int i = 0; i < g->nops; i++) {
+        attn[i] = ibackend_attention(p->interp, i);
+        experts[i] = ibackend_experts(p->interp, i);
+    }
+    JitInput in = { p->kernels, kernel_info, attn, experts, 2 };
+    char err[1024];
+    JitProgram *j = api->compile(&in, err, sizeof err);
+    if (!j) {
+        tfmc_report(ctx, "the llvm backend cannot compile `%s`: %s", p->name, err);
+        return TFMC_ERR_COMPILE;
+    }
+    p->jit = j;
+    p->jit_run = api->entry(j);
+    p->jit_api = api;
+    return TFMC_OK;
+}
+
+/* Run the program on n positions from pos0, the head on the last head_rows: through the JIT when
+ * it is chosen and compiled (and no per-call times are asked for: the JIT's code has no seams
+ * between calls), else the interpreter backend. Both make the same kernel calls. */
+static void execute(bool llvm, const TfmcProgram *p, const int *ids, int n, int pos0, float *arena, int head_rows,
+                    const TfmcrtExec *ex, double *seconds)
+{
+    if (llvm && p->jit_run && !seconds) {
+        size_t hn = head_rows <= 0 ? 0 : head_rows > n ? (size_t)n : (size_t)head_rows;
+        p->jit_run(arena, ids, (size_t)n, (size_t)pos0, hn, ex);
+        return;
+    }
+    ibackend_run_timed(p->interp, ids, n, pos0, arena, head_rows, ex, seconds);
+}
+
 /* Token values to ids, BOS first. */
 static void token_ids(const Model *m, const TfmcValue *tokens, size_t n, int *ids)
 {
@@ -107,7 +152,7 @@ static void token_ids(const Model *m, const TfmcValue *tokens, size_t n, int *id
 }
 
 /* Run the graph on one input; scratch holds arena_floats + positions * dim floats. */
-static bool run_graph(const TfmcProgram *p, const TfmcValue *tokens, size_t n, float *scratch, TfmcValue *out)
+static bool run_graph(bool llvm, const TfmcProgram *p, const TfmcValue *tokens, size_t n, float *scratch, TfmcValue *out)
 {
     const Model *m = p->compiled;
     int ids[4096 + 1];
@@ -115,7 +160,7 @@ static bool run_graph(const TfmcProgram *p, const TfmcValue *tokens, size_t n, f
     token_ids(m, tokens, n, ids);
     for (size_t i = 1; i <= n; i++)
         if (ids[i] < 0) return false;
-    ibackend_run(p->interp, ids, (int)n + 1, 0, scratch, (int)n + 1, NULL);
+    execute(llvm, p, ids, (int)n + 1, 0, scratch, (int)n + 1, NULL, NULL);
     const float *resid = scratch + p->graph->tensors[p->graph->output].offset;
     for (size_t i = 0; i < n; i++) out[i] = model_decode(m, resid + (i + 1) * (size_t)m->dim);
     return true;
@@ -134,9 +179,10 @@ static TfmcStatus run(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *t
         tfmc_report(ctx, "`%s` is a model: run it with a session (tfmc_session_new)", p->name);
         return TFMC_ERR_USAGE;
     }
+    if ((st = ensure_jit(ctx, p)) != TFMC_OK) return st;
     float *scratch = scratch_new(ctx, p);
     if (!scratch) return TFMC_ERR_NOMEM;
-    bool ok = run_graph(p, tokens, n, scratch, out);
+    bool ok = run_graph(ctx->llvm, p, tokens, n, scratch, out);
     ctx->alloc.realloc(ctx->alloc.ud, scratch, 0);
     if (!ok) {
         tfmc_report(ctx, "bad input for `%s`: length %zu or a token outside the vocabulary", p->name, n);
@@ -384,7 +430,7 @@ static TfmcStatus verify_loop(TfmcContext *ctx, const TfmcProgram *p, int len, l
         }
         TfmcStatus st = tfmc_eval(ctx, p, tokens, n, want);
         if (st == TFMC_ERR_NOMEM) return st;
-        if (st != TFMC_OK || !run_graph(p, tokens, n, buf->scratch, got)) {
+        if (st != TFMC_OK || !run_graph(ctx->llvm, p, tokens, n, buf->scratch, got)) {
             result->equal = false;
             break;
         }
@@ -406,6 +452,7 @@ static TfmcStatus verify(TfmcContext *ctx, const TfmcProgram *p, const TfmcVerif
     memset(result, 0, sizeof *result);
     TfmcStatus st = tfmc_compile(ctx, p);
     if (st != TFMC_OK) return st;
+    if ((st = ensure_jit(ctx, p)) != TFMC_OK) return st;
     const Model *m = p->compiled;
     if (!p->rasp) {
         tfmc_report(ctx, "`%s` is a model declaration: verify compares a RASP program's transformer with its "
@@ -701,6 +748,7 @@ TfmcStatus tfmc_session_new(TfmcContext *ctx, const TfmcProgram *p, TfmcSession 
         tfmc_report(ctx, "`%s` is a RASP program: use tfmc_run", p->name);
         return TFMC_ERR_USAGE;
     }
+    if ((st = ensure_jit(ctx, p)) != TFMC_OK) return st;
     TfmcSession *s = session_alloc(ctx, sizeof *s);
     if (!s) return TFMC_ERR_NOMEM;
     s->ctx = ctx;
@@ -795,11 +843,11 @@ static TfmcStatus session_feed(TfmcSession *s, const int *ids, size_t n, float *
     size_t total = n; /* positions in this run; the rows asked for are its last `rows` */
     TfmcrtExec ex = tfmcrt_pool_exec(decode ? s->decode_pool : s->prefill_pool, s->grain);
     if (s->cached) {
-        ibackend_run_timed(s->p->interp, ids, (int)n, s->len, s->arena, (int)rows, &ex, s->seconds);
+        execute(s->ctx->llvm, s->p, ids, (int)n, s->len, s->arena, (int)rows, &ex, s->seconds);
     } else {
         /* bidirectional attention: every position sees the new tokens, so recompute all */
         total = (size_t)s->len + n;
-        ibackend_run_timed(s->p->interp, s->history, (int)total, 0, s->arena, (int)rows, &ex, s->seconds);
+        execute(s->ctx->llvm, s->p, s->history, (int)total, 0, s->arena, (int)rows, &ex, s->seconds);
     }
     s->len += (int)n;
     if (s->seconds) s->steps[decode]++;
@@ -894,6 +942,7 @@ void tfmc_session_print_profile(const TfmcSession *s, FILE *out)
 
 bool tfmc_backend_available(const char *backend)
 {
+    if (backend && !strcmp(backend, "llvm")) return lib_jit_api(NULL) != NULL;
     return backend && !strcmp(backend, "interp");
 }
 
@@ -904,9 +953,13 @@ TfmcStatus tfmc_set_backend(TfmcContext *ctx, const char *backend)
         return TFMC_OK;
     }
     if (backend && !strcmp(backend, "llvm")) {
-        tfmc_report(ctx, "the llvm backend is not in this build (it needs LLVM 19: Debian's llvm-19-dev, then "
-                         "`meson setup --reconfigure -Dllvm=enabled`)");
-        return TFMC_ERR_USAGE;
+        const char *why = NULL;
+        if (!lib_jit_api(&why)) {
+            tfmc_report(ctx, "%s", why);
+            return TFMC_ERR_USAGE;
+        }
+        ctx->llvm = true;
+        return TFMC_OK;
     }
     tfmc_report(ctx, "unknown backend `%s` (interp or llvm)", backend ? backend : "(null)");
     return TFMC_ERR_USAGE;

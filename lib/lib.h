@@ -3,6 +3,7 @@
 #define TFMC_LIB_H
 
 #include "backend.h"
+#include "llvm/jit.h"
 #include "lower.h"
 #include "passes.h"
 
@@ -16,6 +17,9 @@ struct TfmcProgram {
     Graph *graph;
     KProgram *kernels; /* the graph lowered to kernel calls, which every backend runs or writes */
     IBackend *interp;    /* the interpreter backend's view of them */
+    JitProgram *jit;     /* the LLVM backend's code (compiled when first run through it), */
+    JitRunFn jit_run;    /* its entry */
+    const JitApi *jit_api;
 };
 
 struct TfmcContext {
@@ -28,6 +32,9 @@ struct TfmcContext {
     size_t max_memory; /* what a compiled model may take; 0: the machine's memory */
     bool llvm;         /* run compiled programs through the LLVM JIT (tfmc_set_backend) */
 };
+
+/* The LLVM backend's module (jit_load.c), opened on first use; NULL with the reason in *error. */
+const JitApi *lib_jit_api(const char **error);
 
 /* Every public entry point that can allocate runs its body through GUARDED: an allocation
  * failure anywhere below longjmps to this call's own recovery point (never to one of an earlier,

@@ -49,6 +49,9 @@ IBackend *ibackend_new(Arena *a, const KProgram *k)
     return ip;
 }
 
+const TfmcrtAttention *ibackend_attention(const IBackend *ip, int op) { return &ip->attn[op]; }
+const TfmcrtFfn *ibackend_experts(const IBackend *ip, int op) { return ip->experts[op]; }
+
 /* What one call sees: its arena, ids, positions and rows. */
 typedef struct Frame {
     const IBackend *ip;

@@ -1,0 +1,393 @@
+/* jit.c: the LLVM ORC JIT backend (the module tfmc_llvm.so, opened by the library on demand).
+ * It compiles a kernel program to one function, run(arena, ids, n, pos0, hn, ex), which makes
+ * the program's calls in order as the C backend writes them:
+ *   - a runtime kernel call becomes a call to the kernel's address in this process, its LLVM
+ *     function type read off the kernel's signature (backend.h), every size, offset, weight
+ *     pointer and option a constant; the runtime's kernels are already the fastest code for
+ *     dense products, attention and norms, so they are called, not re-derived;
+ *   - a compressed product with at most UNROLL_MAX_NNZ non-zeros becomes straight-line code with
+ *     its weights as constants (a weight of 1 an add), looping over the positions: the C
+ *     backend's specialisation, the same terms in the same order. No fast-math flag is set on it
+ *     (no reassociation, no contraction), so the sums are the compressed kernel's exactly and
+ *     RASP programs stay exactly equal to `tfmc eval`.
+ * Threads: the LLVM context, module and LLJIT of a program are its own, so programs compile
+ * concurrently under one lock held only around LLVM's global initialisation; the compiled
+ * function is pure code over its arguments and runs on any number of threads at once. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "jit.h"
+
+enum { UNROLL_MAX_NNZ = 2048 };
+
+struct JitProgram {
+    LLVMOrcLLJITRef jit;
+    JitRunFn run;
+    double seconds;
+};
+
+typedef struct Builder {
+    const JitInput *in;
+    const Graph *g;
+    LLVMContextRef c;
+    LLVMModuleRef m;
+    LLVMBuilderRef b;
+    LLVMValueRef fn;
+    LLVMTypeRef f32, i32, i64, ptr, vd;
+    LLVMValueRef arena, ids, n, pos0, hn, ex, hs; /* hs: n - hn, the rows before the head's */
+} Builder;
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static LLVMValueRef ci64(Builder *B, uint64_t v) { return LLVMConstInt(B->i64, v, 0); }
+
+/* An address of this process as a constant pointer. */
+static LLVMValueRef address(Builder *B, const void *p)
+{
+    if (!p) return LLVMConstNull(B->ptr);
+    return LLVMConstIntToPtr(ci64(B, (uint64_t)(uintptr_t)p), B->ptr);
+}
+
+static const float *const_data(const Graph *g, int c)
+{
+    if (c < 0) return NULL;
+    return g->consts[c].vals ? g->consts[c].vals : g->consts[c].data;
+}
+
+/* arena + offset floats (+ extra floats, a run-time count, when not NULL). */
+static LLVMValueRef arena_at(Builder *B, size_t offset, LLVMValueRef extra)
+{
+    LLVMValueRef idx = ci64(B, offset);
+    if (extra) idx = LLVMBuildAdd(B->b, idx, extra, "");
+    return LLVMBuildGEP2(B->b, B->f32, B->arena, &idx, 1, "");
+}
+
+static LLVMTypeRef sig_type(Builder *B, char s)
+{
+    switch (s) {
+    case 'z': return B->i64;
+    case 'k': return B->i32;
+    case 'f': return B->f32;
+    default: return B->ptr;
+    }
+}
+
+/* The value of argument x of call k, for a parameter of signature letter s. */
+static LLVMValueRef arg_value(Builder *B, const KCall *k, const KArg *x, char s)
+{
+    const Graph *g = B->g;
+    LLVMValueRef n = k->head ? B->hn : B->n;
+    switch (x->kind) {
+    case KA_EXEC: return B->ex;
+    case KA_TENSOR:
+        return arena_at(B, g->tensors[x->index].offset,
+                        k->head ? LLVMBuildMul(B->b, B->hs, ci64(B, (uint64_t)g->tensors[x->index].cols), "") : NULL);
+    case KA_CACHE: return arena_at(B, g->tensors[x->index].offset, NULL);
+    case KA_SCRATCH: return arena_at(B, g->scratch, NULL);
+    case KA_CONST: return address(B, const_data(g, x->index));
+    case KA_ROWPTR: return address(B, g->consts[x->index].rowptr);
+    case KA_COLIDX: return address(B, g->consts[x->index].colidx);
+    case KA_IDS: return B->ids;
+    case KA_N: return n;
+    case KA_POS0: return B->pos0;
+    case KA_COUNT: {
+        LLVMValueRef v = LLVMBuildMul(B->b, n, ci64(B, (uint64_t)x->value), "");
+        return x->power == 2 ? LLVMBuildMul(B->b, v, n, "") : v;
+    }
+    case KA_SIZE: case KA_INT: case KA_ENUM:
+        return s == 'k' ? LLVMConstInt(B->i32, (uint64_t)x->value, 1) : ci64(B, (uint64_t)x->value);
+    case KA_FLOAT: return LLVMConstReal(B->f32, x->f);
+    case KA_ATTENTION: return address(B, B->in->attn[x->index]);
+    case KA_EXPERTS: return address(B, B->in->experts[x->index]);
+    }
+    return LLVMConstNull(B->ptr);
+}
+
+static void emit_call(Builder *B, const KCall *k)
+{
+    const char *sig = B->in->kernels[k->kernel].signature;
+    LLVMTypeRef params[KCALL_MAX_ARGS];
+    LLVMValueRef args[KCALL_MAX_ARGS];
+    for (int j = 0; j < k->nargs; j++) {
+        params[j] = sig_type(B, sig[j]);
+        args[j] = arg_value(B, k, &k->args[j], sig[j]);
+    }
+    LLVMTypeRef ft = LLVMFunctionType(B->vd, params, (unsigned)k->nargs, 0);
+    union {
+        KernelFn fn;
+        uintptr_t bits;
+    } a = { B->in->kernels[k->kernel].fn };
+    LLVMValueRef callee = LLVMConstIntToPtr(ci64(B, (uint64_t)a.bits), B->ptr);
+    LLVMBuildCall2(B->b, ft, callee, args, (unsigned)k->nargs, "");
+}
+
+static bool unrollable(const Builder *B, const KCall *k)
+{
+    if ((k->kernel != K_LINEAR_CSR && k->kernel != K_LINEAR_CSR_ACC) || k->head) return false;
+    int w = k->args[k->kernel == K_LINEAR_CSR ? 6 : 7].index;
+    return B->g->consts[w].nnz <= UNROLL_MAX_NNZ;
+}
+
+static LLVMValueRef load_f(Builder *B, LLVMValueRef base, LLVMValueRef row, int i)
+{
+    LLVMValueRef idx = LLVMBuildAdd(B->b, row, ci64(B, (uint64_t)i), "");
+    LLVMValueRef p = LLVMBuildGEP2(B->b, B->f32, base, &idx, 1, "");
+    return LLVMBuildLoad2(B->b, B->f32, p, "");
+}
+
+static void store_f(Builder *B, LLVMValueRef v, LLVMValueRef base, LLVMValueRef row, int i)
+{
+    LLVMValueRef idx = LLVMBuildAdd(B->b, row, ci64(B, (uint64_t)i), "");
+    LLVMBuildStore(B->b, v, LLVMBuildGEP2(B->b, B->f32, base, &idx, 1, ""));
+}
+
+/* The straight-line product: for each position i, y[r] = (acc: a[r] +) (b[r] + the row's terms in
+ * order), rows without terms and bias copied from a (acc) — cgen.c's emit_unrolled, in IR. */
+static void emit_unrolled(Builder *B, const KCall *k)
+{
+    const Graph *g = B->g;
+    bool acc = k->kernel == K_LINEAR_CSR_ACC;
+    const GraphConst *w = &g->consts[k->args[acc ? 7 : 6].index];
+    int bi = k->args[acc ? 8 : 7].index;
+    const float *bias = bi >= 0 ? g->consts[bi].data : NULL;
+    /* (out, in, ...) or (out, acc, in, ...): tfmcrt_linear_csr_ex's and tfmcrt_linear_csr_acc_ex's order */
+    LLVMValueRef out = arg_value(B, k, &k->args[1], 'o'), in = arg_value(B, k, &k->args[acc ? 3 : 2], 'i');
+    LLVMValueRef a = acc ? arg_value(B, k, &k->args[2], 'i') : NULL;
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(B->b);
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(B->c, B->fn, "rows");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(B->c, B->fn, "rows.done");
+    LLVMBuildCondBr(B->b, LLVMBuildICmp(B->b, LLVMIntNE, B->n, ci64(B, 0), ""), body, done);
+    LLVMPositionBuilderAtEnd(B->b, body);
+    LLVMValueRef i = LLVMBuildPhi(B->b, B->i64, "i");
+    LLVMValueRef xrow = LLVMBuildMul(B->b, i, ci64(B, (uint64_t)w->cols), "");
+    LLVMValueRef yrow = LLVMBuildMul(B->b, i, ci64(B, (uint64_t)w->rows), "");
+    for (int r = 0; r < w->rows; r++) {
+        bool empty = w->rowptr[r] == w->rowptr[r + 1];
+        if (acc && !bias && empty) {
+            store_f(B, load_f(B, a, yrow, r), out, yrow, r);
+            continue;
+        }
+        LLVMValueRef s = LLVMConstReal(B->f32, bias ? bias[r] : 0.0f);
+        for (int q = w->rowptr[r]; q < w->rowptr[r + 1]; q++) {
+            float v = w->vals[q];
+            LLVMValueRef x = load_f(B, in, xrow, w->colidx[q]);
+            if (v == 1.0f) s = LLVMBuildFAdd(B->b, s, x, "");
+            else if (v == -1.0f) s = LLVMBuildFSub(B->b, s, x, "");
+            else s = LLVMBuildFAdd(B->b, s, LLVMBuildFMul(B->b, x, LLVMConstReal(B->f32, v), ""), "");
+        }
+        if (acc) s = LLVMBuildFAdd(B->b, load_f(B, a, yrow, r), s, "");
+        store_f(B, s, out, yrow, r);
+    }
+    LLVMValueRef next = LLVMBuildAdd(B->b, i, ci64(B, 1), "");
+    LLVMValueRef zero = ci64(B, 0);
+    LLVMBasicBlockRef from[2] = { pre, LLVMGetInsertBlock(B->b) };
+    LLVMValueRef vals[2] = { zero, next };
+    LLVMAddIncoming(i, vals, from, 2);
+    LLVMBuildCondBr(B->b, LLVMBuildICmp(B->b, LLVMIntULT, next, B->n, ""), body, done);
+    LLVMPositionBuilderAtEnd(B->b, done);
+}
+
+/* The module: one function `run` with the program's calls; the head's behind `if (hn)`. */
+static void build(Builder *B)
+{
+    const KProgram *k = B->in->k;
+    LLVMTypeRef params[6] = { B->ptr, B->ptr, B->i64, B->i64, B->i64, B->ptr };
+    B->fn = LLVMAddFunction(B->m, "run", LLVMFunctionType(B->vd, params, 6, 0));
+    B->arena = LLVMGetParam(B->fn, 0);
+    B->ids = LLVMGetParam(B->fn, 1);
+    B->n = LLVMGetParam(B->fn, 2);
+    B->pos0 = LLVMGetParam(B->fn, 3);
+    B->hn = LLVMGetParam(B->fn, 4);
+    B->ex = LLVMGetParam(B->fn, 5);
+    LLVMPositionBuilderAtEnd(B->b, LLVMAppendBasicBlockInContext(B->c, B->fn, "entry"));
+    B->hs = LLVMBuildSub(B->b, B->n, B->hn, "hs");
+    for (int i = 0; i < k->ncalls; i++) {
+        const KCall *call = &k->calls[i];
+        if (unrollable(B, call)) {
+            emit_unrolled(B, call);
+            continue;
+        }
+        if (!call->head) {
+            emit_call(B, call);
+            continue;
+        }
+        LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(B->c, B->fn, "head");
+        LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(B->c, B->fn, "head.done");
+        LLVMBuildCondBr(B->b, LLVMBuildICmp(B->b, LLVMIntNE, B->hn, ci64(B, 0), ""), then, after);
+        LLVMPositionBuilderAtEnd(B->b, then);
+        emit_call(B, call);
+        LLVMBuildBr(B->b, after);
+        LLVMPositionBuilderAtEnd(B->b, after);
+    }
+    LLVMBuildRetVoid(B->b);
+}
+
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void init_llvm(void)
+{
+    static bool done;
+    pthread_mutex_lock(&init_lock);
+    if (!done) {
+        LLVMInitializeNativeTarget();
+        LLVMInitializeNativeAsmPrinter();
+        done = true;
+    }
+    pthread_mutex_unlock(&init_lock);
+}
+
+/* An LLVM error's message into err (and the error consumed); true when there was one. */
+static bool failed(LLVMErrorRef e, const char *what, char *err, size_t cap)
+{
+    if (!e) return false;
+    char *msg = LLVMGetErrorMessage(e);
+    snprintf(err, cap, "%s: %s", what, msg);
+    LLVMDisposeErrorMessage(msg);
+    return true;
+}
+
+static LLVMTargetMachineRef host_machine(int opt, char *err, size_t cap)
+{
+    char *triple = LLVMGetDefaultTargetTriple(), *msg = NULL;
+    LLVMTargetRef target;
+    LLVMTargetMachineRef tm = NULL;
+    if (LLVMGetTargetFromTriple(triple, &target, &msg)) {
+        snprintf(err, cap, "no LLVM target for %s: %s", triple, msg ? msg : "?");
+        LLVMDisposeMessage(msg);
+    } else {
+        char *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
+        LLVMCodeGenOptLevel level = opt <= 0 ? LLVMCodeGenLevelNone : opt == 1 ? LLVMCodeGenLevelLess
+                                    : opt == 2 ? LLVMCodeGenLevelDefault : LLVMCodeGenLevelAggressive;
+        tm = LLVMCreateTargetMachine(target, triple, cpu, features, level, LLVMRelocDefault, LLVMCodeModelJITDefault);
+        LLVMDisposeMessage(cpu);
+        LLVMDisposeMessage(features);
+        if (!tm) snprintf(err, cap, "LLVM cannot make a target machine for this CPU");
+    }
+    LLVMDisposeMessage(triple);
+    return tm;
+}
+
+static void jit_free(JitProgram *p)
+{
+    if (!p) return;
+    if (p->jit) LLVMOrcDisposeLLJIT(p->jit);
+    free(p);
+}
+
+static JitProgram *jit_compile(const JitInput *in, char *err, size_t cap)
+{
+    double t0 = now();
+    init_llvm();
+    JitProgram *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, cap, "out of memory");
+        return NULL;
+    }
+    LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+    Builder B = { 0 };
+    B.in = in;
+    B.g = in->k->g;
+    B.c = LLVMOrcThreadSafeContextGetContext(tsc);
+    B.m = LLVMModuleCreateWithNameInContext(in->k->g->name ? in->k->g->name : "tfmc", B.c);
+    B.b = LLVMCreateBuilderInContext(B.c);
+    B.f32 = LLVMFloatTypeInContext(B.c);
+    B.i32 = LLVMInt32TypeInContext(B.c);
+    B.i64 = LLVMInt64TypeInContext(B.c);
+    B.ptr = LLVMPointerTypeInContext(B.c, 0);
+    B.vd = LLVMVoidTypeInContext(B.c);
+    build(&B);
+    LLVMDisposeBuilder(B.b);
+    char *msg = NULL;
+    bool bad = LLVMVerifyModule(B.m, LLVMReturnStatusAction, &msg);
+    if (bad) snprintf(err, cap, "internal error: the JIT's module does not verify: %s", msg ? msg : "?");
+    LLVMDisposeMessage(msg);
+    LLVMTargetMachineRef tm = bad ? NULL : host_machine(in->opt_level, err, cap);
+    if (!tm) {
+        LLVMDisposeModule(B.m);
+        LLVMOrcDisposeThreadSafeContext(tsc);
+        free(p);
+        return NULL;
+    }
+    char *triple = LLVMGetTargetMachineTriple(tm);
+    LLVMSetTarget(B.m, triple);
+    LLVMDisposeMessage(triple);
+    LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(tm);
+    LLVMSetModuleDataLayout(B.m, layout);
+    LLVMDisposeTargetData(layout);
+    char pipeline[32];
+    snprintf(pipeline, sizeof pipeline, "default<O%d>", in->opt_level < 0 ? 0 : in->opt_level > 3 ? 3 : in->opt_level);
+    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    LLVMErrorRef e = LLVMRunPasses(B.m, pipeline, tm, po);
+    LLVMDisposePassBuilderOptions(po);
+    if (failed(e, "LLVM's passes", err, cap)) {
+        LLVMDisposeTargetMachine(tm);
+        LLVMDisposeModule(B.m);
+        LLVMOrcDisposeThreadSafeContext(tsc);
+        free(p);
+        return NULL;
+    }
+    /* the LLJIT takes the target machine (through its builder) and the module */
+    LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
+    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(jb, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm));
+    if (failed(LLVMOrcCreateLLJIT(&p->jit, jb), "LLVM's JIT", err, cap)) {
+        LLVMDisposeModule(B.m);
+        LLVMOrcDisposeThreadSafeContext(tsc);
+        free(p);
+        return NULL;
+    }
+    LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(p->jit);
+    /* the C library's functions that code generation may call (memcpy, memset) */
+    LLVMOrcDefinitionGeneratorRef gen = NULL;
+    if (failed(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(p->jit), NULL, NULL),
+               "LLVM's symbol search", err, cap)) {
+        LLVMDisposeModule(B.m);
+        LLVMOrcDisposeThreadSafeContext(tsc);
+        jit_free(p);
+        return NULL;
+    }
+    LLVMOrcJITDylibAddGenerator(jd, gen);
+    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(B.m, tsc);
+    LLVMOrcDisposeThreadSafeContext(tsc);
+    if (failed(LLVMOrcLLJITAddLLVMIRModule(p->jit, jd, tsm), "LLVM's JIT (adding the module)", err, cap)) {
+        LLVMOrcDisposeThreadSafeModule(tsm);
+        jit_free(p);
+        return NULL;
+    }
+    LLVMOrcExecutorAddress addr = 0;
+    if (failed(LLVMOrcLLJITLookup(p->jit, &addr, "run"), "LLVM's JIT (code generation)", err, cap)) {
+        jit_free(p);
+        return NULL;
+    }
+    union {
+        uintptr_t bits;
+        JitRunFn fn;
+    } f = { (uintptr_t)addr };
+    p->run = f.fn;
+    p->seconds = now() - t0;
+    return p;
+}
+
+static JitRunFn jit_entry(const JitProgram *p) { return p->run; }
+static double jit_seconds(const JitProgram *p) { return p->seconds; }
+
+/* The module's one export (-fvisibility=hidden hides everything else). */
+__attribute__((visibility("default"))) const JitApi tfmc_llvm_api = { TFMC_JIT_VERSION, jit_compile, jit_entry, jit_seconds,
+                                                                      jit_free };

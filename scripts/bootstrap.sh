@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 packages=(gcc clang flex bison meson ninja-build pkg-config libcunit1-dev python3 valgrind liblapacke-dev libopenblas-dev python3-numpy
           # the aarch64 cross build and its emulator (tests/e2e/check_cross.py)
-          gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+          gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+          # the LLVM JIT backend (optional: auto-detected), libffi entry points, the Python package's tests
+          llvm-19-dev libffi-dev python3-pytest)
 missing=()
 for p in "${packages[@]}"; do
     # the status as a whole string (no pipe: under pipefail a pipe's early exit could count as missing)

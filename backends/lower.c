@@ -292,6 +292,9 @@ static const EntryPoint rasp_entries[] = {
     { "cpu_missing", CT_CONST_STRING, 0, { CT_VOID }, { "" },
       "The first instruction set extension the code was compiled for that this CPU lacks (\"avx512f\", ...), "
       "or NULL when it has them all." },
+    { "context_bytes", CT_SIZE, 0, { CT_VOID }, { "" },
+      "sizeof(NAME_ctx), for callers that have no prototype (libffi, Python)." },
+    { "arena_bytes", CT_SIZE, 0, { CT_VOID }, { "" }, "NAME_ARENA_BYTES, the same." },
 };
 
 static const EntryPoint model_entries[] = {
@@ -310,6 +313,9 @@ static const EntryPoint model_entries[] = {
     { "cpu_missing", CT_CONST_STRING, 0, { CT_VOID }, { "" },
       "The first instruction set extension the code was compiled for that this CPU lacks (\"avx512f\", ...), "
       "or NULL when it has them all." },
+    { "context_bytes", CT_SIZE, 0, { CT_VOID }, { "" },
+      "sizeof(NAME_ctx), for callers that have no prototype (libffi, Python)." },
+    { "arena_bytes", CT_SIZE, 0, { CT_VOID }, { "" }, "NAME_ARENA_BYTES, the same." },
 };
 
 const char *ctype_c(CType t, const char *prefix, char *buf, size_t cap)
@@ -343,12 +349,12 @@ KProgram *lower_graph(Arena *a, const Graph *g)
         k->nentries = (int)(sizeof model_entries / sizeof model_entries[0]);
     } else {
         /* a categorical output names its values (value_name), a numerical one snaps to them */
-        EntryPoint *e = ARENA_ARRAY(a, EntryPoint, 5);
+        EntryPoint *e = ARENA_ARRAY(a, EntryPoint, 7);
         memcpy(e, rasp_entries, 3 * sizeof *e);
         e[3] = rasp_entries[g->model->out_kind == OUT_CATEGORICAL ? 3 : 4];
-        e[4] = rasp_entries[5];
+        memcpy(e + 4, rasp_entries + 5, 3 * sizeof *e);
         k->entries = e;
-        k->nentries = 5;
+        k->nentries = 7;
     }
     return k;
 }

@@ -163,6 +163,24 @@ TfmcStatus tfmc_set_backend(TfmcContext *ctx, const char *backend);
 /* Whether this build (and this machine: the JIT's module loads) has the backend. */
 bool tfmc_backend_available(const char *backend);
 
+/* A compiled program's entry points (the generated C's NAME_init, NAME_prefill, ...: names and
+ * types are the program's entry-point data), called through libffi with call interfaces built at
+ * run time, so that a caller needs no prototype for them. From a shared object built from the
+ * program's generated C (`tfmc FILE -o m.c`, `cc -shared -fPIC m.c $(tfmc config --cflags --libs)
+ * -o m.so`), or, for a declared model, JIT-compiled by the llvm backend: the same entries with the
+ * same behaviour either way. They live as long as the context; tfmc_entries_free closes the
+ * shared object. */
+typedef struct TfmcEntries TfmcEntries;
+TfmcStatus tfmc_entries_open(TfmcContext *ctx, const TfmcProgram *p, const char *shared_object, TfmcEntries **out);
+TfmcStatus tfmc_entries_jit(TfmcContext *ctx, const TfmcProgram *p, TfmcEntries **out);
+int tfmc_entries_count(const TfmcEntries *e);
+const char *tfmc_entries_name(const TfmcEntries *e, int i);  /* "init", "prefill", ... */
+void *tfmc_entries_address(const TfmcEntries *e, const char *name);
+/* Call entry `name`: args[i] points to the i-th argument's value (as for ffi_call), result to
+ * storage of the result's type (NULL for void). TFMC_ERR_USAGE for an unknown name. */
+TfmcStatus tfmc_entries_call(TfmcEntries *e, const char *name, void *result, void **args);
+void tfmc_entries_free(TfmcEntries *e);
+
 /* Compile program p to a transformer (RASP programs: Tracr's construction), then run the passes.
  * The result is kept on the program; later calls return at once. Errors go to the diagnostics. */
 TfmcStatus tfmc_compile(TfmcContext *ctx, const TfmcProgram *p);

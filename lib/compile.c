@@ -98,11 +98,10 @@ TfmcStatus tfmc_model_info(TfmcContext *ctx, const TfmcProgram *p, TfmcModelInfo
     return TFMC_OK;
 }
 
-/* With the llvm backend chosen, the program's JIT code (compiled the first time). */
-static TfmcStatus ensure_jit(TfmcContext *ctx, const TfmcProgram *cp)
+TfmcStatus lib_ensure_jit(TfmcContext *ctx, const TfmcProgram *cp)
 {
     TfmcProgram *p = (TfmcProgram *)cp;
-    if (!ctx->llvm || p->jit) return TFMC_OK;
+    if (p->jit) return TFMC_OK;
     const char *why = NULL;
     const JitApi *api = lib_jit_api(&why);
     if (!api) {
@@ -116,7 +115,12 @@ static TfmcStatus ensure_jit(TfmcContext *ctx, const TfmcProgram *cp)
         attn[i] = ibackend_attention(p->interp, i);
         experts[i] = ibackend_experts(p->interp, i);
     }
-    JitInput in = { p->kernels, kernel_info, attn, experts, 2 };
+    const Model *m = p->compiled;
+    bool cached = true;
+    for (int i = 0; i < m->nblocks; i++)
+        if (m->blocks[i].kind == BLOCK_MHA && !m->blocks[i].causal) cached = false;
+    JitInput in = { p->kernels, kernel_info, attn, experts, 2, m->vocab_size, m->max_len, g->tensors[g->output].offset,
+                    cached };
     char err[1024];
     JitProgram *j = api->compile(&in, err, sizeof err);
     if (!j) {
@@ -127,6 +131,12 @@ static TfmcStatus ensure_jit(TfmcContext *ctx, const TfmcProgram *cp)
     p->jit_run = api->entry(j);
     p->jit_api = api;
     return TFMC_OK;
+}
+
+/* With the llvm backend chosen, the program's JIT code (compiled the first time). */
+static TfmcStatus ensure_jit(TfmcContext *ctx, const TfmcProgram *p)
+{
+    return ctx->llvm ? lib_ensure_jit(ctx, p) : TFMC_OK;
 }
 
 /* Run the program on n positions from pos0, the head on the last head_rows: through the JIT when

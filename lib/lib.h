@@ -33,6 +33,8 @@ struct TfmcContext {
     bool llvm;         /* run compiled programs through the LLVM JIT (tfmc_set_backend) */
 };
 
+/* The program's JIT code, compiled by the LLVM backend the first time (compile.c). */
+TfmcStatus lib_ensure_jit(TfmcContext *ctx, const TfmcProgram *p);
 /* The LLVM backend's module (jit_load.c), opened on first use; NULL with the reason in *error. */
 const JitApi *lib_jit_api(const char **error);
 

@@ -54,6 +54,8 @@ void cgen_target_end(Cgen *c);
 const char *cgen_build_line(Cgen *c);
 /* The entry point P_cpu_missing, for the baseline. */
 void cgen_emit_cpu_missing(Cgen *c);
+/* The entry points P_context_bytes and P_arena_bytes. */
+void cgen_emit_sizes(Cgen *c);
 /* In P_init: fail with -3 when the CPU lacks an extension. */
 void cgen_emit_init_check(Cgen *c);
 /* In a generated main, after `if ((STATUS = P_init(...)) != 0) {`: the message for -3. */

@@ -16,6 +16,7 @@ static void emit_api(Cgen *c, bool cached)
     char up[128];
     cgen_upper(P, up, sizeof up);
     cgen_emit_cpu_missing(c);
+    cgen_emit_sizes(c);
     cgen_entry(c, "init");
     fprintf(c->out,
             "{\n    if (!ctx || !arena || bytes < %s_ARENA_BYTES) return -1;\n", up);

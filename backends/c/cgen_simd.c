@@ -162,6 +162,16 @@ void cgen_emit_cpu_missing(Cgen *c)
     fprintf(c->out, "\" };\n    return tfmcrt_cpu_first_missing(extensions, %d);\n#else\n    return NULL;\n#endif\n}\n\n", n);
 }
 
+void cgen_emit_sizes(Cgen *c)
+{
+    char up[128];
+    cgen_upper(c->P, up, sizeof up);
+    cgen_entry(c, "context_bytes");
+    fprintf(c->out, "{\n    return sizeof(%s_ctx);\n}\n\n", c->P);
+    cgen_entry(c, "arena_bytes");
+    fprintf(c->out, "{\n    return %s_ARENA_BYTES;\n}\n\n", up);
+}
+
 void cgen_emit_init_check(Cgen *c)
 {
     fprintf(c->out, "    if (%s_cpu_missing()) return -3;\n", c->P);

@@ -37,7 +37,110 @@ struct JitProgram {
     LLVMOrcLLJITRef jit;
     JitRunFn run;
     double seconds;
+    /* a declared model's: what its entry points need, and their addresses */
+    int vocab, max_len;
+    size_t arena_floats, out_offset;
+    bool cached, model;
+    int nentries;
+    const EntryPoint *entries;
+    void **addresses;
 };
+
+/* A declared model's context, as the JIT'd entry points use it (the generated C's fields). */
+typedef struct JitCtx {
+    float *arena;
+    const TfmcrtExec *prefill_exec, *decode_exec;
+    int len;
+    int tokens[]; /* max_len of them */
+} JitCtx;
+
+/* The entry points' bodies, in C: each JIT'd entry is a wrapper that calls one of these with its
+ * program as a constant first argument, then its own arguments (cgen_model.c writes the same). */
+static int e_init(const JitProgram *p, JitCtx *c, void *arena, size_t bytes)
+{
+    if (!c || !arena || bytes < p->arena_floats * sizeof(float)) return -1;
+    c->arena = arena;
+    c->len = 0;
+    c->prefill_exec = c->decode_exec = NULL;
+    return 0;
+}
+
+static void e_set_exec(const JitProgram *p, JitCtx *c, const TfmcrtExec *prefill, const TfmcrtExec *decode)
+{
+    (void)p;
+    c->prefill_exec = prefill;
+    c->decode_exec = decode;
+}
+
+static void e_reset(const JitProgram *p, JitCtx *c)
+{
+    (void)p;
+    c->len = 0;
+}
+
+static int feed(const JitProgram *p, JitCtx *c, const int *tokens, int n, float *logits, int rows, int decode)
+{
+    const TfmcrtExec *ex = decode ? c->decode_exec : c->prefill_exec;
+    size_t total = (size_t)n;
+    if (n < 1 || c->len + n > p->max_len) return -1;
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= p->vocab) return -2;
+        c->tokens[c->len + i] = tokens[i];
+    }
+    if (p->cached) {
+        p->run(c->arena, tokens, (size_t)n, (size_t)c->len, (size_t)rows, ex);
+    } else {
+        total = (size_t)(c->len + n);
+        p->run(c->arena, c->tokens, total, 0, (size_t)rows, ex);
+    }
+    c->len += n;
+    if (rows)
+        memcpy(logits, c->arena + p->out_offset + (total - (size_t)rows) * (size_t)p->vocab,
+               sizeof(float) * (size_t)rows * (size_t)p->vocab);
+    return 0;
+}
+
+static int e_prefill(const JitProgram *p, JitCtx *c, const int *tokens, int n, float *logits)
+{
+    return feed(p, c, tokens, n, logits, logits ? n : 0, 0);
+}
+
+static int e_prefill_last(const JitProgram *p, JitCtx *c, const int *tokens, int n, float *logits)
+{
+    return feed(p, c, tokens, n, logits, logits ? 1 : 0, 0);
+}
+
+static int e_decode(const JitProgram *p, JitCtx *c, int token, float *logits)
+{
+    return feed(p, c, &token, 1, logits, logits ? 1 : 0, 1);
+}
+
+static const char *e_cpu_missing(const JitProgram *p)
+{
+    (void)p;
+    return NULL; /* compiled for this machine's CPU */
+}
+
+static size_t e_context_bytes(const JitProgram *p) { return sizeof(JitCtx) + (size_t)p->max_len * sizeof(int); }
+static size_t e_arena_bytes(const JitProgram *p) { return p->arena_floats * sizeof(float); }
+
+typedef void (*AnyFn)(void);
+
+static AnyFn entry_body(const char *name)
+{
+    static const struct {
+        const char *name;
+        AnyFn fn;
+    } bodies[] = {
+        { "init", (AnyFn)e_init }, { "set_exec", (AnyFn)e_set_exec }, { "reset", (AnyFn)e_reset },
+        { "prefill", (AnyFn)e_prefill }, { "prefill_last", (AnyFn)e_prefill_last }, { "decode", (AnyFn)e_decode },
+        { "cpu_missing", (AnyFn)e_cpu_missing }, { "context_bytes", (AnyFn)e_context_bytes },
+        { "arena_bytes", (AnyFn)e_arena_bytes },
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
+        if (!strcmp(bodies[i].name, name)) return bodies[i].fn;
+    return NULL;
+}
 
 typedef struct Builder {
     const JitInput *in;
@@ -205,6 +308,45 @@ static void emit_unrolled(Builder *B, const KCall *k)
     LLVMPositionBuilderAtEnd(B->b, done);
 }
 
+static LLVMTypeRef ctype_llvm(Builder *B, CType t)
+{
+    switch (t) {
+    case CT_VOID: return B->vd;
+    case CT_INT: return B->i32;
+    case CT_FLOAT: return B->f32;
+    case CT_SIZE: return B->i64;
+    default: return B->ptr;
+    }
+}
+
+/* A declared model's entry points: NAME(params) { return body(program, params); } for each, the
+ * program an address constant. */
+static void build_entries(Builder *B, const JitProgram *p)
+{
+    for (int i = 0; i < p->nentries; i++) {
+        const EntryPoint *e = &p->entries[i];
+        union {
+            AnyFn fn;
+            uintptr_t bits;
+        } body = { entry_body(e->name) };
+        if (!body.fn) continue;
+        LLVMTypeRef params[ENTRY_MAX_PARAMS + 1];
+        params[0] = B->ptr;
+        for (int j = 0; j < e->nparams; j++) params[j + 1] = ctype_llvm(B, e->params[j]);
+        LLVMTypeRef ret = ctype_llvm(B, e->result);
+        LLVMValueRef fn = LLVMAddFunction(B->m, e->name, LLVMFunctionType(ret, params + 1, (unsigned)e->nparams, 0));
+        LLVMPositionBuilderAtEnd(B->b, LLVMAppendBasicBlockInContext(B->c, fn, "entry"));
+        LLVMValueRef args[ENTRY_MAX_PARAMS + 1];
+        args[0] = address(B, p);
+        for (int j = 0; j < e->nparams; j++) args[j + 1] = LLVMGetParam(fn, (unsigned)j);
+        LLVMTypeRef bt = LLVMFunctionType(ret, params, (unsigned)e->nparams + 1, 0);
+        LLVMValueRef r = LLVMBuildCall2(B->b, bt, LLVMConstIntToPtr(ci64(B, (uint64_t)body.bits), B->ptr), args,
+                                        (unsigned)e->nparams + 1, "");
+        if (e->result == CT_VOID) LLVMBuildRetVoid(B->b);
+        else LLVMBuildRet(B->b, r);
+    }
+}
+
 /* The module: one function `run` with the program's calls; the head's behind `if (hn)`. */
 static void build(Builder *B)
 {
@@ -289,6 +431,7 @@ static void jit_free(JitProgram *p)
 {
     if (!p) return;
     if (p->jit) LLVMOrcDisposeLLJIT(p->jit);
+    free(p->addresses);
     free(p);
 }
 
@@ -314,6 +457,27 @@ static JitProgram *jit_compile(const JitInput *in, char *err, size_t cap)
     B.ptr = LLVMPointerTypeInContext(B.c, 0);
     B.vd = LLVMVoidTypeInContext(B.c);
     build(&B);
+    const Graph *g = in->k->g;
+    if (g->declared) {
+        p->model = true;
+        p->vocab = in->vocab;
+        p->max_len = in->max_len;
+        p->arena_floats = g->arena_floats;
+        p->out_offset = in->out_offset;
+        p->cached = in->cached;
+        p->entries = in->k->entries;
+        p->nentries = in->k->nentries;
+        p->addresses = calloc((size_t)(p->nentries ? p->nentries : 1), sizeof *p->addresses);
+        if (!p->addresses) {
+            snprintf(err, cap, "out of memory");
+            LLVMDisposeBuilder(B.b);
+            LLVMDisposeModule(B.m);
+            LLVMOrcDisposeThreadSafeContext(tsc);
+            free(p);
+            return NULL;
+        }
+        build_entries(&B, p);
+    }
     LLVMDisposeBuilder(B.b);
     char *msg = NULL;
     bool bad = LLVMVerifyModule(B.m, LLVMReturnStatusAction, &msg);
@@ -381,13 +545,28 @@ static JitProgram *jit_compile(const JitInput *in, char *err, size_t cap)
         JitRunFn fn;
     } f = { (uintptr_t)addr };
     p->run = f.fn;
+    for (int i = 0; i < p->nentries; i++) {
+        if (!entry_body(p->entries[i].name)) continue;
+        if (failed(LLVMOrcLLJITLookup(p->jit, &addr, p->entries[i].name), "LLVM's JIT (an entry point)", err, cap)) {
+            jit_free(p);
+            return NULL;
+        }
+        p->addresses[i] = (void *)(uintptr_t)addr;
+    }
     p->seconds = now() - t0;
     return p;
 }
 
 static JitRunFn jit_entry(const JitProgram *p) { return p->run; }
+
+static void *jit_lookup(const JitProgram *p, const char *entry)
+{
+    for (int i = 0; p->model && i < p->nentries; i++)
+        if (!strcmp(p->entries[i].name, entry)) return p->addresses[i];
+    return NULL;
+}
 static double jit_seconds(const JitProgram *p) { return p->seconds; }
 
 /* The module's one export (-fvisibility=hidden hides everything else). */
 __attribute__((visibility("default"))) const JitApi tfmc_llvm_api = { TFMC_JIT_VERSION, jit_compile, jit_entry, jit_seconds,
-                                                                      jit_free };
+                                                                      jit_lookup, jit_free };

@@ -7,7 +7,7 @@
 
 #include "backend.h"
 
-#define TFMC_JIT_VERSION 1
+#define TFMC_JIT_VERSION 2
 
 typedef struct JitInput {
     const KProgram *k;
@@ -15,6 +15,10 @@ typedef struct JitInput {
     const TfmcrtAttention *const *attn;   /* per op: its attention options (or NULL) */
     const TfmcrtFfn *const *experts;      /* per op: its expert table (or NULL) */
     int opt_level;                        /* LLVM's pipeline: 0..3 */
+    /* a declared model's entry points (k->entries) are compiled too, over these: */
+    int vocab, max_len;
+    size_t out_offset;                    /* the logits' tensor in the arena */
+    bool cached;                          /* causal throughout: decode uses the KV cache */
 } JitInput;
 
 typedef struct JitProgram JitProgram;
@@ -30,6 +34,9 @@ typedef struct JitApi {
     JitProgram *(*compile)(const JitInput *in, char *err, size_t cap);
     JitRunFn (*entry)(const JitProgram *p);
     double (*compile_seconds)(const JitProgram *p); /* IR, passes and machine code */
+    /* A declared model's entry point by name (k->entries: NAME_init, NAME_prefill, ...), with the
+     * generated C's signature and behaviour; NULL for a RASP program or an unknown name. */
+    void *(*lookup)(const JitProgram *p, const char *entry);
     void (*free)(JitProgram *p);
 } JitApi;
 

@@ -313,6 +313,8 @@ static void test_entry_points(void)
         "int v_prefill_last(v_ctx *ctx, const int *tokens, int n, float *logits);",
         "int v_decode(v_ctx *ctx, int token, float *logits);",
         "const char *v_cpu_missing(void);",
+        "size_t v_context_bytes(void);",
+        "size_t v_arena_bytes(void);",
     };
     static const char *const rasp_protos[] = {
         "int v_init(v_ctx *ctx, void *arena, size_t bytes);",
@@ -320,10 +322,12 @@ static void test_entry_points(void)
         "int v_forward(v_ctx *ctx, const int *tokens, int n, v_out_t *out);",
         "const char *v_value_name(int id);",
         "const char *v_cpu_missing(void);",
+        "size_t v_context_bytes(void);",
+        "size_t v_arena_bytes(void);",
     };
     const char *const srcs[2] = { model_src, rasp_src };
     const char *const *protos[2] = { model_protos, rasp_protos };
-    int counts[2] = { 7, 5 };
+    int counts[2] = { 9, 7 };
     for (int s = 0; s < 2; s++) {
         Compiled c;
         const Graph *g = compiled(&c, srcs[s], 1);
@@ -344,7 +348,7 @@ static void test_entry_points(void)
             snprintf(name, sizeof name, "v_%s(", k->entries[e].name);
             CHECK(strstr(protos[s][e], name) != NULL, "entry %d is `%s`, want %s", e, k->entries[e].name, protos[s][e]);
             CHECK(text && strstr(text, protos[s][e]), "the C does not declare `%s`", protos[s][e]);
-            CHECK((k->entries[e].nparams >= 1 || !strcmp(k->entries[e].name, "cpu_missing")) && k->entries[e].doc &&
+            CHECK((k->entries[e].nparams >= 1 || k->entries[e].result != CT_VOID) && k->entries[e].doc &&
                       k->entries[e].doc[0], "entry %s", k->entries[e].name);
         }
         free(text);

@@ -119,8 +119,12 @@ TfmcStatus lib_ensure_jit(TfmcContext *ctx, const TfmcProgram *cp)
     bool cached = true;
     for (int i = 0; i < m->nblocks; i++)
         if (m->blocks[i].kind == BLOCK_MHA && !m->blocks[i].causal) cached = false;
-    JitInput in = { p->kernels, kernel_info, attn, experts, 2, m->vocab_size, m->max_len, g->tensors[g->output].offset,
-                    cached };
+    /* the JIT's optimisation level: 1 unless TFMC_JIT_OPT says 0..3 (docs/compiling.md) */
+    const char *lvl = getenv("TFMC_JIT_OPT");
+    int opt = lvl && lvl[0] >= '0' && lvl[0] <= '3' && !lvl[1] ? lvl[0] - '0' : 1;
+    JitInput in = { p->kernels, kernel_info, attn, experts, opt, m->declared ? m->vocab_size : m->nvocab, m->max_len,
+                    g->tensors[g->output].offset, cached, m->bos_id, m->dim, m->nout, m->out_dim, m->out_dims,
+                    m->out_kind == OUT_CATEGORICAL };
     char err[1024];
     JitProgram *j = api->compile(&in, err, sizeof err);
     if (!j) {

@@ -117,22 +117,15 @@ static TfmcStatus open_jit(TfmcContext *ctx, const TfmcProgram *p, TfmcEntries *
 #else
     TfmcStatus st = tfmc_compile(ctx, p);
     if (st != TFMC_OK) return st;
-    if (!p->compiled->declared) {
-        tfmc_report(ctx, "`%s` is a RASP program: the JIT compiles entry points for declared models (run RASP "
-                         "programs with tfmc_run, or through their generated C and tfmc_entries_open)", p->name);
-        return TFMC_ERR_USAGE;
-    }
     if ((st = lib_ensure_jit(ctx, p)) != TFMC_OK) return st;
     TfmcEntries *x = ARENA_NEW(&ctx->arena, TfmcEntries);
     x->ctx = ctx;
     x->e = p->kernels->entries;
     x->n = p->kernels->nentries;
     x->fn = ARENA_ARRAY(&ctx->arena, void *, x->n ? x->n : 1);
-    for (int i = 0; i < x->n; i++)
-        if (!(x->fn[i] = p->jit_api->lookup(p->jit, x->e[i].name))) {
-            tfmc_report(ctx, "internal error: the JIT has no entry `%s`", x->e[i].name);
-            return TFMC_ERR_COMPILE;
-        }
+    /* a RASP program's encode, value_name and snap are tables of text the JIT does not compile:
+     * those entries stay NULL (tfmc_parse_tokens and tfmc_format_value do their work) */
+    for (int i = 0; i < x->n; i++) x->fn[i] = p->jit_api->lookup(p->jit, x->e[i].name);
     if (!prepare(x)) return TFMC_ERR_COMPILE;
     *out = x;
     return TFMC_OK;
@@ -163,6 +156,11 @@ TfmcStatus tfmc_entries_call(TfmcEntries *x, const char *name, void *result, voi
 #else
     for (int i = 0; i < x->n; i++) {
         if (strcmp(x->e[i].name, name) != 0) continue;
+        if (!x->fn[i]) {
+            tfmc_report(x->ctx, "entry `%s` is not compiled by the llvm backend (a RASP program's tables of text: "
+                                "use tfmc_parse_tokens and tfmc_format_value)", name);
+            return TFMC_ERR_USAGE;
+        }
         /* an integer result smaller than a register comes back widened to ffi_arg */
         union {
             ffi_arg word;

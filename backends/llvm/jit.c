@@ -41,6 +41,9 @@ struct JitProgram {
     int vocab, max_len;
     size_t arena_floats, out_offset;
     bool cached, model;
+    int bos, dim, nout, out_dim; /* a RASP program's */
+    const int *value_dims;
+    bool categorical;
     int nentries;
     const EntryPoint *entries;
     void **addresses;
@@ -60,6 +63,7 @@ static int e_init(const JitProgram *p, JitCtx *c, void *arena, size_t bytes)
 {
     if (!c || !arena || bytes < p->arena_floats * sizeof(float)) return -1;
     c->arena = arena;
+    if (!p->model) return 0; /* a RASP program's context is its arena alone (e_context_bytes) */
     c->len = 0;
     c->prefill_exec = c->decode_exec = NULL;
     return 0;
@@ -115,13 +119,45 @@ static int e_decode(const JitProgram *p, JitCtx *c, int token, float *logits)
     return feed(p, c, &token, 1, logits, logits ? 1 : 0, 1);
 }
 
+/* A RASP program's forward: BOS, the transformer, each position decoded (cgen_rasp.c's). */
+static int e_forward(const JitProgram *p, JitCtx *c, const int *tokens, int n, void *out)
+{
+    int ids[4097];
+    if (n < 1 || n > p->max_len || n > 4096) return -1;
+    ids[0] = p->bos;
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= p->vocab) return -2;
+        ids[i + 1] = tokens[i];
+    }
+    p->run(c->arena, ids, (size_t)n + 1, 0, (size_t)n + 1, NULL);
+    for (int i = 0; i < n; i++) {
+        const float *row = c->arena + p->out_offset + (size_t)(i + 1) * (size_t)p->dim;
+        if (p->categorical) {
+            int best = -1;
+            float bv = 0.5f; /* undefined unless a value holds more than half */
+            for (int v = 0; v < p->nout; v++)
+                if (row[p->value_dims[v]] > bv) {
+                    bv = row[p->value_dims[v]];
+                    best = v;
+                }
+            ((int *)out)[i] = best;
+        } else {
+            ((float *)out)[i] = row[p->out_dim];
+        }
+    }
+    return 0;
+}
+
 static const char *e_cpu_missing(const JitProgram *p)
 {
     (void)p;
     return NULL; /* compiled for this machine's CPU */
 }
 
-static size_t e_context_bytes(const JitProgram *p) { return sizeof(JitCtx) + (size_t)p->max_len * sizeof(int); }
+static size_t e_context_bytes(const JitProgram *p)
+{
+    return p->model ? sizeof(JitCtx) + (size_t)p->max_len * sizeof(int) : sizeof(float *);
+}
 static size_t e_arena_bytes(const JitProgram *p) { return p->arena_floats * sizeof(float); }
 
 typedef void (*AnyFn)(void);
@@ -135,7 +171,7 @@ static AnyFn entry_body(const char *name)
         { "init", (AnyFn)e_init }, { "set_exec", (AnyFn)e_set_exec }, { "reset", (AnyFn)e_reset },
         { "prefill", (AnyFn)e_prefill }, { "prefill_last", (AnyFn)e_prefill_last }, { "decode", (AnyFn)e_decode },
         { "cpu_missing", (AnyFn)e_cpu_missing }, { "context_bytes", (AnyFn)e_context_bytes },
-        { "arena_bytes", (AnyFn)e_arena_bytes },
+        { "arena_bytes", (AnyFn)e_arena_bytes }, { "forward", (AnyFn)e_forward },
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
         if (!strcmp(bodies[i].name, name)) return bodies[i].fn;
@@ -151,6 +187,7 @@ typedef struct Builder {
     LLVMValueRef fn;
     LLVMTypeRef f32, i32, i64, ptr, vd;
     LLVMValueRef arena, ids, n, pos0, hn, ex, hs; /* hs: n - hn, the rows before the head's */
+    bool oom;
 } Builder;
 
 static double now(void)
@@ -282,23 +319,38 @@ static void emit_unrolled(Builder *B, const KCall *k)
     LLVMValueRef i = LLVMBuildPhi(B->b, B->i64, "i");
     LLVMValueRef xrow = LLVMBuildMul(B->b, i, ci64(B, (uint64_t)w->cols), "");
     LLVMValueRef yrow = LLVMBuildMul(B->b, i, ci64(B, (uint64_t)w->rows), "");
+    /* every load first (each input column once, each accumulated value), then the sums, then the
+     * stores: no store sits between two loads, so LLVM has no aliasing to work out (out may be
+     * acc, in place), which on rows of thousands of terms is most of its compile time */
+    LLVMValueRef *x = calloc((size_t)(w->cols ? w->cols : 1), sizeof *x);
+    LLVMValueRef *y = calloc((size_t)(w->rows ? w->rows : 1), sizeof *y);
+    if (!x || !y) {
+        free(x);
+        free(y);
+        B->oom = true;
+        return;
+    }
+    for (int q = 0; q < w->nnz; q++)
+        if (!x[w->colidx[q]]) x[w->colidx[q]] = load_f(B, in, xrow, w->colidx[q]);
     for (int r = 0; r < w->rows; r++) {
         bool empty = w->rowptr[r] == w->rowptr[r + 1];
         if (acc && !bias && empty) {
-            store_f(B, load_f(B, a, yrow, r), out, yrow, r);
+            y[r] = load_f(B, a, yrow, r);
             continue;
         }
-        LLVMValueRef s = LLVMConstReal(B->f32, bias ? bias[r] : 0.0f);
+        LLVMValueRef sum = LLVMConstReal(B->f32, bias ? bias[r] : 0.0f);
         for (int q = w->rowptr[r]; q < w->rowptr[r + 1]; q++) {
             float v = w->vals[q];
-            LLVMValueRef x = load_f(B, in, xrow, w->colidx[q]);
-            if (v == 1.0f) s = LLVMBuildFAdd(B->b, s, x, "");
-            else if (v == -1.0f) s = LLVMBuildFSub(B->b, s, x, "");
-            else s = LLVMBuildFAdd(B->b, s, LLVMBuildFMul(B->b, x, LLVMConstReal(B->f32, v), ""), "");
+            LLVMValueRef xv = x[w->colidx[q]];
+            if (v == 1.0f) sum = LLVMBuildFAdd(B->b, sum, xv, "");
+            else if (v == -1.0f) sum = LLVMBuildFSub(B->b, sum, xv, "");
+            else sum = LLVMBuildFAdd(B->b, sum, LLVMBuildFMul(B->b, xv, LLVMConstReal(B->f32, v), ""), "");
         }
-        if (acc) s = LLVMBuildFAdd(B->b, load_f(B, a, yrow, r), s, "");
-        store_f(B, s, out, yrow, r);
+        y[r] = acc ? LLVMBuildFAdd(B->b, load_f(B, a, yrow, r), sum, "") : sum;
     }
+    for (int r = 0; r < w->rows; r++) store_f(B, y[r], out, yrow, r);
+    free(x);
+    free(y);
     LLVMValueRef next = LLVMBuildAdd(B->b, i, ci64(B, 1), "");
     LLVMValueRef zero = ci64(B, 0);
     LLVMBasicBlockRef from[2] = { pre, LLVMGetInsertBlock(B->b) };
@@ -416,8 +468,10 @@ static LLVMTargetMachineRef host_machine(int opt, char *err, size_t cap)
         LLVMDisposeMessage(msg);
     } else {
         char *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
-        LLVMCodeGenOptLevel level = opt <= 0 ? LLVMCodeGenLevelNone : opt == 1 ? LLVMCodeGenLevelLess
-                                    : opt == 2 ? LLVMCodeGenLevelDefault : LLVMCodeGenLevelAggressive;
+        /* levels 0 and 1 take LLVM's fast instruction selection: on rows of straight-line terms
+         * the SelectionDAG costs 40-60 ms where FastISel takes 7 (sort.tfm) */
+        LLVMCodeGenOptLevel level = opt <= 1 ? LLVMCodeGenLevelNone : opt == 2 ? LLVMCodeGenLevelDefault
+                                    : LLVMCodeGenLevelAggressive;
         tm = LLVMCreateTargetMachine(target, triple, cpu, features, level, LLVMRelocDefault, LLVMCodeModelJITDefault);
         LLVMDisposeMessage(cpu);
         LLVMDisposeMessage(features);
@@ -458,30 +512,35 @@ static JitProgram *jit_compile(const JitInput *in, char *err, size_t cap)
     B.vd = LLVMVoidTypeInContext(B.c);
     build(&B);
     const Graph *g = in->k->g;
-    if (g->declared) {
-        p->model = true;
-        p->vocab = in->vocab;
-        p->max_len = in->max_len;
-        p->arena_floats = g->arena_floats;
-        p->out_offset = in->out_offset;
-        p->cached = in->cached;
-        p->entries = in->k->entries;
-        p->nentries = in->k->nentries;
-        p->addresses = calloc((size_t)(p->nentries ? p->nentries : 1), sizeof *p->addresses);
-        if (!p->addresses) {
-            snprintf(err, cap, "out of memory");
-            LLVMDisposeBuilder(B.b);
-            LLVMDisposeModule(B.m);
-            LLVMOrcDisposeThreadSafeContext(tsc);
-            free(p);
-            return NULL;
-        }
-        build_entries(&B, p);
+    p->model = g->declared;
+    p->vocab = in->vocab;
+    p->max_len = in->max_len;
+    p->arena_floats = g->arena_floats;
+    p->out_offset = in->out_offset;
+    p->cached = in->cached;
+    p->bos = in->bos;
+    p->dim = in->dim;
+    p->nout = in->nout;
+    p->out_dim = in->out_dim;
+    p->value_dims = in->value_dims;
+    p->categorical = in->categorical;
+    p->entries = in->k->entries;
+    p->nentries = in->k->nentries;
+    p->addresses = calloc((size_t)(p->nentries ? p->nentries : 1), sizeof *p->addresses);
+    if (!p->addresses) {
+        snprintf(err, cap, "out of memory");
+        LLVMDisposeBuilder(B.b);
+        LLVMDisposeModule(B.m);
+        LLVMOrcDisposeThreadSafeContext(tsc);
+        free(p);
+        return NULL;
     }
+    build_entries(&B, p);
     LLVMDisposeBuilder(B.b);
     char *msg = NULL;
-    bool bad = LLVMVerifyModule(B.m, LLVMReturnStatusAction, &msg);
-    if (bad) snprintf(err, cap, "internal error: the JIT's module does not verify: %s", msg ? msg : "?");
+    bool bad = B.oom || LLVMVerifyModule(B.m, LLVMReturnStatusAction, &msg);
+    if (B.oom) snprintf(err, cap, "out of memory");
+    else if (bad) snprintf(err, cap, "internal error: the JIT's module does not verify: %s", msg ? msg : "?");
     LLVMDisposeMessage(msg);
     LLVMTargetMachineRef tm = bad ? NULL : host_machine(in->opt_level, err, cap);
     if (!tm) {
@@ -496,9 +555,19 @@ static JitProgram *jit_compile(const JitInput *in, char *err, size_t cap)
     LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(tm);
     LLVMSetModuleDataLayout(B.m, layout);
     LLVMDisposeTargetData(layout);
-    char pipeline[32];
-    snprintf(pipeline, sizeof pipeline, "default<O%d>", in->opt_level < 0 ? 0 : in->opt_level > 3 ? 3 : in->opt_level);
+    /* 0: no pass; 1 (the default): early CSE only, the glue between calls and the straight-line
+     * rows being already what they should be; 2 and 3: LLVM's default pipelines */
+    char pipeline[64];
+    int level = in->opt_level < 0 ? 0 : in->opt_level > 3 ? 3 : in->opt_level;
+    snprintf(pipeline, sizeof pipeline, "%s", level == 0 ? "default<O0>" : level == 1 ? "function(early-cse)"
+                                              : level == 2 ? "default<O2>" : "default<O3>");
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    /* the only loops are over positions (a few, a run-time count) around straight-line rows:
+     * vectorising or unrolling them only grows the code and the compile time */
+    LLVMPassBuilderOptionsSetLoopVectorization(po, 0);
+    LLVMPassBuilderOptionsSetSLPVectorization(po, 0);
+    LLVMPassBuilderOptionsSetLoopUnrolling(po, 0);
+    LLVMPassBuilderOptionsSetLoopInterleaving(po, 0);
     LLVMErrorRef e = LLVMRunPasses(B.m, pipeline, tm, po);
     LLVMDisposePassBuilderOptions(po);
     if (failed(e, "LLVM's passes", err, cap)) {
@@ -561,7 +630,7 @@ static JitRunFn jit_entry(const JitProgram *p) { return p->run; }
 
 static void *jit_lookup(const JitProgram *p, const char *entry)
 {
-    for (int i = 0; p->model && i < p->nentries; i++)
+    for (int i = 0; i < p->nentries; i++)
         if (!strcmp(p->entries[i].name, entry)) return p->addresses[i];
     return NULL;
 }

@@ -7,7 +7,7 @@
 
 #include "backend.h"
 
-#define TFMC_JIT_VERSION 2
+#define TFMC_JIT_VERSION 3
 
 typedef struct JitInput {
     const KProgram *k;
@@ -19,6 +19,10 @@ typedef struct JitInput {
     int vocab, max_len;
     size_t out_offset;                    /* the logits' tensor in the arena */
     bool cached;                          /* causal throughout: decode uses the KV cache */
+    /* a RASP program's forward entry decodes each position: */
+    int bos, dim, nout, out_dim;
+    const int *value_dims;                /* categorical: the residual dimension of each value */
+    bool categorical;
 } JitInput;
 
 typedef struct JitProgram JitProgram;
@@ -34,8 +38,9 @@ typedef struct JitApi {
     JitProgram *(*compile)(const JitInput *in, char *err, size_t cap);
     JitRunFn (*entry)(const JitProgram *p);
     double (*compile_seconds)(const JitProgram *p); /* IR, passes and machine code */
-    /* A declared model's entry point by name (k->entries: NAME_init, NAME_prefill, ...), with the
-     * generated C's signature and behaviour; NULL for a RASP program or an unknown name. */
+    /* An entry point by name (k->entries: NAME_init, NAME_prefill, ...; a RASP program's init,
+     * forward and the sizes), with the generated C's signature and behaviour; NULL for one the
+     * JIT does not compile (a RASP program's encode, value_name, snap: tables of text). */
     void *(*lookup)(const JitProgram *p, const char *entry);
     void (*free)(JitProgram *p);
 } JitApi;

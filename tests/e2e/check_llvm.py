@@ -10,6 +10,7 @@
            inputs within 1e-6 x max|logit| of `tfmc run --logits` (the interpreter backend, which
            check_models.py compares with PyTorch), and `--generate 4` the same ids.
 
+And `ldd TFMC` names no libLLVM: the JIT is a module opened only when asked for.
 When this build has no llvm backend (`tfmc run --backend=llvm` says "not in this build" or that
 its module does not load), prints `skipped: ...` and exits 77. Prints a line per check and
 `N passed, M failed`. Standard library only."""
@@ -17,6 +18,7 @@ import glob
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 
@@ -45,6 +47,11 @@ def main(argv):
         print("%s %s%s" % ("ok  " if ok else "FAIL", what, "" if ok or not detail else "\n     " + detail[:800]))
         passed += ok
         failed += not ok
+
+    # the JIT is a module opened on demand: the command itself does not link libLLVM
+    ldd = subprocess.run(["ldd", tfmc], capture_output=True, text=True) if shutil.which("ldd") else None
+    if ldd and ldd.returncode == 0:
+        check("libLLVM" not in ldd.stdout, "tfmc does not link libLLVM (the JIT's module is opened on demand)", ldd.stdout)
 
     rasp = sorted(glob.glob(os.path.join(examples, "*.tfm")))
     rasp += [f for f in sorted(glob.glob(os.path.join(regress, "*.tfm"))) if "# eval-only" not in open(f).read()]

@@ -120,6 +120,7 @@ static const char usage_verify[] =
 
 static const char usage_compile[] =
     "usage: tfmc FILE -o OUT.c [-p NAME] [--main] [--backend=c|simd [--target=T]] [--weights=separate]\n"
+    "       [--byte-arrays=N|off]\n"
     "       tfmc FILE --emit=model|graph|kernels [-o OUT]\n"
     "       tfmc FILE --emit=weights -o OUT.safetensors\n"
     "\n"
@@ -143,7 +144,9 @@ static const char usage_compile[] =
     "                   names the first); on another architecture it builds as portable code\n"
     "  --target=T       the SIMD backend's target: avx512, avx2, neon, baseline, or native (this\n"
     "                   machine's best; the default)\n"
-    "  --weights=separate  put the weights in a second file, OUT_weights.c\n"
+    "  --weights=separate  put the weights in a second file, OUT_weights.c\n"    "  --byte-arrays=N|off  weight arrays of N floats or more (default 1024) as the bytes of their\n"
+    "                   floats in string literals, which compilers read ~8x faster and in a quarter of\n"
+    "                   the memory; off: every weight a hexadecimal float (the same bits either way)\n"
     "  (with -o OUT.c, also OUT.h: the sizes, the context type and the prototypes, for the files\n"
     "   that call it; OUT.c stays self-contained; not with -o -)\n"
     "  --emit=model     the model IR as text (every residual dimension named)\n"
@@ -723,6 +726,7 @@ static int cmd_compile(int argc, char **argv)
 {
     const char *file = NULL, *name = NULL, *out = NULL, *emit = "c", *weights = "inline", *target = NULL;
     bool simd = false;
+    long byte_arrays = 0; /* --byte-arrays: 0 the default, -1 off */
     bool with_main = false;
     char options[2048] = ""; /* the options and their values, for the header comment of generated C */
     size_t olen = 0;
@@ -751,6 +755,11 @@ static int cmd_compile(int argc, char **argv)
             simd = !strcmp(a + 10, "simd");
         } else if (!strncmp(a, "--target=", 9)) {
             target = a + 9;
+        } else if (!strncmp(a, "--byte-arrays=", 14)) {
+            char *end;
+            byte_arrays = !strcmp(a + 14, "off") ? -1 : strtol(a + 14, &end, 10);
+            if (strcmp(a + 14, "off") && (*end || end == a + 14 || byte_arrays < 1))
+                return usage_error("--byte-arrays needs a count of floats (1 or more) or `off`, not `%s`", a + 14);
         } else if (!strncmp(a, "--weights=", 10)) {
             weights = a + 10;
             if (strcmp(weights, "inline") && strcmp(weights, "separate"))
@@ -814,7 +823,8 @@ static int cmd_compile(int argc, char **argv)
         }
         if (!strcmp(emit, "c")) {
             const char *base = out ? strrchr(out, '/') : NULL;
-            TfmcCOptions co = { with_main, options, wf, wf ? wpath : NULL, hf, base ? base + 1 : out, simd ? target : NULL };
+            TfmcCOptions co = { with_main, options, wf, wf ? wpath : NULL, hf, base ? base + 1 : out, simd ? target : NULL,
+                                byte_arrays };
             st = tfmc_emit_c(ctx, p, &co, f);
         } else {
             st = tfmc_emit(ctx, p, !strcmp(emit, "model") ? TFMC_EMIT_MODEL : !strcmp(emit, "kernels") ? TFMC_EMIT_KERNELS : TFMC_EMIT_GRAPH, f);

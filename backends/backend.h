@@ -190,6 +190,8 @@ typedef struct CgenOptions {
     const char *code_name;    /* the .c file's name, for the header's comment */
     const SimdTarget *target; /* NULL: portable C calling libtfmcrt; else the SIMD backend's one
                                * self-contained file for this target (cgen_simd.c) */
+    long byte_arrays;         /* weight arrays of at least this many floats as byte strings; 0:
+                               * the default (CGEN_BYTE_ARRAYS), -1: never */
 } CgenOptions;
 
 /* Write the C99 file of a kernel program (portable, or with o->target the SIMD backend's); false

@@ -205,6 +205,9 @@ typedef struct TfmcCOptions {
     const char *target;       /* NULL: the portable C backend (calls libtfmcrt); "avx512", "avx2",
                                * "neon", "baseline" or "native" (this machine's best): the SIMD
                                * backend's one self-contained file (docs/compiling.md) */
+    long byte_arrays;         /* weight arrays of at least this many floats are written as byte
+                               * strings (fast to compile); 0: the default, 1024; -1: never (all
+                               * hexadecimal floats) */
 } TfmcCOptions;
 /* Write the C99 code of the compiled program (and with opts->header its header: the .c stays
  * self-contained, the header is for the other files of a program that call it). An unknown

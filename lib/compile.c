@@ -239,6 +239,7 @@ static TfmcStatus emit_c(TfmcContext *ctx, const TfmcProgram *p, const TfmcCOpti
     o.weights_name = opts ? opts->weights_name : NULL;
     o.arena = &ctx->arena;
     o.code_name = opts ? opts->code_name : NULL;
+    o.byte_arrays = opts ? opts->byte_arrays : 0;
     if (opts && opts->target && !(o.target = simd_target(opts->target))) {
         tfmc_report(ctx, "unknown SIMD target `%s` (%s)", opts->target, simd_target_names);
         return TFMC_ERR_USAGE;

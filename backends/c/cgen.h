@@ -18,12 +18,15 @@ typedef struct Cgen {
     bool *unrolled;       /* per call: a sparse product written as straight-line code */
     bool *packed;         /* per constant: written in tfmcrt_pack's layout (the SIMD backend) */
     bool failed;          /* out of memory on the way */
+    bool bytes_prelude;   /* the byte arrays' guards are written (in wf) */
 } Cgen;
 
 void cgen_c_string(FILE *out, const char *s);
 /* A C identifier fragment for a tensor name: layers.0.attention.q -> layers_0_attention_q. */
 const char *cgen_ident(const char *name, char *buf, size_t cap);
-/* A weight array as exact hexadecimal floats (zeros as 0). */
+/* From this many floats on, a weight array is a byte string (CgenOptions.byte_arrays 0). */
+#define CGEN_BYTE_ARRAYS 1024
+/* A weight array as exact hexadecimal floats (zeros as 0), or a byte string (the same bits). */
 void cgen_weights_array(Cgen *c, const char *name, const float *w, size_t n, const char *comment);
 /* The stdin loop of a generated main(): one sequence per line, split at whitespace, given to
  * `call` (which sees words, count, lineno); lines too long for the buffer are bad lines. With

@@ -7,7 +7,7 @@
 
 bool cgen_emit_header(const KProgram *k, const CgenOptions *o, FILE *out)
 {
-    Cgen c = { k, k->g, k->g->model, o, out, out, o->prefix, NULL, NULL, NULL, false };
+    Cgen c = { k, k->g, k->g->model, o, out, out, o->prefix, NULL, NULL, NULL, false, false };
     char up[128];
     cgen_upper(o->prefix, up, sizeof up);
     fprintf(out,

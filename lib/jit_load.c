@@ -4,6 +4,7 @@
  * was built in when the running code comes from that tree, else in the installed libdir. */
 #define _GNU_SOURCE /* dladdr */
 #include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +26,15 @@ static const char *module_path(void)
     Dl_info info;
     const char *root = TFMC_BUILD_ROOT;
     size_t len = strlen(root);
-    if (dladdr((void *)(size_t)&api, &info) && info.dli_fname && !strncmp(info.dli_fname, root, len) &&
-        info.dli_fname[len] == '/')
+    char where[PATH_MAX];
+    /* the shared library (loaded by any path, relative too), or a program linked with the static
+     * one (the tfmc command): where that file really is */
+    if (dladdr((void *)(size_t)&api, &info) && info.dli_fname && realpath(info.dli_fname, where) &&
+        !strncmp(where, root, len) && where[len] == '/')
         return TFMC_LLVM_MODULE_BUILD;
-    /* a program linked statically (the tfmc command): where its executable lives */
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0 && (size_t)n > len && !strncmp(self, root, len) && self[len] == '/') return TFMC_LLVM_MODULE_BUILD;
+    ssize_t n = readlink("/proc/self/exe", where, sizeof where - 1);
+    if (n > 0) where[n] = '\0';
+    if (n > 0 && (size_t)n > len && !strncmp(where, root, len) && where[len] == '/') return TFMC_LLVM_MODULE_BUILD;
     return TFMC_LLVM_MODULE_INSTALLED;
 }
 

@@ -144,6 +144,23 @@ def main(argv):
         mapped = [f[:2] + staged(stage, f[2:]) if f[:2] in ("-I", "-L") else f for f in lib_flags]
         build_and_run(c, tmp, "libtfmc-config", client, mapped, want_out, [sort_tfm], run_env)
 
+        # the Python package: installed with a _paths.py naming the libdir; imported from the
+        # stage with TFMC_LIBRARY at the staged library (DESTDIR is not where _paths.py points)
+        inits = [os.path.join(r, "__init__.py") for r, _, fs in os.walk(stage) if r.endswith(os.sep + "tfmc") and
+                 "__init__.py" in fs and "_paths.py" in fs]
+        py = "/usr/bin/python3"
+        if not os.access(py, os.X_OK) or run([py, "-c", "import numpy"]).returncode != 0:
+            print("skipped python package: no /usr/bin/python3 with numpy")
+        elif c.check(len(inits) == 1, "installed the Python package tfmc/ with _paths.py", str(inits)):
+            paths = open(os.path.join(os.path.dirname(inits[0]), "_paths.py")).read()
+            c.check(dirs["libdir"] in paths, "its _paths.py names the installed libdir", paths)
+            env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(inits[0])),
+                       TFMC_LIBRARY=staged(stage, os.path.join(dirs["libdir"], "libtfmc.so")))
+            p = run([py, "-c", "import sys, tfmc\nfor l in sys.stdin: print(*tfmc.load(sys.argv[1]).program().run(l.split()))",
+                     sort_tfm], input="".join(l + "\n" for l in INPUTS), env=env)
+            c.check(p.returncode == 0 and p.stdout == want_out, "the installed package's run() prints what `tfmc eval` prints",
+                    p.stdout + p.stderr)
+
         pkg_config = shutil.which("pkg-config")
         if pkg_config:
             env = dict(os.environ, PKG_CONFIG_PATH=staged(stage, os.path.join(dirs["libdir"], "pkgconfig")),

@@ -277,11 +277,20 @@ static void lower_op(Lower *L, int i)
     }
 }
 
-/* The entry points of a compiled program. */
-static const EntryPoint rasp_entries[] = {
-    { "init", CT_INT, 3, { CT_CTX, CT_MEMORY, CT_SIZE }, { "ctx", "arena", "bytes" },
-      "Take the arena (NAME_ARENA_BYTES, aligned for float) and keep it; 0 on success, -1 when it is too small, "
+/* The entry points of a compiled program: both kinds begin with init and end with these. */
+#define ENTRY_INIT                                                                                                     \
+    { "init", CT_INT, 3, { CT_CTX, CT_MEMORY, CT_SIZE }, { "ctx", "arena", "bytes" },                                  \
+      "Take the arena (NAME_ARENA_BYTES, aligned for float) and keep it; 0 on success, -1 when it is too small, "      \
       "-3 when this CPU lacks an instruction set extension the code was compiled for (NAME_cpu_missing names it)." },
+#define ENTRIES_OF_EVERY_PROGRAM                                                                                       \
+    { "cpu_missing", CT_CONST_STRING, 0, { CT_VOID }, { "" },                                                          \
+      "The first instruction set extension the code was compiled for that this CPU lacks (\"avx512f\", ...), "         \
+      "or NULL when it has them all." },                                                                               \
+    { "context_bytes", CT_SIZE, 0, { CT_VOID }, { "" },                                                                \
+      "sizeof(NAME_ctx), for callers that have no prototype (libffi, Python)." },                                      \
+    { "arena_bytes", CT_SIZE, 0, { CT_VOID }, { "" }, "NAME_ARENA_BYTES, the same." },
+static const EntryPoint rasp_entries[] = {
+    ENTRY_INIT
     { "encode", CT_INT, 1, { CT_CONST_STRING }, { "word" }, "The token id of a word, or -1 when it is not in the vocabulary." },
     { "forward", CT_INT, 4, { CT_CTX, CT_CONST_INTS, CT_INT, CT_OUTS }, { "ctx", "tokens", "n", "out" },
       "Run the transformer on tokens[0..n) and decode each position into out[0..n); 0, or -1 for a bad length, "
@@ -289,18 +298,11 @@ static const EntryPoint rasp_entries[] = {
     { "value_name", CT_CONST_STRING, 1, { CT_INT }, { "id" }, "The text of an output value id; \"_\" for -1 (undefined)." },
     { "snap", CT_INT, 1, { CT_FLOAT }, { "v" },
       "The output value a number decodes to: the nearest within 1e-4 (relative), or -1." },
-    { "cpu_missing", CT_CONST_STRING, 0, { CT_VOID }, { "" },
-      "The first instruction set extension the code was compiled for that this CPU lacks (\"avx512f\", ...), "
-      "or NULL when it has them all." },
-    { "context_bytes", CT_SIZE, 0, { CT_VOID }, { "" },
-      "sizeof(NAME_ctx), for callers that have no prototype (libffi, Python)." },
-    { "arena_bytes", CT_SIZE, 0, { CT_VOID }, { "" }, "NAME_ARENA_BYTES, the same." },
+    ENTRIES_OF_EVERY_PROGRAM
 };
 
 static const EntryPoint model_entries[] = {
-    { "init", CT_INT, 3, { CT_CTX, CT_MEMORY, CT_SIZE }, { "ctx", "arena", "bytes" },
-      "Take the arena (NAME_ARENA_BYTES, aligned for float) and keep it; 0 on success, -1 when it is too small, "
-      "-3 when this CPU lacks an instruction set extension the code was compiled for (NAME_cpu_missing names it)." },
+    ENTRY_INIT
     { "set_exec", CT_VOID, 3, { CT_CTX, CT_EXEC, CT_EXEC }, { "ctx", "prefill", "decode" },
       "The threads of prefill and of decode (NULL: the calling thread)." },
     { "reset", CT_VOID, 1, { CT_CTX }, { "ctx" }, "Forget every position: the next prefill starts a new sequence." },
@@ -310,12 +312,7 @@ static const EntryPoint model_entries[] = {
       "The same, but logits receives the last position's [NAME_VOCAB], the only ones computed." },
     { "decode", CT_INT, 3, { CT_CTX, CT_INT, CT_FLOATS }, { "ctx", "token", "logits" },
       "Feed one token (using the KV cache); logits receives [NAME_VOCAB]." },
-    { "cpu_missing", CT_CONST_STRING, 0, { CT_VOID }, { "" },
-      "The first instruction set extension the code was compiled for that this CPU lacks (\"avx512f\", ...), "
-      "or NULL when it has them all." },
-    { "context_bytes", CT_SIZE, 0, { CT_VOID }, { "" },
-      "sizeof(NAME_ctx), for callers that have no prototype (libffi, Python)." },
-    { "arena_bytes", CT_SIZE, 0, { CT_VOID }, { "" }, "NAME_ARENA_BYTES, the same." },
+    ENTRIES_OF_EVERY_PROGRAM
 };
 
 const char *ctype_c(CType t, const char *prefix, char *buf, size_t cap)

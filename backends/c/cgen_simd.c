@@ -114,7 +114,7 @@ void cgen_target_begin(Cgen *c)
                  "#pragma clang attribute push(__attribute__((target(\"%s\"))), apply_to = function)\n"
                  "#pragma clang fp contract(fast)\n", t->extensions);
         snprintf(gcc, sizeof gcc,
-                 "#pragma GCC push_options\n#pragma GCC target(\"%s\")\n#pragma GCC optimize(\"fp-contract=fast\")\n",
+                 "#pragma GCC push_options\n#pragma GCC target(\"%s\")\n#pragma GCC optimize(\"fp-contract=fast\", \"ipa-cp-clone\")\n",
                  t->extensions);
     } else {
         snprintf(clang, sizeof clang, "#pragma clang fp contract(fast)\n");

@@ -467,13 +467,13 @@ static TfmcStatus verify(TfmcContext *ctx, const TfmcProgram *p, const TfmcVerif
     memset(result, 0, sizeof *result);
     TfmcStatus st = tfmc_compile(ctx, p);
     if (st != TFMC_OK) return st;
-    if ((st = ensure_jit(ctx, p)) != TFMC_OK) return st;
     const Model *m = p->compiled;
     if (!p->rasp) {
         tfmc_report(ctx, "`%s` is a model declaration: verify compares a RASP program's transformer with its "
                          "interpreter", p->name);
         return TFMC_ERR_USAGE;
     }
+    if ((st = ensure_jit(ctx, p)) != TFMC_OK) return st;
     int len = opts && opts->max_len > 0 ? opts->max_len : m->max_len;
     if (len > m->max_len) {
         tfmc_report(ctx, "--len %d is more than max_len %d of `%s`", len, m->max_len, p->name);

@@ -2,13 +2,16 @@
 # bench/c_size.sh: the size of generated C and what `cc -O2` takes to build it (seconds, peak
 # memory), weights as hexadecimal floats (--byte-arrays=off) against byte strings (the default),
 # in one run. The model: Llama-shaped with random weights, the stories15M shape by default (dim 288,
-# 6 layers, vocab 32000: 24M parameters). Usage: bench/c_size.sh [BUILD] [DIM LAYERS VOCAB]
+# 6 layers, vocab 32000: 24M parameters). Usage: bench/c_size.sh [BUILD] [DIM LAYERS VOCAB [WAYS]]
+# (WAYS: "off default" by default; "default" alone skips the hex floats, which a GPT-2-small shape
+# makes too large for most machines' memory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 dim=${2:-288}
 layers=${3:-6}
 vocab=${4:-32000}
+ways=${5:-off default}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cat > "$tmp/m.tfm" <<TFM
@@ -24,7 +27,7 @@ model m {
   unembed separate;
 }
 TFM
-for way in off default; do
+for way in $ways; do
     opt=""
     [ "$way" = off ] && opt="--byte-arrays=off"
     start=$(date +%s.%N)

@@ -12,6 +12,9 @@
 #     every test within its time limits (the slowest, compiled in build-san/, 464 s of 1200);
 #   nearly idle (a fresh clone, `bash .ci/run`, 2026-12-02): build/ 95 s with its build, build-san/
 #     409 s with its build, 8.6 min in all with the bootstrap (10.8 CPU-minutes user, 3.7 sys).
+#   a fresh clone beside another full suite run (load average about 4), 2026-12-02, with the simd,
+#     llvm, jit_sweep, byte_arrays and python tests: build/ 472 s, build-san/ 688 s, 19.7 min in all
+#     with the bootstrap (which now installs llvm-19-dev); the simd test has since been cut to 48 s idle.
 # No test depends on wall-clock luck (docs/design.md section 10): each meson timeout is at least
 # four times the test's time beside another build (tests/meson.build; three times larger in
 # build-san/); every per-command limit inside the tests scales the same way (TFMC_TEST_TIME_FACTOR

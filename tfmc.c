@@ -1,6 +1,7 @@
 /* tfmc.c: the `tfmc` command, a thin client of libtfmc (include/tfmc.h). It parses the command
  * line, prints diagnostics and picks the exit status: 0 success, 1 bad input or compile error,
  * 2 wrong usage. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@ static const char usage_main[] =
     "  FILE --emit=model|graph|kernels|weights   print the model or graph IR or its kernel calls, export weights\n"
     "  config --cflags --libs                    flags for building generated C\n"
     "  check FILE                                parse and check a file, report every error\n"
+    "  tokenize TOKENIZER.json [--decode] [TEXT...]  text to token ids and back (tokenizer.json)\n"
     "  help [COMMAND]                            show help for a command\n"
     "\n"
     "options:\n"
@@ -172,6 +174,19 @@ static const char usage_config[] =
     "  --lib=tfmcrt  (the default) what generated C needs: the runtime's header and library\n"
     "  --lib=tfmc    what a program calling the tfmc library (include/tfmc.h) needs: the shared\n"
     "                library libtfmc.so, with a run path to its folder\n";
+
+static const char usage_tokenize[] =
+    "usage: tfmc tokenize TOKENIZER.json [--decode] [--whole] [--escapes] [--add-special] [--plain] [--skip-special] [TEXT...]\n"
+    "\n"
+    "Encode text into token ids with a Hugging Face tokenizer.json (BPE: GPT-2, Llama, Mistral, Qwen,\n"
+    "Gemma, Phi...): each TEXT argument, or else each line of standard input, gives one line of ids.\n"
+    "  --whole         standard input is one text, line breaks included\n"
+    "  --add-special   add the tokens the tokenizer's post-processor adds (Llama's <s>, Gemma's <bos>)\n"
+    "  --plain         special tokens written in the text (<|endoftext|>) are text, not tokens\n"
+    "  --decode        the reverse: each line (or argument) of ids gives one line of text\n"
+    "  --skip-special  when decoding, leave special tokens out\n"
+    "  --escapes       texts in and out are written with \\n \\r \\t \\\\ and \\xHH (a text per line may\n"
+    "                  then hold line breaks and any byte)\n";
 
 static const char usage_check[] =
     "usage: tfmc check FILE [--max-memory=BYTES]\n"
@@ -887,6 +902,196 @@ static int cmd_config(int argc, char **argv)
     return 0;
 }
 
+/* --escapes: \n \r \t \\ and \xHH in place, in s[0..*len); false on a malformed escape. */
+static bool unescape(char *s, size_t *len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < *len; i++) {
+        if (s[i] != '\\') {
+            s[o++] = s[i];
+            continue;
+        }
+        char e = ++i < *len ? s[i] : '\0';
+        if (e == 'n') s[o++] = '\n';
+        else if (e == 'r') s[o++] = '\r';
+        else if (e == 't') s[o++] = '\t';
+        else if (e == '\\') s[o++] = '\\';
+        else if (e == 'x' && i + 2 < *len && isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2])) {
+            char hex[3] = { s[i + 1], s[i + 2], '\0' };
+            s[o++] = (char)strtol(hex, NULL, 16);
+            i += 2;
+        } else return false;
+    }
+    *len = o;
+    return true;
+}
+
+static bool escapes;
+
+static void write_text(const char *s, size_t n)
+{
+    if (!escapes) {
+        fwrite(s, 1, n, stdout);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\n') fputs("\\n", stdout);
+        else if (c == '\r') fputs("\\r", stdout);
+        else if (c == '\t') fputs("\\t", stdout);
+        else if (c == '\\') fputs("\\\\", stdout);
+        else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
+        else putchar(c);
+    }
+}
+
+/* One text to ids on a line; false (with the message printed) when the text is not UTF-8. */
+static bool tokenize_one(const TfmcTokenizer *tok, char *text, size_t len, unsigned flags, long line)
+{
+    if (escapes && !unescape(text, &len)) {
+        fprintf(stderr, "tfmc: %s%.0ld%sa malformed escape (\\n \\r \\t \\\\ \\xHH)\n", line > 0 ? "line " : "",
+                line > 0 ? line : 0, line > 0 ? ": " : "");
+        return false;
+    }
+    size_t cap = tfmc_tokenizer_max_ids(tok, len), n;
+    int *ids = malloc(sizeof(int) * (cap ? cap : 1));
+    if (!ids) {
+        fprintf(stderr, "tfmc: out of memory\n");
+        return false;
+    }
+    TfmcStatus st = tfmc_tokenizer_encode(tok, text, len, flags, ids, cap, &n);
+    if (st != TFMC_OK) {
+        if (st == TFMC_ERR_NOMEM) fprintf(stderr, "tfmc: out of memory\n");
+        else if (line > 0) fprintf(stderr, "tfmc: line %ld: the text is not valid UTF-8 at byte %zu\n", line, n + 1);
+        else fprintf(stderr, "tfmc: the text is not valid UTF-8 at byte %zu\n", n + 1);
+        free(ids);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
+    putchar('\n');
+    free(ids);
+    return true;
+}
+
+/* One line of ids to text; false (with the message printed) on a bad id. */
+static bool detokenize_one(const TfmcTokenizer *tok, const char *text, unsigned flags, long line)
+{
+    size_t cap = 64, n = 0;
+    int *ids = malloc(sizeof(int) * cap);
+    const char *p = text;
+    bool ok = ids != NULL;
+    while (ok) {
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        int vocab = tfmc_tokenizer_vocab(tok);
+        if (end == p || errno || v < 0 || v >= vocab || (*end && *end != ' ' && *end != '\t' && *end != '\r' && *end != '\n')) {
+            int w = 0;
+            while (p[w] && p[w] != ' ' && p[w] != '\t' && p[w] != '\n' && w < 40) w++;
+            fprintf(stderr, "tfmc: %s%.0ld%s`%.*s` is not a token id (0..%d)\n", line > 0 ? "line " : "", line > 0 ? line : 0,
+                    line > 0 ? ": " : "", w, p, vocab - 1);
+            ok = false;
+            break;
+        }
+        if (n == cap) {
+            int *m = realloc(ids, sizeof(int) * (cap *= 2));
+            if (!m) { ok = false; break; }
+            ids = m;
+        }
+        ids[n++] = (int)v;
+        p = end;
+    }
+    if (ok) {
+        size_t len;
+        tfmc_tokenizer_decode(tok, ids, n, flags, NULL, 0, &len);
+        char *out = malloc(len + 1);
+        if (out && tfmc_tokenizer_decode(tok, ids, n, flags, out, len + 1, &len) == TFMC_OK) {
+            write_text(out, len);
+            putchar('\n');
+        } else {
+            ok = false;
+        }
+        free(out);
+    }
+    free(ids);
+    return ok;
+}
+
+static int cmd_tokenize(int argc, char **argv)
+{
+    const char *path = NULL;
+    bool decode = false, whole = false, texts = false;
+    unsigned flags = 0;
+    int first_text = argc;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!texts && !strcmp(a, "--")) texts = true;
+        else if (!texts && !strcmp(a, "--decode")) decode = true;
+        else if (!texts && !strcmp(a, "--whole")) whole = true;
+        else if (!texts && !strcmp(a, "--escapes")) escapes = true;
+        else if (!texts && !strcmp(a, "--add-special")) flags |= TFMC_TOKENIZE_ADD_SPECIAL;
+        else if (!texts && !strcmp(a, "--plain")) flags |= TFMC_TOKENIZE_PLAIN;
+        else if (!texts && !strcmp(a, "--skip-special")) flags |= TFMC_TOKENIZE_SKIP_SPECIAL;
+        else if (!texts && (!strcmp(a, "-h") || !strcmp(a, "--help"))) {
+            fputs(usage_tokenize, stdout);
+            return 0;
+        } else if (!texts && a[0] == '-' && a[1] == '-') return usage_error("tokenize: unknown option `%s`", a);
+        else if (!path) path = a;
+        else {
+            first_text = i;
+            break;
+        }
+    }
+    if (!path) return usage_error("tokenize: give a tokenizer.json%s", "");
+    TfmcContext *ctx = tfmc_context_new(NULL);
+    if (!ctx) return EXIT_INPUT;
+    TfmcTokenizer *tok = NULL;
+    TfmcStatus st = tfmc_tokenizer_load(ctx, path, &tok);
+    if (st != TFMC_OK) {
+        print_errors(ctx, st);
+        tfmc_context_free(ctx);
+        return EXIT_INPUT;
+    }
+    bool ok = true;
+    if (first_text < argc) {
+        for (int i = first_text; i < argc; i++) {
+            if (!strcmp(argv[i], "--") && i == first_text) continue;
+            ok = (decode ? detokenize_one(tok, argv[i], flags, 0) : tokenize_one(tok, argv[i], strlen(argv[i]), flags, 0)) && ok;
+        }
+    } else if (whole) {
+        size_t len = 0, cap = 1 << 16;
+        char *buf = malloc(cap);
+        for (size_t got; buf && (got = fread(buf + len, 1, cap - len - 1, stdin)) > 0;) {
+            len += got;
+            if (cap - len < 2) {
+                char *m = realloc(buf, cap *= 2);
+                if (!m) { free(buf); buf = NULL; }
+                buf = m;
+            }
+        }
+        if (!buf) ok = false;
+        else {
+            buf[len] = '\0';
+            ok = decode ? detokenize_one(tok, buf, flags, 0) : tokenize_one(tok, buf, len, flags, 0);
+        }
+        free(buf);
+    } else {
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t len;
+        for (long n = 1; (len = getline(&line, &cap, stdin)) >= 0; n++) {
+            if (len > 0 && line[len - 1] == '\n') line[--len] = '\0';
+            ok = (decode ? detokenize_one(tok, line, flags, n) : tokenize_one(tok, line, (size_t)len, flags, n)) && ok;
+        }
+        free(line);
+    }
+    tfmc_tokenizer_free(tok);
+    tfmc_context_free(ctx);
+    return ok ? 0 : EXIT_INPUT;
+}
+
 static int cmd_help(int argc, char **argv)
 {
     if (argc == 0) {
@@ -899,6 +1104,7 @@ static int cmd_help(int argc, char **argv)
     else if (!strcmp(argv[0], "check")) fputs(usage_check, stdout);
     else if (!strcmp(argv[0], "config")) fputs(usage_config, stdout);
     else if (!strcmp(argv[0], "compile")) fputs(usage_compile, stdout);
+    else if (!strcmp(argv[0], "tokenize")) fputs(usage_tokenize, stdout);
     else return usage_error("help: unknown command `%s`", argv[0]);
     return 0;
 }
@@ -925,6 +1131,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "config")) return cmd_config(argc - 2, argv + 2);
     if (!strcmp(cmd, "help")) return cmd_help(argc - 2, argv + 2);
     if (!strcmp(cmd, "compile")) return cmd_compile(argc - 2, argv + 2);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (cmd[0] == '-') return cmd_compile(argc - 1, argv + 1); /* options before FILE */
     /* `tfmc FILE ...` compiles, when FILE is not a command name */
     if (strchr(cmd, '.') || strchr(cmd, '/') || access(cmd, F_OK) == 0) return cmd_compile(argc - 1, argv + 1);

@@ -270,6 +270,64 @@ TfmcStatus tfmc_session_decode(TfmcSession *s, int id, float *logits);
 /* The index of the largest value (the first of equal ones). */
 int tfmc_argmax(const float *v, size_t n);
 
+
+/* ----------------------------------------------------------- tokenizers */
+
+/* A Hugging Face tokenizer.json: BPE, byte-level (GPT-2, Llama 3, Qwen) or SentencePiece-style
+ * with byte fallback (Llama 2, Gemma), with its added and special tokens (docs/tokenizers.md).
+ * Immutable once loaded: one tokenizer may be used from several threads at once. */
+typedef struct TfmcTokenizer TfmcTokenizer;
+
+/* Load a tokenizer.json; a bad file is TFMC_ERR_IO or TFMC_ERR_INPUT with a diagnostic in the
+ * context naming its line and column. The tokenizer takes its memory from the context's
+ * allocator, but does not belong to the context: it lives until tfmc_tokenizer_free. */
+TfmcStatus tfmc_tokenizer_load(TfmcContext *ctx, const char *path, TfmcTokenizer **out);
+TfmcStatus tfmc_tokenizer_load_string(TfmcContext *ctx, const char *name, const char *json, size_t len,
+                                      TfmcTokenizer **out);
+void tfmc_tokenizer_free(TfmcTokenizer *t);
+int tfmc_tokenizer_vocab(const TfmcTokenizer *t);      /* ids are 0..vocab-1 */
+size_t tfmc_tokenizer_bytes(const TfmcTokenizer *t);   /* the memory it holds */
+/* The id of a token written as the file writes it ("<|endoftext|>", "<s>", "Ġthe"), or -1. */
+int tfmc_tokenizer_find(const TfmcTokenizer *t, const char *token);
+/* The text of a token as decoding gives it (its bytes, not always valid UTF-8 alone); NULL for an id
+ * outside the vocabulary. */
+const char *tfmc_tokenizer_piece(const TfmcTokenizer *t, int id, size_t *len);
+bool tfmc_tokenizer_is_special(const TfmcTokenizer *t, int id);
+
+enum {
+    TFMC_TOKENIZE_ADD_SPECIAL = 1, /* encode: add the post-processor's tokens (Llama's <s>, Gemma's <bos>) */
+    TFMC_TOKENIZE_PLAIN = 2,       /* encode: special tokens written in the text are text, not tokens */
+    TFMC_TOKENIZE_SKIP_SPECIAL = 4 /* decode: leave special tokens out */
+};
+
+/* Encode UTF-8 text (TFMC_ERR_INPUT, naming the byte, when it is not valid UTF-8). *n receives
+ * the number of ids; only the first `cap` are written, so a call with cap 0 asks for the count.
+ * At most tfmc_tokenizer_max_ids(t, len) ids come from len bytes. */
+TfmcStatus tfmc_tokenizer_encode(const TfmcTokenizer *t, const char *text, size_t len, unsigned flags, int *ids,
+                                 size_t cap, size_t *n);
+size_t tfmc_tokenizer_max_ids(const TfmcTokenizer *t, size_t len);
+/* Decode ids into text (TFMC_ERR_INPUT for an id outside the vocabulary). Bytes that do not form
+ * UTF-8 become U+FFFD. *len receives the length; at most cap bytes are written, NUL-terminated
+ * when there is room. */
+TfmcStatus tfmc_tokenizer_decode(const TfmcTokenizer *t, const int *ids, size_t n, unsigned flags, char *out,
+                                 size_t cap, size_t *len);
+
+/* Streaming decode, one id at a time as a model generates them: each push gives the text that is
+ * complete, never part of a UTF-8 character (those bytes wait for the next token). The
+ * concatenated pushes and the final flush equal tfmc_tokenizer_decode of all the ids. */
+typedef struct TfmcTokenStream {
+    const TfmcTokenizer *tokenizer;
+    unsigned flags;
+    unsigned char pending[4]; /* the start of a character that is not complete yet */
+    int npending;
+    int strip; /* leading spaces the decoder still removes */
+} TfmcTokenStream;
+void tfmc_tokenizer_stream_init(TfmcTokenStream *s, const TfmcTokenizer *t, unsigned flags);
+/* out must hold tfmc_tokenizer_stream_bytes(t) bytes; *len receives the text's length (NUL-terminated). */
+TfmcStatus tfmc_tokenizer_stream_push(TfmcTokenStream *s, int id, char *out, size_t *len);
+void tfmc_tokenizer_stream_flush(TfmcTokenStream *s, char *out, size_t *len);
+size_t tfmc_tokenizer_stream_bytes(const TfmcTokenizer *t);
+
 #ifdef __cplusplus
 }
 #endif

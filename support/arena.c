@@ -58,6 +58,13 @@ void *arena_alloc(Arena *a, size_t size)
     return p;
 }
 
+size_t arena_bytes(const Arena *a)
+{
+    size_t n = 0;
+    for (const ArenaBlock *b = a->head; b; b = b->next) n += sizeof *b + b->cap;
+    return n;
+}
+
 void *arena_zalloc(Arena *a, size_t size)
 {
     void *p = arena_alloc(a, size);

@@ -32,6 +32,8 @@ void arena_init(Arena *a, const TfmcAllocator *alloc, jmp_buf *on_oom);
 extern size_t arena_block_bytes;
 void *arena_alloc(Arena *a, size_t size);
 void *arena_zalloc(Arena *a, size_t size);
+/* The bytes the arena holds from its allocator. */
+size_t arena_bytes(const Arena *a);
 char *arena_strndup(Arena *a, const char *s, size_t n);
 char *arena_strdup(Arena *a, const char *s);
 char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

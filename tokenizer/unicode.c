@@ -1,0 +1,214 @@
+/* unicode.c: UTF-8, character classes by binary search in the generated tables, and NFC
+ * (Unicode Standard Annex #15: full canonical decomposition, canonical ordering, composition of
+ * primary composites; Hangul syllables by arithmetic). */
+#include <string.h>
+
+#include "unicode.h"
+
+int utf8_valid_length(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    int len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || (size_t)len > n) return 0;
+    uint32_t v = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+    for (int i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        v = v << 6 | (s[i] & 0x3F);
+    }
+    static const uint32_t least[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+    if (v < least[len] || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+    return len;
+}
+
+uint32_t utf8_decode(const unsigned char *s, size_t n, int *len)
+{
+    int l = utf8_valid_length(s, n);
+    if (l == 0) {
+        *len = 1;
+        return 0xFFFD;
+    }
+    *len = l;
+    if (l == 1) return s[0];
+    uint32_t v = s[0] & (0x7F >> l);
+    for (int i = 1; i < l; i++) v = v << 6 | (s[i] & 0x3F);
+    return v;
+}
+
+size_t utf8_check(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] < 0x80) { i++; continue; }
+        int l = utf8_valid_length(s + i, n - i);
+        if (!l) return i;
+        i += (size_t)l;
+    }
+    return n;
+}
+
+size_t utf8_encode(uint32_t cp, unsigned char *out)
+{
+    if (cp < 0x80) { out[0] = (unsigned char)cp; return 1; }
+    if (cp < 0x800) { out[0] = (unsigned char)(0xC0 | cp >> 6); out[1] = (unsigned char)(0x80 | (cp & 0x3F)); return 2; }
+    if (cp < 0x10000) {
+        out[0] = (unsigned char)(0xE0 | cp >> 12);
+        out[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (unsigned char)(0xF0 | cp >> 18);
+    out[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+static bool in_ranges(const UnicodeRange *r, int n, uint32_t cp)
+{
+    int lo = 0, hi = n - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (cp < r[mid].lo) hi = mid - 1;
+        else if (cp > r[mid].hi) lo = mid + 1;
+        else return true;
+    }
+    return false;
+}
+
+bool unicode_is_letter(uint32_t cp)
+{
+    if (cp < 0x80) return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
+    return in_ranges(unicode_letters, unicode_letter_count, cp);
+}
+
+bool unicode_is_number(uint32_t cp)
+{
+    if (cp < 0x80) return cp >= '0' && cp <= '9';
+    return in_ranges(unicode_numbers, unicode_number_count, cp);
+}
+
+bool unicode_is_space(uint32_t cp)
+{
+    /* the White_Space property (PropList.txt): what \s means in the tokenizers' regular expressions */
+    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+           (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
+           cp == 0x3000;
+}
+
+uint8_t unicode_combining_class(uint32_t cp)
+{
+    if (cp < 0x300) return 0;
+    int lo = 0, hi = unicode_class_count - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (cp < unicode_classes[mid].lo) hi = mid - 1;
+        else if (cp > unicode_classes[mid].hi) lo = mid + 1;
+        else return unicode_classes[mid].ccc;
+    }
+    return 0;
+}
+
+static const UnicodeDecomposition *find_decomposition(uint32_t cp)
+{
+    int lo = 0, hi = unicode_decomposition_count - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (cp < unicode_decompositions[mid].cp) hi = mid - 1;
+        else if (cp > unicode_decompositions[mid].cp) lo = mid + 1;
+        else return &unicode_decompositions[mid];
+    }
+    return NULL;
+}
+
+/* Hangul syllables (Unicode chapter 3.12). */
+enum { S_BASE = 0xAC00, L_BASE = 0x1100, V_BASE = 0x1161, T_BASE = 0x11A7, L_COUNT = 19, V_COUNT = 21,
+       T_COUNT = 28, N_COUNT = V_COUNT * T_COUNT, S_COUNT = L_COUNT * N_COUNT };
+
+/* Append the full canonical decomposition of cp. */
+static size_t decompose(uint32_t cp, uint32_t *out)
+{
+    if (cp >= S_BASE && cp < S_BASE + S_COUNT) {
+        uint32_t s = cp - S_BASE;
+        out[0] = L_BASE + s / N_COUNT;
+        out[1] = V_BASE + (s % N_COUNT) / T_COUNT;
+        if (s % T_COUNT == 0) return 2;
+        out[2] = T_BASE + s % T_COUNT;
+        return 3;
+    }
+    const UnicodeDecomposition *d = cp < 0xC0 ? NULL : find_decomposition(cp);
+    if (!d) {
+        out[0] = cp;
+        return 1;
+    }
+    size_t n = decompose(d->first, out);
+    if (d->second) n += decompose(d->second, out + n);
+    return n;
+}
+
+static uint32_t compose(uint32_t a, uint32_t b)
+{
+    if (a >= L_BASE && a < L_BASE + L_COUNT && b >= V_BASE && b < V_BASE + V_COUNT)
+        return S_BASE + ((a - L_BASE) * V_COUNT + (b - V_BASE)) * T_COUNT;
+    if (a >= S_BASE && a < S_BASE + S_COUNT && (a - S_BASE) % T_COUNT == 0 && b > T_BASE && b < T_BASE + T_COUNT)
+        return a + (b - T_BASE);
+    int lo = 0, hi = unicode_composition_count - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        const UnicodeComposition *c = &unicode_compositions[mid];
+        if (a < c->first || (a == c->first && b < c->second)) hi = mid - 1;
+        else if (a > c->first || b > c->second) lo = mid + 1;
+        else return c->composite;
+    }
+    return 0;
+}
+
+size_t unicode_nfc(const unsigned char *s, size_t n, unsigned char *out, uint32_t *work)
+{
+    /* decompose */
+    size_t m = 0;
+    for (size_t i = 0; i < n;) {
+        int len;
+        uint32_t cp = utf8_decode(s + i, n - i, &len);
+        i += (size_t)len;
+        m += decompose(cp, work + m);
+    }
+    /* canonical ordering: a stable insertion sort of each run of non-starters by class */
+    for (size_t i = 1; i < m; i++) {
+        uint8_t c = unicode_combining_class(work[i]);
+        if (c == 0) continue;
+        size_t j = i;
+        uint32_t cp = work[i];
+        while (j > 0) {
+            uint8_t p = unicode_combining_class(work[j - 1]);
+            if (p == 0 || p <= c) break;
+            work[j] = work[j - 1];
+            j--;
+        }
+        work[j] = cp;
+    }
+    /* compose: each character joins the last starter unless a character between them blocks it */
+    size_t kept = 0;
+    long starter = -1;
+    int last_class = -1;
+    for (size_t i = 0; i < m; i++) {
+        uint32_t cp = work[i];
+        int c = unicode_combining_class(cp);
+        if (starter >= 0 && (last_class < c || (last_class == 0 && (size_t)starter == kept - 1)) ) {
+            uint32_t composite = compose(work[starter], cp);
+            if (composite) {
+                work[starter] = composite;
+                continue;
+            }
+        }
+        if (c == 0) {
+            starter = (long)kept;
+            last_class = 0;
+        } else {
+            last_class = c;
+        }
+        work[kept++] = cp;
+    }
+    size_t bytes = 0;
+    for (size_t i = 0; i < kept; i++) bytes += utf8_encode(work[i], out + bytes);
+    return bytes;
+}

@@ -183,7 +183,10 @@ bool json_string(JsonReader *r, JsonStr *out)
     /* the decoded string is never longer than the text between the quotes */
     const char *close = start;
     while (close < r->end && *close != '"') close += (*close == '\\' && close + 1 < r->end) ? 2 : 1;
-    if (close >= r->end) return json_fail(r, "a string is not closed");
+    if (close >= r->end) {
+        r->p = start - 1;
+        return json_fail(r, "a string is not closed");
+    }
     size_t need = (size_t)(close - start) + 1;
     if (need > r->scratch_cap) {
         size_t cap = r->scratch_cap ? r->scratch_cap : 256;
@@ -209,6 +212,7 @@ bool json_string(JsonReader *r, JsonStr *out)
             r->p++;
             continue;
         }
+        const char *escape = r->p;
         char e = r->p[1];
         r->p += 2;
         switch (e) {
@@ -224,10 +228,16 @@ bool json_string(JsonReader *r, JsonStr *out)
             if (v < 0) return json_fail(r, "a \\u escape needs four hexadecimal digits");
             r->p += 6;
             unsigned cp = (unsigned)v;
-            if (cp >= 0xDC00 && cp <= 0xDFFF) return json_fail(r, "a lone low surrogate \\u%04X", cp);
+            if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                r->p = escape;
+                return json_fail(r, "a lone low surrogate \\u%04X", cp);
+            }
             if (cp >= 0xD800 && cp <= 0xDBFF) {
                 int lo = close - r->p >= 6 && r->p[0] == '\\' && r->p[1] == 'u' ? hex4(r->p + 2) : -1;
-                if (lo < 0xDC00 || lo > 0xDFFF) return json_fail(r, "a high surrogate \\u%04X without its low half", cp);
+                if (lo < 0xDC00 || lo > 0xDFFF) {
+                    r->p = escape;
+                    return json_fail(r, "a high surrogate \\u%04X without its low half", cp);
+                }
                 r->p += 6;
                 cp = 0x10000 + ((cp - 0xD800) << 10) + ((unsigned)lo - 0xDC00);
             }

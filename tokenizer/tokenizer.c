@@ -110,6 +110,7 @@ typedef struct Loader {
     TfmcTokenizer *t;
     JsonReader r;
     TokenizerError *err;
+    const char *mark; /* the start of the value being read: where an error about it points */
     jmp_buf fail;
     /* GPT-2's table: byte to code point, and code point (below 324) back to byte */
     uint32_t byte_char[256];
@@ -120,6 +121,7 @@ static void failed_at(Loader *l, const char *hint, const char *fmt, ...) __attri
 static void failed_at(Loader *l, const char *hint, const char *fmt, ...)
 {
     if (!json_failed(&l->r)) {
+        if (l->mark) l->r.p = l->mark;
         va_list ap;
         va_start(ap, fmt);
         char msg[sizeof l->err->message];
@@ -140,9 +142,17 @@ static void check(Loader *l)
     if (json_failed(&l->r)) failed_at(l, NULL, "%s", l->r.error);
 }
 
+/* Remember where the next value starts. */
+static void mark(Loader *l)
+{
+    json_peek(&l->r);
+    l->mark = l->r.p;
+}
+
 static JsonStr read_string(Loader *l)
 {
     JsonStr s;
+    mark(l);
     if (!json_string(&l->r, &s)) check(l);
     return s;
 }
@@ -152,6 +162,7 @@ static char *keep(Loader *l, JsonStr s) { return arena_strndup(&l->t->arena, s.s
 static bool read_bool(Loader *l)
 {
     bool b;
+    mark(l);
     if (json_peek(&l->r) == JSON_NULL) {
         json_null(&l->r);
         return false;
@@ -315,17 +326,20 @@ static void read_component(Loader *l, Part part, int depth)
     if (depth > 8) failed_at(l, NULL, "sequences nested too deeply");
     JsonReader start = l->r;
     char type[64] = "";
+    const char *type_at = start.p;
     JsonStr key;
     if (!json_object(&l->r)) check(l);
     while (json_member(&l->r, &key)) {
         if (json_str_is(key, "type")) {
             JsonStr s = read_string(l);
+            type_at = l->mark;
             snprintf(type, sizeof type, "%.*s", (int)s.n, s.s);
         } else if (!json_skip(&l->r)) check(l);
     }
     check(l);
     JsonReader after = l->r;
     l->r = start;
+    l->mark = type_at;
     if (!type[0]) failed_at(l, NULL, "a %s without a \"type\"", part_name[part]);
     Step st;
     memset(&st, 0, sizeof st);
@@ -390,6 +404,7 @@ static void read_component(Loader *l, Part part, int depth)
     }
     check(l);
     l->r = after;
+    l->mark = type_at;
     if (!strcmp(type, "Sequence")) return;
     const char *hint = NULL;
     if (part == PART_NORMALIZER) {
@@ -524,6 +539,7 @@ static void read_model(Loader *l)
             while (json_member(&l->r, &key)) {
                 char *name = arena_strndup(&t->arena, key.s, key.n);
                 long long id;
+                mark(l);
                 json_int(&l->r, 0, n - 1, &id);
                 if (t->piece[id]) failed_at(l, NULL, "the id %lld is given to two tokens", id);
                 JsonStr s = { name, key.n };
@@ -572,6 +588,8 @@ static void read_model(Loader *l)
             /* "a b" or ["a", "b"] */
             JsonStr parts[2];
             char *copy[2];
+            mark(l);
+            const char *merge_at = l->mark;
             if (json_peek(&l->r) == JSON_ARRAY) {
                 json_array(&l->r);
                 for (int k = 0; k < 2; k++) {
@@ -592,6 +610,7 @@ static void read_model(Loader *l)
                 parts[0] = (JsonStr){ copy[0], (size_t)(space - s.s) };
                 parts[1] = (JsonStr){ copy[1], s.n - (size_t)(space + 1 - s.s) };
             }
+            l->mark = merge_at;
             int ids[2];
             uint32_t lens[2];
             const char *bytes[2];
@@ -784,6 +803,7 @@ static void load(Loader *l, const char *text, size_t len)
     read_model(l);
     if (have[POST]) l->r = part[POST], read_post(l, 0);
     l->r = end;
+    l->mark = part[MODEL].p; /* what is wrong with the whole is said at the model */
 
     TfmcTokenizer *t = l->t;
     /* added tokens: their text is their content, whatever the vocabulary holds for the id */

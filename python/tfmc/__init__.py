@@ -130,6 +130,29 @@ _session_prefill = _fn("tfmc_session_prefill", _I, _P, ctypes.POINTER(_I), _Z, c
 _session_prefill_last = _fn("tfmc_session_prefill_last", _I, _P, ctypes.POINTER(_I), _Z, ctypes.POINTER(ctypes.c_float))
 _session_decode = _fn("tfmc_session_decode", _I, _P, _I, ctypes.POINTER(ctypes.c_float))
 _format_value = _fn("tfmc_format_value", _I, _Value, _S, _Z)
+_tok_load = _fn("tfmc_tokenizer_load", _I, _P, _S, ctypes.POINTER(_P))
+_tok_load_string = _fn("tfmc_tokenizer_load_string", _I, _P, _S, _S, _Z, ctypes.POINTER(_P))
+_tok_free = _fn("tfmc_tokenizer_free", None, _P)
+_tok_vocab = _fn("tfmc_tokenizer_vocab", _I, _P)
+_tok_bytes = _fn("tfmc_tokenizer_bytes", _Z, _P)
+_tok_find = _fn("tfmc_tokenizer_find", _I, _P, _S)
+_tok_piece = _fn("tfmc_tokenizer_piece", _P, _P, _I, ctypes.POINTER(_Z))
+_tok_special = _fn("tfmc_tokenizer_is_special", ctypes.c_bool, _P, _I)
+_tok_max_ids = _fn("tfmc_tokenizer_max_ids", _Z, _P, _Z)
+_tok_encode = _fn("tfmc_tokenizer_encode", _I, _P, _S, _Z, ctypes.c_uint, ctypes.POINTER(_I), _Z, ctypes.POINTER(_Z))
+_tok_decode = _fn("tfmc_tokenizer_decode", _I, _P, ctypes.POINTER(_I), _Z, ctypes.c_uint, _P, _Z, ctypes.POINTER(_Z))
+
+
+class _TokenStream(ctypes.Structure):
+    _fields_ = [("tokenizer", _P), ("flags", ctypes.c_uint), ("pending", ctypes.c_ubyte * 4), ("npending", _I),
+                ("strip", _I)]
+
+
+_stream_init = _fn("tfmc_tokenizer_stream_init", None, ctypes.POINTER(_TokenStream), _P, ctypes.c_uint)
+_stream_push = _fn("tfmc_tokenizer_stream_push", _I, ctypes.POINTER(_TokenStream), _I, _P, ctypes.POINTER(_Z))
+_stream_flush = _fn("tfmc_tokenizer_stream_flush", None, ctypes.POINTER(_TokenStream), _P, ctypes.POINTER(_Z))
+_stream_bytes = _fn("tfmc_tokenizer_stream_bytes", _Z, _P)
+_ADD_SPECIAL, _PLAIN, _SKIP_SPECIAL = 1, 2, 4
 _open_memstream = None
 _fopen = _fn("fopen", _P, _S, _S) if hasattr(_lib, "fopen") else None
 
@@ -396,6 +419,101 @@ class Session:
         out = np.zeros(self.vocab, dtype=np.float32)
         self.program.ctx._check(_session_decode(self._s, int(token), out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))))
         return out
+
+
+class Tokenizer:
+    """A Hugging Face tokenizer.json (BPE: GPT-2, Llama, Mistral, Qwen, Gemma, ...), run by tfmc's C code."""
+
+    def __init__(self, path=None, json_text=None, name="<string>"):
+        self._ctx = Context()
+        h = _P()
+        if json_text is not None:
+            data = json_text.encode() if isinstance(json_text, str) else bytes(json_text)
+            self._ctx._check(_tok_load_string(self._ctx._ctx, name.encode(), data, len(data), ctypes.byref(h)))
+        else:
+            self._ctx._check(_tok_load(self._ctx._ctx, os.fspath(path).encode(), ctypes.byref(h)))
+        self._t = h
+        self.vocab = _tok_vocab(h)
+        self.bytes = _tok_bytes(h)  # the memory it holds
+
+    def __del__(self):
+        if getattr(self, "_t", None):
+            _tok_free(self._t)
+            self._t = None
+
+    def encode(self, text, add_special=False, plain=False):
+        """The ids of text (a str); add_special adds the post-processor's tokens (Llama's <s>); plain
+        reads special tokens written in the text as text."""
+        data = text.encode("utf-8")
+        cap = _tok_max_ids(self._t, len(data))
+        out = (_I * max(cap, 1))()
+        n = _Z()
+        flags = (_ADD_SPECIAL if add_special else 0) | (_PLAIN if plain else 0)
+        st = _tok_encode(self._t, data, len(data), flags, out, cap, ctypes.byref(n))
+        if st == 5:
+            raise MemoryError("tfmc: out of memory")
+        if st != 0:
+            raise TfmcError("the text is not valid UTF-8 at byte %d" % (n.value + 1))
+        return list(out[:n.value])
+
+    def decode(self, ids, skip_special=False):
+        """The text of ids; bytes that do not form UTF-8 become U+FFFD."""
+        ids = [int(i) for i in ids]
+        arr = (_I * max(len(ids), 1))(*ids)
+        flags = _SKIP_SPECIAL if skip_special else 0
+        n = _Z()
+        st = _tok_decode(self._t, arr, len(ids), flags, None, 0, ctypes.byref(n))
+        if st == 0:
+            buf = ctypes.create_string_buffer(n.value + 1)
+            st = _tok_decode(self._t, arr, len(ids), flags, buf, n.value + 1, ctypes.byref(n))
+        if st != 0:
+            bad = [i for i in ids if not 0 <= i < self.vocab]
+            raise TfmcError("id %s is outside the vocabulary (0..%d)" % (bad[0] if bad else "?", self.vocab - 1))
+        return buf.raw[:n.value].decode("utf-8")
+
+    def stream(self, skip_special=False):
+        """A streaming decoder: push(id) gives the text completed by that id, flush() the rest."""
+        return TokenStream(self, _SKIP_SPECIAL if skip_special else 0)
+
+    def find(self, token):
+        """The id of a token as the file writes it ("<|endoftext|>", "Ġthe"), or None."""
+        i = _tok_find(self._t, token.encode())
+        return None if i < 0 else i
+
+    def piece(self, i):
+        """The bytes token i decodes to on its own."""
+        n = _Z()
+        p = _tok_piece(self._t, int(i), ctypes.byref(n))
+        if not p:
+            raise TfmcError("id %d is outside the vocabulary (0..%d)" % (i, self.vocab - 1))
+        return ctypes.string_at(p, n.value)
+
+    def is_special(self, i):
+        return bool(_tok_special(self._t, int(i)))
+
+
+class TokenStream:
+    def __init__(self, tokenizer, flags):
+        self.tokenizer = tokenizer
+        self._s = _TokenStream()
+        _stream_init(ctypes.byref(self._s), tokenizer._t, flags)
+        self._buf = ctypes.create_string_buffer(_stream_bytes(tokenizer._t))
+
+    def push(self, i):
+        n = _Z()
+        if _stream_push(ctypes.byref(self._s), int(i), self._buf, ctypes.byref(n)) != 0:
+            raise TfmcError("id %d is outside the vocabulary (0..%d)" % (i, self.tokenizer.vocab - 1))
+        return self._buf.raw[:n.value].decode("utf-8")
+
+    def flush(self):
+        n = _Z()
+        _stream_flush(ctypes.byref(self._s), self._buf, ctypes.byref(n))
+        return self._buf.raw[:n.value].decode("utf-8")
+
+
+def tokenizer(path):
+    """Load a tokenizer.json."""
+    return Tokenizer(path)
 
 
 _libc = ctypes.CDLL(None)

@@ -70,6 +70,7 @@ static const char usage_eval[] =
 static const char usage_run[] =
     "usage: tfmc run FILE [-p NAME] [-O0|-O1|-O2 ...] [--] [TOKEN...]\n"
     "       tfmc run MODEL.tfm [-p NAME] [--logits | --generate K] [-O0|-O1|-O2 ...] [--] [ID...]\n"
+    "       tfmc run MODEL.tfm --prompt TEXT --generate K [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
     "\n"
     "A RASP program: compile NAME of FILE (optional when FILE holds one item) to a transformer\n"
     "(Tracr's construction) and run the transformer in-process. Input and output exactly as\n"
@@ -82,7 +83,15 @@ static const char usage_run[] =
     "  --generate K   K greedy ids: the prefill gives the first, then one decode step each with\n"
     "                 the KV cache (a model with any bidirectional attention recomputes the whole\n"
     "                 sequence at each step); a sequence whose length plus K passes max_len is a\n"
-    "                 bad line\n"
+    "                 bad line; generation stops early after one of the model's `eos` ids\n"
+    "  --prompt TEXT  the input is TEXT, encoded by the model's tokenizer (its `tokenizer` statement,\n"
+    "                 or --tokenizer FILE) with the tokens its post-processor adds (Llama's <s>);\n"
+    "                 --generate then prints the generated text as it comes, not ids\n"
+    "  --temperature T, --top-k K, --top-p P, --seed S\n"
+    "                 --generate samples instead of taking the argmax: softmax(logits / T) over\n"
+    "                 the K most likely (0: all), cut to the fewest whose probability reaches P;\n"
+    "                 seeded with S (default 0), each input line from the same seed: the same\n"
+    "                 command gives the same output at every thread count. T 0 (default): greedy\n"
     "Each sequence starts afresh (the session is reset before its prefill).\n"
     "\n"
     "  -p, --program NAME  the program or model to run\n"
@@ -367,17 +376,41 @@ static bool eval_one(TfmcContext *ctx, const TfmcProgram *p, const TfmcValue *to
 }
 
 /* One input sequence of a model: argmax ids per position, the last logits, or K generated ids. */
-static bool model_line(TfmcSession *s, int vocab, int max_len, const int *ids, size_t n, bool logits, long generate,
+/* How `run` generates: --generate K, sampling, the end-of-sequence ids, text through a tokenizer. */
+typedef struct Generation {
+    bool logits;
+    long count;            /* --generate K (-1: not generating) */
+    TfmcSampler sampler;   /* temperature 0: greedy */
+    uint64_t seed;
+    const int *eos;        /* the model's `eos` ids: generation stops after one */
+    size_t neos;
+    TfmcTokenizer *tokenizer; /* --prompt: the output is text */
+} Generation;
+
+static bool is_eos(const Generation *g, int id)
+{
+    for (size_t i = 0; i < g->neos; i++)
+        if (g->eos[i] == id) return true;
+    return false;
+}
+
+static bool model_line(TfmcSession *s, int vocab, int max_len, const int *ids, size_t n, const Generation *g,
                        char *err, size_t errcap)
 {
+    long generate = g->count;
     if (generate > 0 && n + (size_t)generate > (size_t)max_len) {
         snprintf(err, errcap, "%zu tokens plus %ld generated is more than max_len %d", n, generate, max_len);
         return false;
     }
     /* --logits and --generate read the last position's logits only: only those are computed */
-    bool every = !logits && generate <= 0;
+    bool every = !g->logits && generate <= 0;
     float *out = malloc(sizeof(float) * (every ? n : 1) * (size_t)vocab);
-    if (!out) {
+    int *work = malloc(sizeof(int) * (size_t)vocab);
+    char *piece = g->tokenizer ? malloc(tfmc_tokenizer_stream_bytes(g->tokenizer)) : NULL;
+    if (!out || !work || (g->tokenizer && !piece)) {
+        free(out);
+        free(work);
+        free(piece);
         snprintf(err, errcap, "out of memory");
         return false;
     }
@@ -386,16 +419,34 @@ static bool model_line(TfmcSession *s, int vocab, int max_len, const int *ids, s
     const float *last = every ? out + (n - 1) * (size_t)vocab : out;
     if (!ok) {
         snprintf(err, errcap, "the model could not run this sequence");
-    } else if (logits) {
+    } else if (g->logits) {
         for (int v = 0; v < vocab; v++) printf("%s%.9g", v ? " " : "", (double)last[v]);
         putchar('\n');
     } else if (generate > 0) {
-        int next = tfmc_argmax(last, (size_t)vocab);
+        /* each input line samples from the same seed: one line's output does not depend on the others */
+        uint64_t state = tfmc_sampler_seed(g->seed);
+        TfmcTokenStream text;
+        if (g->tokenizer) tfmc_tokenizer_stream_init(&text, g->tokenizer, TFMC_TOKENIZE_SKIP_SPECIAL);
+        int next = tfmc_sample(last, (size_t)vocab, &g->sampler, &state, work);
         for (long k = 0; k < generate && ok; k++) {
-            printf("%s%d", k ? " " : "", next);
+            bool stop = is_eos(g, next);
+            if (g->tokenizer) {
+                size_t len;
+                if (!stop) tfmc_tokenizer_stream_push(&text, next, piece, &len);
+                else tfmc_tokenizer_stream_flush(&text, piece, &len);
+                fwrite(piece, 1, len, stdout);
+                fflush(stdout); /* the text as it is generated */
+            } else {
+                printf("%s%d", k ? " " : "", next);
+            }
+            if (stop) break;
             if (k + 1 < generate) {
                 ok = tfmc_session_decode(s, next, out) == TFMC_OK;
-                next = tfmc_argmax(out, (size_t)vocab);
+                next = tfmc_sample(out, (size_t)vocab, &g->sampler, &state, work);
+            } else if (g->tokenizer) {
+                size_t len;
+                tfmc_tokenizer_stream_flush(&text, piece, &len);
+                fwrite(piece, 1, len, stdout);
             }
         }
         putchar('\n');
@@ -404,6 +455,8 @@ static bool model_line(TfmcSession *s, int vocab, int max_len, const int *ids, s
         putchar('\n');
     }
     free(out);
+    free(work);
+    free(piece);
     return ok;
 }
 
@@ -414,8 +467,8 @@ typedef struct RunThreads {
     bool profile; /* --profile: the time of each kernel, on standard error at the end */
 } RunThreads;
 
-static int run_model(TfmcContext *ctx, const TfmcProgram *p, char **words, size_t nwords, bool logits, long generate,
-                     const RunThreads *threads)
+static int run_model(TfmcContext *ctx, const TfmcProgram *p, char **words, size_t nwords, Generation *g,
+                     const char *prompt, const RunThreads *threads)
 {
     TfmcSession *s;
     TfmcStatus st = tfmc_session_new(ctx, p, &s);
@@ -433,9 +486,30 @@ static int run_model(TfmcContext *ctx, const TfmcProgram *p, char **words, size_
     int vocab = tfmc_model_vocab(p), max_len = tfmc_program_max_len(p), status = 0;
     int ids[MAX_TOKENS];
     char err[256];
-    if (nwords > 0) {
+    g->neos = tfmc_model_eos(p, &g->eos);
+    if (prompt) {
+        size_t n;
+        TfmcStatus es = tfmc_tokenizer_encode(g->tokenizer, prompt, strlen(prompt), TFMC_TOKENIZE_ADD_SPECIAL, ids, MAX_TOKENS, &n);
+        if (es != TFMC_OK || n == 0 || n > MAX_TOKENS) {
+            if (es == TFMC_ERR_INPUT) fprintf(stderr, "tfmc: run: the prompt is not valid UTF-8 at byte %zu\n", n + 1);
+            else fprintf(stderr, "tfmc: run: the prompt %s\n", es != TFMC_OK ? "could not be encoded" : n ? "is too long" : "gives no tokens");
+            status = EXIT_INPUT;
+        } else {
+            for (size_t i = 0; i < n; i++)
+                if (ids[i] >= vocab) {
+                    fprintf(stderr, "tfmc: run: the tokenizer gives id %d, outside the model's vocabulary (0..%d)\n", ids[i], vocab - 1);
+                    status = EXIT_INPUT;
+                    break;
+                }
+            if (!status && !model_line(s, vocab, max_len, ids, n, g, err, sizeof err)) {
+                fputc('\n', stdout);
+                fprintf(stderr, "tfmc: run: %s\n", err);
+                status = EXIT_INPUT;
+            }
+        }
+    } else if (nwords > 0) {
         if (tfmc_parse_id_words(p, words, nwords, ids, MAX_TOKENS, err, sizeof err) != TFMC_OK ||
-            !model_line(s, vocab, max_len, ids, nwords, logits, generate, err, sizeof err)) {
+            !model_line(s, vocab, max_len, ids, nwords, g, err, sizeof err)) {
             fputc('\n', stdout);
             fprintf(stderr, "tfmc: input: %s\n", err);
             status = EXIT_INPUT;
@@ -446,7 +520,7 @@ static int run_model(TfmcContext *ctx, const TfmcProgram *p, char **words, size_
         for (long lineno = 1; getline(&line, &cap, stdin) >= 0; lineno++) {
             size_t n = 0;
             if (tfmc_parse_ids(p, line, ids, MAX_TOKENS, &n, err, sizeof err) != TFMC_OK ||
-                !model_line(s, vocab, max_len, ids, n, logits, generate, err, sizeof err)) {
+                !model_line(s, vocab, max_len, ids, n, g, err, sizeof err)) {
                 fputc('\n', stdout);
                 fflush(stdout);
                 fprintf(stderr, "tfmc: input line %ld: %s\n", lineno, err);
@@ -472,6 +546,8 @@ static int cmd_sequences(int argc, char **argv, bool compiled)
     bool trace = false, logits = false;
     long generate = -1;
     RunThreads threads = { 0, 0, 0, false };
+    Generation gen = { false, -1, { 0, 0, 1 }, 0, NULL, 0, NULL };
+    const char *prompt = NULL, *tokenizer = NULL;
     char **words = malloc(sizeof(char *) * (size_t)(argc + 1));
     size_t nwords = 0;
     bool options_done = false;
@@ -510,6 +586,32 @@ static int cmd_sequences(int argc, char **argv, bool compiled)
             if (i + 1 >= argc || *end || generate < 1) {
                 free(words);
                 fprintf(stderr, "tfmc: run: `--generate` needs a positive number of tokens\n");
+                return EXIT_USAGE;
+            }
+            i++;
+        } else if (option && compiled && (!strcmp(a, "--prompt") || !strcmp(a, "--tokenizer"))) {
+            if (i + 1 >= argc) {
+                free(words);
+                fprintf(stderr, "tfmc: run: `%s` needs %s\n", a, a[2] == 'p' ? "a text" : "a tokenizer.json");
+                return EXIT_USAGE;
+            }
+            *(a[2] == 'p' ? &prompt : &tokenizer) = argv[++i];
+        } else if (option && compiled && (!strcmp(a, "--temperature") || !strcmp(a, "--top-p") ||
+                                          !strcmp(a, "--top-k") || !strcmp(a, "--seed"))) {
+            char *end = NULL;
+            errno = 0;
+            double v = i + 1 < argc ? strtod(argv[i + 1], &end) : -1;
+            bool bad = i + 1 >= argc || *end || errno || end == argv[i + 1];
+            if (!strcmp(a, "--temperature")) bad = bad || !(v >= 0 && v <= 100), gen.sampler.temperature = (float)v;
+            else if (!strcmp(a, "--top-p")) bad = bad || !(v > 0 && v <= 1), gen.sampler.top_p = (float)v;
+            else if (!strcmp(a, "--top-k")) bad = bad || !(v >= 0 && v <= 1e9) || v != (long)v, gen.sampler.top_k = (int)v;
+            else bad = bad || !(v >= 0 && v < 1.8e19) || v != (double)(uint64_t)v, gen.seed = (uint64_t)v;
+            if (bad) {
+                free(words);
+                fprintf(stderr, "tfmc: run: `%s` needs %s\n", a,
+                        !strcmp(a, "--temperature") ? "a temperature from 0 (greedy) to 100"
+                        : !strcmp(a, "--top-p") ? "a probability in (0, 1]"
+                        : !strcmp(a, "--top-k") ? "a count of tokens (0: all)" : "a seed, an integer from 0");
                 return EXIT_USAGE;
             }
             i++;
@@ -577,10 +679,33 @@ static int cmd_sequences(int argc, char **argv, bool compiled)
         return EXIT_INPUT;
     }
     if (tfmc_program_kind(p) == TFMC_PROGRAM_MODEL) {
-        status = run_model(ctx, p, words, nwords, logits, generate, &threads);
+        gen.logits = logits;
+        gen.count = generate;
+        if (prompt && nwords > 0) {
+            fprintf(stderr, "tfmc: run: give the input as --prompt TEXT or as ids, not both\n");
+            status = EXIT_USAGE;
+        } else if (prompt) {
+            const char *path = tokenizer ? tokenizer : tfmc_model_tokenizer(p);
+            TfmcStatus ts = path ? tfmc_tokenizer_load(ctx, path, &gen.tokenizer) : TFMC_ERR_USAGE;
+            if (!path) {
+                fprintf(stderr, "tfmc: run: --prompt needs a tokenizer: `tokenizer \"tokenizer.json\";` in the model, or --tokenizer FILE\n");
+                status = EXIT_USAGE;
+            } else if (ts != TFMC_OK) {
+                print_errors(ctx, ts);
+                status = EXIT_INPUT;
+            }
+        }
+        if (!status) status = run_model(ctx, p, words, nwords, &gen, prompt, &threads);
+        tfmc_tokenizer_free(gen.tokenizer);
         tfmc_context_free(ctx);
         free(words);
         return status;
+    }
+    if (prompt || tokenizer || gen.sampler.temperature > 0) {
+        fprintf(stderr, "tfmc: run: --prompt, --tokenizer and sampling are for models; `%s` is a RASP program\n", tfmc_program_name(p));
+        tfmc_context_free(ctx);
+        free(words);
+        return EXIT_USAGE;
     }
     if (logits || generate > 0) {
         fprintf(stderr, "tfmc: run: --logits and --generate are for models; `%s` is a RASP program\n", tfmc_program_name(p));

@@ -240,6 +240,23 @@ TfmcStatus tfmc_verify(TfmcContext *ctx, const TfmcProgram *p, const TfmcVerifyO
 typedef struct TfmcSession TfmcSession;
 
 int tfmc_model_vocab(const TfmcProgram *p); /* token ids are 0..vocab-1 */
+/* The model's `tokenizer "FILE";` (resolved against the .tfm's folder), or NULL. */
+const char *tfmc_model_tokenizer(const TfmcProgram *p);
+/* The model's `eos ID, ...;`: the ids that end generation (*ids may be NULL when there are none). */
+size_t tfmc_model_eos(const TfmcProgram *p, const int **ids);
+
+/* Sampling the next token from logits: greedy when temperature is 0 (the default); else softmax of
+ * logits / temperature, cut to the top_k most likely (0: all) and to the smallest set whose
+ * probability reaches top_p (1: all), drawn with the generator in *state (seed it with
+ * tfmc_sampler_seed). Deterministic: the same logits, options and state give the same id. */
+typedef struct TfmcSampler {
+    float temperature;
+    int top_k;
+    float top_p;
+} TfmcSampler;
+uint64_t tfmc_sampler_seed(uint64_t seed);
+/* work holds n ints (the candidates); returns the id, or -1 when n is 0 or an option is out of range. */
+int tfmc_sample(const float *logits, size_t n, const TfmcSampler *s, uint64_t *state, int *work);
 TfmcStatus tfmc_session_new(TfmcContext *ctx, const TfmcProgram *p, TfmcSession **out);
 /* A session on nthreads threads (the calling one and nthreads - 1 of a pool of the session's own;
  * 0: the machine's cores; 1: as tfmc_session_new, no thread made). Threads never change a

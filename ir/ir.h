@@ -112,6 +112,9 @@ typedef struct Model {
     float *unembed;           /* [vocab_size][dim]; == tok_emb when tied */
     bool tied;
     size_t weight_bytes;      /* declared: what its weights take */
+    const char *tokenizer;    /* declared: its tokenizer.json (resolved against the .tfm), or NULL */
+    int *eos;                 /* declared: the ids that end generation */
+    int neos;
     /* RASP vocabulary: token id i is vocab[i] */
     const Value *vocab;
     int nvocab;

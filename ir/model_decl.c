@@ -3,7 +3,9 @@
  * scheme, or Hugging Face GPT-2 / Llama checkpoints unchanged) or from a seeded generator. */
 #include <math.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model_decl.h"
 
@@ -502,7 +504,8 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
     m->declared = true;
     m->out_kind = OUT_LOGITS;
     m->pos = POS_NONE;
-    static const char *const known[] = { "vocab", "max_len", "dim", "weights", "init", "embed", "block", "norm", "unembed" };
+    static const char *const known[] = { "vocab", "max_len", "dim", "weights", "init", "embed", "block", "norm", "unembed",
+                                         "tokenizer", "eos" };
     float rope_base = 10000.0f;
     bool said_vocab = false, said_max_len = false, said_dim = false; /* even when wrong: one error each */
     bool said_init = false;
@@ -609,11 +612,37 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
                 ERR(&D, st->loc, "write `unembed tied;` or `unembed separate;`");
                 if (o && !o->next && o->natoms == 1) suggest_value(&D, &o->atoms[0], unembeds, 2);
             }
+        } else if (!strcmp(n, "tokenizer")) {
+            const MOpt *o = st->opts;
+            if (!o || o->next || o->natoms != 1 || o->atoms[0].kind != MA_STRING) {
+                ERR(&D, st->loc, "write `tokenizer \"tokenizer.json\";`");
+                continue;
+            }
+            const char *path = o->atoms[0].str;
+            if (path[0] != '/' && file && file->path && strrchr(file->path, '/')) {
+                const char *slash = strrchr(file->path, '/');
+                path = arena_printf(arena, "%.*s/%s", (int)(slash - file->path), file->path, path);
+            }
+            if (access(path, R_OK) != 0) ERR(&D, o->atoms[0].loc, "cannot read the tokenizer %s: %s", o->atoms[0].str, strerror(errno));
+            m->tokenizer = path;
+        } else if (!strcmp(n, "eos")) {
+            int cap = 0;
+            if (!st->opts) ERR(&D, st->loc, "write `eos ID, ...;`: the token ids that end generation");
+            for (const MOpt *o = st->opts; o; o = o->next) {
+                long id = -1;
+                if (o->natoms != 1) {
+                    ERR(&D, o->loc, "write `eos ID, ...;`: the token ids that end generation");
+                    continue;
+                }
+                if (atom_int(&D, "eos", "an id", &o->atoms[0], 0, &id) && id >= D.vocab)
+                    ERR(&D, o->atoms[0].loc, "the end-of-sequence id %ld is outside the vocabulary (0..%d)", id, D.vocab - 1);
+                else if (id >= 0) VEC_PUSH(arena, m->eos, m->neos, cap, (int)id);
+            }
         } else if (!strcmp(n, "attention") || !strcmp(n, "mlp") || !strcmp(n, "moe")) {
             ERR(&D, st->name_loc, "`%s` belongs inside a block: `block x N { %s ...; }`", n, n);
         } else {
             ERR(&D, st->name_loc, "unknown model statement `%s`", n);
-            const char *sug = diag_suggest(n, known, 9);
+            const char *sug = diag_suggest(n, known, 11);
             if (sug) diag_hint(diags, "did you mean `%s`?", sug);
         }
     }

@@ -39,8 +39,8 @@ static uint64_t fnv1a(const char *s, size_t n)
 }
 
 /* Register a checked RASP program (rasp) or model declaration (model) of file. */
-static void add_program(TfmcContext *ctx, const SrcFile *file, const char *name, RaspProgram *rasp,
-                        const ModelDecl *model)
+static TfmcProgram *add_program(TfmcContext *ctx, const SrcFile *file, const char *name, RaspProgram *rasp,
+                                const ModelDecl *model)
 {
     TfmcProgram *p = ARENA_NEW(&ctx->arena, TfmcProgram);
     p->kind = rasp ? TFMC_PROGRAM_RASP : TFMC_PROGRAM_MODEL;
@@ -49,6 +49,7 @@ static void add_program(TfmcContext *ctx, const SrcFile *file, const char *name,
     p->model = model;
     p->file = file;
     VEC_PUSH(&ctx->arena, ctx->programs, ctx->nprograms, ctx->cap, p);
+    return p;
 }
 
 static TfmcStatus load(TfmcContext *ctx, SrcFile *file)
@@ -64,8 +65,13 @@ static TfmcStatus load(TfmcContext *ctx, SrcFile *file)
     for (int i = 0; i < r.nprograms; i++) add_program(ctx, file, r.programs[i]->name, r.programs[i], NULL);
     for (int i = 0; i < r.nmodels; i++) {
         /* a model's statements and options are checked with the file; its weights when compiled */
-        if (model_declare(&ctx->arena, r.models[i], file, &ctx->diags, true, ctx->max_memory))
-            add_program(ctx, file, r.models[i]->name, NULL, r.models[i]);
+        Model *m = model_declare(&ctx->arena, r.models[i], file, &ctx->diags, true, ctx->max_memory);
+        if (m) {
+            TfmcProgram *p = add_program(ctx, file, r.models[i]->name, NULL, r.models[i]);
+            p->tokenizer = m->tokenizer;
+            p->eos = m->eos;
+            p->neos = m->neos;
+        }
     }
     return ctx->diags.errors > before ? TFMC_ERR_COMPILE : TFMC_OK;
 }
@@ -481,4 +487,12 @@ void tfmc_print_values(FILE *out, const TfmcValue *v, size_t n)
         fprintf(out, "%s%s", i ? " " : "", buf);
     }
     fputc('\n', out);
+}
+
+const char *tfmc_model_tokenizer(const TfmcProgram *p) { return p->tokenizer; }
+
+size_t tfmc_model_eos(const TfmcProgram *p, const int **ids)
+{
+    if (ids) *ids = p->eos;
+    return (size_t)p->neos;
 }

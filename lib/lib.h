@@ -20,6 +20,9 @@ struct TfmcProgram {
     JitProgram *jit;     /* the LLVM backend's code (compiled when first run through it), */
     JitRunFn jit_run;    /* its entry */
     const JitApi *jit_api;
+    const char *tokenizer; /* a model's `tokenizer` statement (resolved), or NULL */
+    const int *eos;        /* its `eos` ids */
+    int neos;
 };
 
 struct TfmcContext {

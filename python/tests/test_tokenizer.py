@@ -66,3 +66,47 @@ def test_real_round_trip_and_stream(name):
         s = t.stream()
         parts = [s.push(i) for i in ids] + [s.flush()]
         assert "".join(parts) == whole  # each part is whole UTF-8 characters (decode would raise)
+
+
+def _byte_level(tmp_path):
+    """A byte-level tokenizer (GPT-2's byte table, two merges, an eos) and a tiny model over it."""
+    bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    ch = {b: chr(c) for b, c in zip(bs, cs)}
+    vocab = {ch[b]: b for b in range(256)}
+    vocab["he"], vocab[ch[32] + "t"] = 256, 257
+    tok = {"added_tokens": [{"id": 258, "content": "<|endoftext|>", "special": True}],
+           "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False}, "decoder": {"type": "ByteLevel"},
+           "model": {"type": "BPE", "vocab": vocab, "merges": ["h e", ch[32] + " t"]}}
+    (tmp_path / "tok.json").write_text(json.dumps(tok))
+    (tmp_path / "m.tfm").write_text("""model m {
+  vocab 259; max_len 48; dim 16; init random(seed 5);
+  tokenizer "tok.json"; eos 258;
+  embed token, position learned;
+  block x 1 { attention heads 2, causal, norm layernorm(eps 1e-5); mlp hidden 32, act gelu, norm layernorm(eps 1e-5); }
+  norm layernorm(eps 1e-5);
+}
+""")
+    return tmp_path / "m.tfm"
+
+
+def test_generate_text_matches_the_command_line(tmp_path):
+    import subprocess
+    path = _byte_level(tmp_path)
+    p = tfmc.load(str(path)).program()
+    assert p.eos() == [258]
+    assert p.tokenizer().encode("the") == [116, 256]
+    for sampling in [{}, {"temperature": 0.9, "seed": 4}, {"temperature": 1.5, "top_k": 7, "seed": 9},
+                     {"temperature": 0.8, "top_p": 0.7, "seed": 1}]:
+        text = p.generate_text("the hat", 20, **sampling)
+        args = sum([["--" + k.replace("_", "-"), str(v)] for k, v in sampling.items()], [])
+        cli = subprocess.run([os.environ["TFMC_EXE"], "run", str(path), "--prompt", "the hat", "--generate", "20"] + args,
+                             capture_output=True, text=True, check=True).stdout
+        assert text + "\n" == cli
+    with pytest.raises(tfmc.TfmcError):
+        p.generate([1, 2], 3, temperature=1.0, top_p=0.0)

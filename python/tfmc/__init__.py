@@ -152,6 +152,17 @@ _stream_init = _fn("tfmc_tokenizer_stream_init", None, ctypes.POINTER(_TokenStre
 _stream_push = _fn("tfmc_tokenizer_stream_push", _I, ctypes.POINTER(_TokenStream), _I, _P, ctypes.POINTER(_Z))
 _stream_flush = _fn("tfmc_tokenizer_stream_flush", None, ctypes.POINTER(_TokenStream), _P, ctypes.POINTER(_Z))
 _stream_bytes = _fn("tfmc_tokenizer_stream_bytes", _Z, _P)
+_model_tokenizer = _fn("tfmc_model_tokenizer", _S, _P)
+_model_eos = _fn("tfmc_model_eos", _Z, _P, ctypes.POINTER(ctypes.POINTER(_I)))
+
+
+class _Sampler(ctypes.Structure):
+    _fields_ = [("temperature", ctypes.c_float), ("top_k", _I), ("top_p", ctypes.c_float)]
+
+
+_sampler_seed = _fn("tfmc_sampler_seed", ctypes.c_uint64, ctypes.c_uint64)
+_sample = _fn("tfmc_sample", _I, ctypes.POINTER(ctypes.c_float), _Z, ctypes.POINTER(_Sampler),
+              ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(_I))
 _ADD_SPECIAL, _PLAIN, _SKIP_SPECIAL = 1, 2, 4
 _open_memstream = None
 _fopen = _fn("fopen", _P, _S, _S) if hasattr(_lib, "fopen") else None
@@ -329,16 +340,54 @@ class Program:
         s = self.session(backend=backend)
         return s.prefill(ids, every=True)
 
-    def generate(self, ids, count, backend=None):
-        """count greedy ids after the prompt ids (the prefill gives the first)."""
+    def generate(self, ids, count, backend=None, temperature=0.0, top_k=0, top_p=1.0, seed=0, eos=None):
+        """count ids after the prompt ids (the prefill gives the first): greedy, or sampled as
+        `tfmc run` samples (docs/models.md); stops after an id of eos (default: the model's `eos`)."""
         s = self.session(backend=backend)
         logits = s.prefill(ids)
+        sampler = _Sampler(temperature, top_k, top_p)
+        state = ctypes.c_uint64(_sampler_seed(seed))
+        work = (_I * s.vocab)()
+        stop = set(self.eos() if eos is None else eos)
         out = []
         for k in range(count):
-            out.append(int(np.argmax(logits)))
+            if temperature == 0:
+                out.append(int(np.argmax(logits)))
+            else:
+                lg = np.ascontiguousarray(logits, dtype=np.float32)
+                i = _sample(lg.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), len(lg), ctypes.byref(sampler),
+                            ctypes.byref(state), work)
+                if i < 0:
+                    raise TfmcError("bad sampling options: temperature %r, top_k %r, top_p %r" % (temperature, top_k, top_p))
+                out.append(i)
+            if out[-1] in stop:
+                break
             if k + 1 < count:
                 logits = s.decode(out[-1])
         return out
+
+    def tokenizer(self):
+        """The model's `tokenizer` statement's Tokenizer, or None."""
+        path = _model_tokenizer(self._p)
+        return Tokenizer(path.decode()) if path else None
+
+    def eos(self):
+        """The model's `eos` ids."""
+        ids = ctypes.POINTER(_I)()
+        n = _model_eos(self._p, ctypes.byref(ids))
+        return [ids[i] for i in range(n)]
+
+    def generate_text(self, prompt, count, tokenizer=None, **sampling):
+        """The text generated after prompt (encoded with the post-processor's tokens), through the
+        model's tokenizer or the one given; stops at an eos id."""
+        tok = tokenizer or self.tokenizer()
+        if tok is None:
+            raise TfmcError("this model has no tokenizer: give one, or add `tokenizer \"tokenizer.json\";`")
+        ids = self.generate(tok.encode(prompt, add_special=True), count, **sampling)
+        stop = set(sampling.get("eos") or self.eos())
+        if ids and ids[-1] in stop:
+            ids = ids[:-1]
+        return tok.decode(ids, skip_special=True)
 
     # weights ------------------------------------------------------------------------------
 

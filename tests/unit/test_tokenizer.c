@@ -277,6 +277,56 @@ static void test_missing_file(void)
     tfmc_context_free(ctx);
 }
 
+/* Sampling: the frequencies of many draws against the softmax worked out here, and the cuts of
+ * top-k and top-p on logits whose probabilities are known by hand. */
+static void test_sampling(void)
+{
+    /* logits log(1), log(2), log(3), log(4): probabilities 0.1, 0.2, 0.3, 0.4 at temperature 1 */
+    float l[4] = { 0.0f, 0.69314718f, 1.09861229f, 1.38629436f };
+    int work[4];
+    long count[4] = { 0 };
+    uint64_t state = tfmc_sampler_seed(42);
+    TfmcSampler t1 = { 1.0f, 0, 1.0f };
+    enum { DRAWS = 200000 };
+    for (int i = 0; i < DRAWS; i++) {
+        int id = tfmc_sample(l, 4, &t1, &state, work);
+        CU_ASSERT(id >= 0 && id < 4);
+        if (id >= 0 && id < 4) count[id]++;
+    }
+    /* five standard deviations of a binomial at 200000 draws are below 0.006 */
+    for (int i = 0; i < 4; i++) CHECK_DBL((double)count[i] / DRAWS, 0.1 * (i + 1), 0.006);
+    /* temperature 0.5 squares the odds: 1, 4, 9, 16 over 30 */
+    TfmcSampler half = { 0.5f, 0, 1.0f };
+    long c2[4] = { 0 };
+    for (int i = 0; i < DRAWS; i++) c2[tfmc_sample(l, 4, &half, &state, work)]++;
+    for (int i = 0; i < 4; i++) CHECK_DBL((double)c2[i] / DRAWS, (double)((i + 1) * (i + 1)) / 30.0, 0.006);
+    /* top-k 2: only ids 3 and 2, in odds 4 : 3 */
+    TfmcSampler k2 = { 1.0f, 2, 1.0f };
+    long c3[4] = { 0 };
+    for (int i = 0; i < DRAWS; i++) c3[tfmc_sample(l, 4, &k2, &state, work)]++;
+    CHECK_INT(c3[0] + c3[1], 0);
+    CHECK_DBL((double)c3[3] / DRAWS, 4.0 / 7.0, 0.006);
+    /* top-p 0.6: 0.4 + 0.3 reaches it, so ids 3 and 2 again; top-p 0.35: id 3 alone */
+    TfmcSampler p6 = { 1.0f, 0, 0.6f }, p4 = { 1.0f, 0, 0.35f };
+    long c4[4] = { 0 };
+    for (int i = 0; i < 20000; i++) c4[tfmc_sample(l, 4, &p6, &state, work)]++;
+    CHECK_INT(c4[0] + c4[1], 0);
+    CU_ASSERT(c4[2] > 0 && c4[3] > 0);
+    for (int i = 0; i < 1000; i++) CHECK_INT(tfmc_sample(l, 4, &p4, &state, work), 3);
+    /* greedy: the first of equal largest */
+    float tie[3] = { 1.0f, 5.0f, 5.0f };
+    TfmcSampler greedy = { 0.0f, 0, 1.0f };
+    CHECK_INT(tfmc_sample(tie, 3, &greedy, &state, work), 1);
+    /* the same seed, the same draws */
+    uint64_t a = tfmc_sampler_seed(7), b = tfmc_sampler_seed(7);
+    for (int i = 0; i < 100; i++) CHECK_INT(tfmc_sample(l, 4, &t1, &a, work), tfmc_sample(l, 4, &t1, &b, work));
+    /* bad options */
+    TfmcSampler bad = { -1.0f, 0, 1.0f }, badp = { 1.0f, 0, 0.0f };
+    CHECK_INT(tfmc_sample(l, 4, &bad, &state, work), -1);
+    CHECK_INT(tfmc_sample(l, 4, &badp, &state, work), -1);
+    CHECK_INT(tfmc_sample(l, 0, &t1, &state, work), -1);
+}
+
 bool register_tokenizer_tests(void)
 {
     static const UnitTest tests[] = {
@@ -286,6 +336,7 @@ bool register_tokenizer_tests(void)
         { "sentencepiece: byte fallback, specials, streaming", test_sentencepiece_fallback_and_stream },
         { "refused files: what and where", test_refused },
         { "missing files", test_missing_file },
+        { "sampling: frequencies, top-k, top-p, seeds", test_sampling },
     };
     return UNIT_SUITE("tokenizer", tests);
 }

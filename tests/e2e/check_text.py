@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""check_text.py TFMC: text in and text out of `tfmc run`, and its sampling.
+
+A tiny random model over a byte-level tokenizer written here (GPT-2's 256 byte tokens, a few
+merges, <|endoftext|> as its `eos`), and for a set of prompts (ASCII, accents, emoji, CJK):
+
+  text   `run --prompt P --generate K` prints exactly the decoding of the ids that
+         `run --generate K IDS` prints for IDS = `tokenize --add-special P`, cut after the first
+         eos (the pieces of three commands, each checked on its own elsewhere, must agree);
+  sample the first sampled id of `run --generate 1 --temperature T --top-k K --top-p P --seed S`
+         equals an independent Python implementation of the documented sampler (splitmix64 seed,
+         xorshift64* draws, softmax of logits / T over the candidates sorted by logit then id,
+         cut to top-k, then to the fewest reaching top-p) run on `run --logits` of the same input,
+         for many seeds and settings; whole generations are the same at 1 and 2 threads and the
+         same in text and in ids; different seeds give different generations;
+  errors a prompt without a tokenizer, a prompt with ids, bad sampling options.
+
+Prints a line per check and `N passed, M failed`. Standard library only."""
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+M64 = (1 << 64) - 1
+
+
+def byte_chars():
+    bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+def write_fixture(folder):
+    m = byte_chars()
+    vocab = {m[b]: b for b in range(256)}
+    merges = []
+    for a, b in [(m[32], "t"), ("h", "e"), (m[32] + "t", "he"), ("i", "n"), (m[32], "a")]:
+        vocab.setdefault(a + b, len(vocab))
+        merges.append(a + " " + b)
+    eos = len(vocab)
+    tok = {"added_tokens": [{"id": eos, "content": "<|endoftext|>", "special": True, "normalized": False}],
+           "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True},
+           "decoder": {"type": "ByteLevel"},
+           "model": {"type": "BPE", "vocab": vocab, "merges": merges}}
+    with open(os.path.join(folder, "tok.json"), "w", encoding="utf-8") as f:
+        json.dump(tok, f, ensure_ascii=False)
+    model = """model tiny {
+  vocab %d;
+  max_len 64;
+  dim 32;
+  init random(seed 3);
+  tokenizer "tok.json";
+  eos %d;
+  embed token, position learned;
+  block x 2 {
+    attention heads 4, causal, norm layernorm(eps 1e-5);
+    mlp hidden 64, act gelu, norm layernorm(eps 1e-5);
+  }
+  norm layernorm(eps 1e-5);
+  unembed tied;
+}
+""" % (eos + 1, eos)
+    path = os.path.join(folder, "tiny.tfm")
+    with open(path, "w") as f:
+        f.write(model)
+    return path, os.path.join(folder, "tok.json"), eos
+
+
+def splitmix(seed):
+    z = (seed + 0x9E3779B97F4A7C15) & M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    z ^= z >> 31
+    return z or 1
+
+
+def uniform(state):
+    x = state
+    x ^= x >> 12
+    x ^= (x << 25) & M64
+    x ^= x >> 27
+    return ((x * 0x2545F4914F6CDD1D) & M64) >> 11, x
+
+
+def reference_sample(logits, temperature, top_k, top_p, seed):
+    """The documented sampler, written from its description (docs/models.md)."""
+    import struct
+    f32 = [struct.unpack("f", struct.pack("f", v))[0] for v in logits]
+    if temperature == 0:
+        return max(range(len(f32)), key=lambda i: (f32[i], -i))
+    mx = max(f32)
+    inv_t = 1.0 / struct.unpack("f", struct.pack("f", temperature))[0]
+    cand = list(range(len(f32)))
+    if top_p < 1 and top_k == 0:
+        cut = math.log((1.0 - struct.unpack("f", struct.pack("f", top_p))[0]) / (len(f32) - 1))
+        cand = [i for i in cand if (f32[i] - mx) * inv_t >= cut]
+    if (top_k > 0 and top_k < len(cand)) or top_p < 1:
+        cand.sort(key=lambda i: (-f32[i], i))
+        if top_k > 0:
+            cand = cand[:top_k]
+    w = [math.exp((f32[i] - mx) * inv_t) for i in cand]
+    total = sum(w)
+    if top_p < 1:
+        want, s, keep = struct.unpack("f", struct.pack("f", top_p))[0] * total, 0.0, 0
+        while keep < len(cand) and s < want:
+            s += w[keep]
+            keep += 1
+        cand, w, total = cand[:max(keep, 1)], w[:max(keep, 1)], s
+    bits, _ = uniform(splitmix(seed))
+    r = bits * (1.0 / 9007199254740992.0) * total
+    acc = 0.0
+    for i, wi in zip(cand, w):
+        acc += wi
+        if r < acc:
+            return i
+    return cand[-1]
+
+
+class Checks:
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def check(self, ok, what):
+        self.passed += bool(ok)
+        self.failed += not ok
+        print(("ok    " if ok else "FAIL  ") + what)
+
+
+def run(cmd, stdin=""):
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=300)
+
+
+def main(argv):
+    tfmc = os.path.abspath(argv[1])
+    c = Checks()
+    with tempfile.TemporaryDirectory() as tmp:
+        model, tok, eos = write_fixture(tmp)
+        prompts = ["Hello", "the cat sat on the mat", "caf\u00e9 na\u00efve", "emoji \U0001F600 and \u65e5\u672c"]
+        settings = [[], ["--temperature", "0.8", "--seed", "7"], ["--temperature", "1.2", "--top-k", "5", "--seed", "11"],
+                    ["--temperature", "0.7", "--top-p", "0.9", "--seed", "3"]]
+        for p in prompts:
+            ids = run([tfmc, "tokenize", tok, "--add-special", p]).stdout.split()
+            for s in settings:
+                text = run([tfmc, "run", model, "--prompt", p, "--generate", "16"] + s)
+                gen = run([tfmc, "run", model, "--generate", "16"] + s + ids)
+                two = run([tfmc, "run", model, "--prompt", p, "--generate", "16", "--threads", "2"] + s)
+                out = gen.stdout.split()
+                if str(eos) in out:
+                    out = out[:out.index(str(eos)) + 1]
+                want = run([tfmc, "tokenize", tok, "--decode", "--skip-special", " ".join(out)]).stdout
+                c.check(text.returncode == 0 and text.stdout == want,
+                        "%r %s: the text is the decoding of the ids (%r)" % (p, " ".join(s) or "greedy", text.stdout[:40]))
+                c.check(two.stdout == text.stdout, "%r %s: 2 threads print the same" % (p, " ".join(s) or "greedy"))
+        # the first sampled token against the Python sampler, on the logits tfmc computes
+        ids = run([tfmc, "tokenize", tok, prompts[1]]).stdout.split()
+        logits = [float(x) for x in run([tfmc, "run", model, "--logits"] + ids).stdout.split()]
+        agree = total = 0
+        for t, k, p in [(1.0, 0, 1.0), (0.5, 0, 1.0), (2.0, 0, 1.0), (1.0, 10, 1.0), (1.0, 0, 0.5), (0.9, 3, 0.8), (3.0, 0, 0.95)]:
+            for seed in range(0, 60, 3):
+                args = ["--temperature", repr(t), "--top-k", str(k), "--top-p", repr(p), "--seed", str(seed)]
+                got = run([tfmc, "run", model, "--generate", "1"] + args + ids).stdout.split()
+                want = reference_sample(logits, t, k, p, seed)
+                total += 1
+                agree += got == [str(want)]
+        c.check(agree == total, "first sampled token equals the Python sampler: %d of %d" % (agree, total))
+        a = run([tfmc, "run", model, "--prompt", prompts[1], "--generate", "16", "--temperature", "1", "--seed", "1"]).stdout
+        b = run([tfmc, "run", model, "--prompt", prompts[1], "--generate", "16", "--temperature", "1", "--seed", "2"]).stdout
+        c.check(a != b, "different seeds, different text")
+        # errors
+        bare = os.path.join(tmp, "bare.tfm")
+        with open(model) as f, open(bare, "w") as g:
+            g.write(f.read().replace('  tokenizer "tok.json";\n', ""))
+        r = run([tfmc, "run", bare, "--prompt", "hi", "--generate", "2"])
+        c.check(r.returncode == 2 and "needs a tokenizer" in r.stderr, "a prompt without a tokenizer: " + r.stderr.strip())
+        r = run([tfmc, "run", bare, "--tokenizer", tok, "--prompt", "hi", "--generate", "2"])
+        c.check(r.returncode == 0 and r.stdout.endswith("\n"), "--tokenizer FILE gives one")
+        r = run([tfmc, "run", model, "--prompt", "hi", "--generate", "2", "1", "2"])
+        c.check(r.returncode == 2 and "not both" in r.stderr, "a prompt and ids: " + r.stderr.strip())
+        for opt, val in [("--temperature", "-1"), ("--top-p", "0"), ("--top-p", "1.5"), ("--top-k", "2.5"), ("--seed", "x")]:
+            r = run([tfmc, "run", model, "--generate", "2", opt, val, "1"])
+            c.check(r.returncode == 2 and opt in r.stderr, "%s %s is refused: %s" % (opt, val, r.stderr.strip()))
+        r = run([tfmc, "run", model, "--prompt", "x" * 80, "--generate", "2"])
+        c.check(r.returncode == 1 and "max_len" in r.stderr, "a prompt too long for max_len: " + r.stderr.strip())
+        with open(bare, "w") as g:
+            g.write(open(model).read().replace('eos %d;' % eos, 'eos %d;' % (eos + 5)))
+        r = run([tfmc, "check", bare])
+        c.check(r.returncode == 1 and "outside the vocabulary" in r.stderr, "an eos outside the vocabulary: " + r.stderr.strip().splitlines()[0])
+    print("%d passed, %d failed" % (c.passed, c.failed))
+    return 1 if c.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -42,6 +42,7 @@ static const char usage_main[] =
     "  config --cflags --libs                    flags for building generated C\n"
     "  check FILE                                parse and check a file, report every error\n"
     "  tokenize TOKENIZER.json [--decode] [TEXT...]  text to token ids and back (tokenizer.json)\n"
+    "  import DIR [-o FILE.tfm]                  a .tfm for a Hugging Face model folder\n"
     "  help [COMMAND]                            show help for a command\n"
     "\n"
     "options:\n"
@@ -1217,6 +1218,61 @@ static int cmd_tokenize(int argc, char **argv)
     return ok ? 0 : EXIT_INPUT;
 }
 
+static const char usage_import[] =
+    "usage: tfmc import DIR [-o FILE.tfm]\n"
+    "\n"
+    "Write a .tfm that loads the Hugging Face model folder DIR unchanged: config.json,\n"
+    "generation_config.json (the end-of-sequence ids), model.safetensors or a sharded\n"
+    "model.safetensors.index.json, and tokenizer.json when there is one. Families: gpt2, llama,\n"
+    "mistral, qwen2. Each line says the config field it comes from; a field tfmc cannot honour is\n"
+    "an error naming it, one it does not know a warning. Without -o the .tfm goes to standard\n"
+    "output, with absolute paths; with -o inside DIR its paths are bare names.\n";
+
+static int cmd_import(int argc, char **argv)
+{
+    const char *dir = NULL, *out = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage_import, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "-o")) {
+            if (i + 1 >= argc) return usage_error("import: `-o` needs a file name%s", "");
+            out = argv[++i];
+        } else if (argv[i][0] == '-') {
+            return usage_error("import: unknown option `%s`", argv[i]);
+        } else if (!dir) {
+            dir = argv[i];
+        } else {
+            return usage_error("import: one folder at a time (`%s`?)", argv[i]);
+        }
+    }
+    if (!dir) return usage_error("import: give a Hugging Face model folder%s", "");
+    TfmcContext *ctx = tfmc_context_new(NULL);
+    if (!ctx) return EXIT_INPUT;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    TfmcStatus st = mem ? tfmc_import(ctx, dir, out, mem) : TFMC_ERR_NOMEM;
+    if (mem) fclose(mem);
+    tfmc_print_diagnostics(ctx, stderr); /* warnings too */
+    int status = 0;
+    if (st != TFMC_OK) {
+        if (tfmc_diagnostic_count(ctx) == 0) print_errors(ctx, st);
+        status = EXIT_INPUT;
+    } else if (out) {
+        FILE *fp = fopen(out, "w");
+        if (!fp || fwrite(text, 1, len, fp) != len || fclose(fp) != 0) {
+            fprintf(stderr, "tfmc: import: cannot write %s: %s\n", out, strerror(errno));
+            status = EXIT_INPUT;
+        }
+    } else {
+        fwrite(text, 1, len, stdout);
+    }
+    free(text);
+    tfmc_context_free(ctx);
+    return status;
+}
+
 static int cmd_help(int argc, char **argv)
 {
     if (argc == 0) {
@@ -1230,6 +1286,7 @@ static int cmd_help(int argc, char **argv)
     else if (!strcmp(argv[0], "config")) fputs(usage_config, stdout);
     else if (!strcmp(argv[0], "compile")) fputs(usage_compile, stdout);
     else if (!strcmp(argv[0], "tokenize")) fputs(usage_tokenize, stdout);
+    else if (!strcmp(argv[0], "import")) fputs(usage_import, stdout);
     else return usage_error("help: unknown command `%s`", argv[0]);
     return 0;
 }
@@ -1257,6 +1314,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "help")) return cmd_help(argc - 2, argv + 2);
     if (!strcmp(cmd, "compile")) return cmd_compile(argc - 2, argv + 2);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
+    if (!strcmp(cmd, "import")) return cmd_import(argc - 2, argv + 2);
     if (cmd[0] == '-') return cmd_compile(argc - 1, argv + 1); /* options before FILE */
     /* `tfmc FILE ...` compiles, when FILE is not a command name */
     if (strchr(cmd, '.') || strchr(cmd, '/') || access(cmd, F_OK) == 0) return cmd_compile(argc - 1, argv + 1);

@@ -288,6 +288,15 @@ TfmcStatus tfmc_session_decode(TfmcSession *s, int id, float *logits);
 int tfmc_argmax(const float *v, size_t n);
 
 
+/* ----------------------------------------------------------- import */
+
+/* Write to out a .tfm that loads the Hugging Face model folder dir unchanged (config.json,
+ * generation_config.json, model.safetensors or model.safetensors.index.json, tokenizer.json).
+ * Paths in it are bare names when out_path (where the .tfm will be) is inside dir, absolute
+ * otherwise (out_path NULL: standard output). A config field tfmc cannot honour is an error
+ * naming it (TFMC_ERR_INPUT), one it does not know a warning (docs/import.md). */
+TfmcStatus tfmc_import(TfmcContext *ctx, const char *dir, const char *out_path, FILE *out);
+
 /* ----------------------------------------------------------- tokenizers */
 
 /* A Hugging Face tokenizer.json: BPE, byte-level (GPT-2, Llama 3, Qwen) or SentencePiece-style

@@ -82,6 +82,7 @@ typedef struct ModelBlock {
     Ffn *expert;          /* [experts] */
     int shared_with;      /* -1, or the block whose weights these are (block shared x N) */
     bool bias;            /* declared: its projections have biases */
+    bool no_output_bias;  /* declared attention: `bias qkv`, no bias on the output projection */
 } ModelBlock;
 
 typedef enum OutputKind { OUT_CATEGORICAL, OUT_NUMERICAL, OUT_LOGITS } OutputKind;

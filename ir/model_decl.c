@@ -171,7 +171,13 @@ static bool parse_layer(Decl *D, const MStmt *st, ModelBlock *b)
             else if (n && !strcmp(n, "window")) { if (atom_int(D, "attention", n, opt_value(D, "attention", o), 1, &window)) b->causal = true; }
             else if (n && !strcmp(n, "causal") && o->natoms == 1) b->causal = true;
             else if (n && !strcmp(n, "parallel") && o->natoms == 1) b->parallel = true;
-            else if (n && !strcmp(n, "bias")) atom_bool(D, "attention", n, opt_value(D, "attention", o), &bias);
+            else if (n && !strcmp(n, "bias")) {
+                const MAtom *v = opt_value(D, "attention", o);
+                /* `bias qkv`: q, k and v have biases, the output projection none (Qwen 2) */
+                if (v && v->kind == MA_NAME && !strcmp(v->str, "qkv")) bias = true, b->no_output_bias = true;
+                else if (v && v->kind != MA_BOOL) ERR(D, v->loc, "`attention`: `bias` takes true, false or qkv");
+                else atom_bool(D, "attention", n, v, &bias);
+            }
             else if (n && !strcmp(n, "norm")) parse_norm(D, "attention", opt_value(D, "attention", o), &b->norm);
             else if (n && !strcmp(n, "post_norm")) parse_norm(D, "attention", opt_value(D, "attention", o), &b->post_norm);
             else if (n && !strcmp(n, "score")) {
@@ -310,7 +316,7 @@ static void alloc_block(Decl *D, ModelBlock *b)
             b->bq = alloc_f(D, q);
             b->bk = alloc_f(D, kv);
             b->bv = alloc_f(D, kv);
-            b->bo = alloc_f(D, d);
+            if (!b->no_output_bias) b->bo = alloc_f(D, d);
         }
     } else if (b->kind == BLOCK_FFN) {
         alloc_ffn(D, &b->ffn, bias);

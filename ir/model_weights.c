@@ -203,7 +203,7 @@ void model_tfmc_tensors(Arena *a, const Model *m, TensorVisit visit, void *ud)
                 visit(ud, arena_printf(a, "%s.q.bias", base), b->bq, q, 0);
                 visit(ud, arena_printf(a, "%s.k.bias", base), b->bk, kv, 0);
                 visit(ud, arena_printf(a, "%s.v.bias", base), b->bv, kv, 0);
-                visit(ud, arena_printf(a, "%s.o.bias", base), b->bo, d, 0);
+                if (b->bo) visit(ud, arena_printf(a, "%s.o.bias", base), b->bo, d, 0);
             }
         } else if (b->kind == BLOCK_FFN) {
             visit_ffn(a, base, &b->ffn, d, visit, ud);
@@ -300,7 +300,7 @@ static void load_gpt2(Loader *L)
         if (layer < 0) { load_error(L, "a GPT-2 block starts with `attention`"); return; }
         const char *h = arena_printf(a, "h.%d", layer);
         if (b->kind == BLOCK_MHA) {
-            if (b->kv_heads != b->mha_heads || b->head_dim * b->mha_heads != d || !b->bq)
+            if (b->kv_heads != b->mha_heads || b->head_dim * b->mha_heads != d || !b->bq || !b->bo)
                 { load_error(L, "GPT-2 attention has kv_heads = heads, head_dim = dim / heads and biases"); return; }
             load_norm(L, arena_printf(a, "%s.ln_1", h), &b->norm);
             /* the fused [d][3d] projection, split into Q, K and V */
@@ -359,7 +359,7 @@ static void load_llama(Loader *L)
                 load(L, arena_printf(a, "%s.self_attn.q_proj.bias", h), b->bq, q, 0, false);
                 load(L, arena_printf(a, "%s.self_attn.k_proj.bias", h), b->bk, kv, 0, false);
                 load(L, arena_printf(a, "%s.self_attn.v_proj.bias", h), b->bv, kv, 0, false);
-                load(L, arena_printf(a, "%s.self_attn.o_proj.bias", h), b->bo, d, 0, false);
+                if (b->bo) load(L, arena_printf(a, "%s.self_attn.o_proj.bias", h), b->bo, d, 0, false);
             }
         } else if (b->kind == BLOCK_FFN) {
             if (!b->ffn.gate) { load_error(L, "a Llama MLP is gated: use `act swiglu`"); return; }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ir.h"
+#include "json.h"
 
 typedef enum { DT_F32, DT_F16, DT_BF16 } Dtype;
 
@@ -22,6 +23,7 @@ typedef struct Entry {
     int rank;
     long dims[8];
     size_t begin, end; /* within the data section */
+    const unsigned char *data; /* the data section it is in (a shard's, for a sharded checkpoint) */
     bool used;
 } Entry;
 
@@ -33,6 +35,8 @@ struct SafeTensors {
     size_t data_size;
     Entry *entries;
     int n;
+    SafeTensors **shards; /* a sharded checkpoint: the files its index names (they own the names) */
+    int nshards;
 };
 
 /* ------------------------------------------------------------ JSON */
@@ -355,9 +359,18 @@ static int by_offset(const void *a, const void *b)
     return (x->begin > y->begin) - (x->begin < y->begin);
 }
 
+static SafeTensors *open_sharded(const char *path, const TfmcAllocator *al, bool *nomem, char *err, size_t cap);
+
+static bool ends_with_index(const char *path)
+{
+    size_t n = strlen(path);
+    return n >= 11 && !strcmp(path + n - 11, ".index.json");
+}
+
 SafeTensors *safetensors_open(const char *path, const TfmcAllocator *al, bool *nomem, char *err, size_t cap)
 {
     err[0] = '\0';
+    if (ends_with_index(path)) return open_sharded(path, al ? al : &libc_allocator, nomem, err, cap);
     *nomem = false;
     if (!al) al = &libc_allocator;
     /* non-blocking: opening a named pipe must not wait for a writer (it is rejected below) */
@@ -446,6 +459,7 @@ SafeTensors *safetensors_open(const char *path, const TfmcAllocator *al, bool *n
         skip_ws(&j);
         if (j.p != j.end) ok = jfail(&j, "text after the header object");
     }
+    for (int i = 0; i < st->n; i++) st->entries[i].data = st->data;
     if (ok) {
         /* no two tensors may share bytes */
         Entry *sorted = st_alloc(al, NULL, sizeof(Entry) * (size_t)(st->n ? st->n : 1));
@@ -483,6 +497,13 @@ SafeTensors *safetensors_open(const char *path, const TfmcAllocator *al, bool *n
 void safetensors_close(SafeTensors *st)
 {
     if (!st) return;
+    if (st->shards) {
+        for (int i = 0; i < st->nshards; i++) safetensors_close(st->shards[i]);
+        st_free(st->al, st->shards);
+        st_free(st->al, st->entries);
+        st_free(st->al, st);
+        return;
+    }
     for (int i = 0; i < st->n; i++) st_free(st->al, st->entries[i].name);
     st_free(st->al, st->entries);
     if (st->map) munmap((void *)st->map, st->size);
@@ -561,7 +582,7 @@ bool safetensors_read(SafeTensors *st, const char *name, int rows, int cols, flo
     Entry *e = find(st, name);
     bool vector = cols == 0;
     size_t count = (size_t)rows * (size_t)(vector ? 1 : cols);
-    const unsigned char *p = st->data + e->begin;
+    const unsigned char *p = e->data + e->begin;
     for (size_t i = 0; i < count; i++) {
         float f;
         if (e->dtype == DT_F32) {
@@ -593,3 +614,156 @@ bool safetensors_read(SafeTensors *st, const char *name, int rows, int cols, flo
 int safetensors_count(const SafeTensors *st) { return st->n; }
 const char *safetensors_name(const SafeTensors *st, int i) { return st->entries[i].name; }
 bool safetensors_used(const SafeTensors *st, int i) { return st->entries[i].used; }
+
+/* ------------------------------------------------------------ sharded checkpoints */
+
+/* model.safetensors.index.json: {"metadata": {...}, "weight_map": {tensor: "model-00001-of-00002.safetensors"}}.
+ * Each shard is opened and checked as a file of its own; every tensor the map names must be in
+ * the shard it names, and no tensor may be in two shards. */
+static SafeTensors *open_sharded(const char *path, const TfmcAllocator *al, bool *nomem, char *err, size_t cap)
+{
+    *nomem = false;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        snprintf(err, cap, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    size_t len = 0, tcap = 0;
+    char *text = NULL;
+    for (;;) {
+        if (len + 4096 > tcap) {
+            tcap = tcap ? tcap * 2 : 65536;
+            if (tcap > ((size_t)256 << 20)) {
+                fclose(fp);
+                st_free(al, text);
+                snprintf(err, cap, "an index over 256 MB is not a safetensors index");
+                return NULL;
+            }
+            char *t = st_alloc(al, text, tcap);
+            if (!t) { fclose(fp); st_free(al, text); *nomem = true; snprintf(err, cap, "out of memory"); return NULL; }
+            text = t;
+        }
+        size_t got = fread(text + len, 1, tcap - len, fp);
+        len += got;
+        if (!got) break;
+    }
+    fclose(fp);
+    jmp_buf oom;
+    Arena a;
+    arena_init(&a, al, &oom);
+    SafeTensors *st = NULL;
+    const char **map_names = NULL, **map_files = NULL;
+    int nmap = 0, mapcap = 0;
+    if (setjmp(oom)) {
+        *nomem = true;
+        snprintf(err, cap, "out of memory");
+        goto fail;
+    }
+    JsonReader r;
+    json_init(&r, text, len, &a);
+    JsonStr key;
+    bool have_map = false;
+    if (!json_object(&r)) goto bad;
+    while (json_member(&r, &key)) {
+        if (!json_str_is(key, "weight_map")) {
+            json_skip(&r);
+            continue;
+        }
+        have_map = true;
+        if (!json_object(&r)) goto bad;
+        while (json_member(&r, &key)) {
+            const char *name = arena_strndup(&a, key.s, key.n);
+            JsonStr file;
+            if (!json_string(&r, &file)) goto bad;
+            if (memchr(file.s, '/', file.n) || file.n == 0 || file.s[0] == '.') {
+                snprintf(err, cap, "the index names the shard `%s` for `%s`: a shard is a file beside the index", file.s, name);
+                goto fail;
+            }
+            size_t fl = file.n;
+            if (fl < 12 || strcmp(file.s + fl - 12, ".safetensors")) {
+                snprintf(err, cap, "the index names the shard `%s` for `%s`: a shard is a .safetensors file", file.s, name);
+                goto fail;
+            }
+            const char *f = arena_strndup(&a, file.s, file.n);
+            if (nmap == mapcap) {
+                int grown = mapcap;
+                map_names = arena_grow(&a, map_names, &grown, nmap + 1, sizeof *map_names);
+                map_files = arena_grow(&a, map_files, &mapcap, nmap + 1, sizeof *map_files);
+            }
+            map_names[nmap] = name;
+            map_files[nmap++] = f;
+        }
+    }
+    if (!json_end(&r)) goto bad;
+    if (!have_map) {
+        snprintf(err, cap, "the index has no \"weight_map\"");
+        goto fail;
+    }
+    st = st_alloc(al, NULL, sizeof *st);
+    if (!st) longjmp(oom, 1);
+    memset(st, 0, sizeof *st);
+    st->al = al;
+    /* the distinct shards, in the order the map first names them */
+    const char *slash = strrchr(path, '/');
+    int shard_cap = 0;
+    const char **shard_files = NULL;
+    for (int i = 0; i < nmap; i++) {
+        bool seen = false;
+        for (int k = 0; k < st->nshards && !seen; k++) seen = !strcmp(shard_files[k], map_files[i]);
+        if (seen) continue;
+        if (st->nshards >= 4096) {
+            snprintf(err, cap, "the index names more than 4096 shards");
+            goto fail;
+        }
+        int n = st->nshards;
+        VEC_PUSH(&a, shard_files, n, shard_cap, map_files[i]);
+        SafeTensors **sh = st_alloc(al, st->shards, sizeof *sh * (size_t)(st->nshards + 1));
+        if (!sh) longjmp(oom, 1);
+        st->shards = sh;
+        const char *full = slash ? arena_printf(&a, "%.*s/%s", (int)(slash - path), path, map_files[i]) : map_files[i];
+        char sub[400];
+        bool sub_nomem;
+        st->shards[st->nshards] = safetensors_open(full, al, &sub_nomem, sub, sizeof sub);
+        if (!st->shards[st->nshards]) {
+            *nomem = sub_nomem;
+            snprintf(err, cap, "shard %s: %s", map_files[i], sub);
+            goto fail;
+        }
+        st->nshards++;
+    }
+    int total = 0;
+    for (int k = 0; k < st->nshards; k++) total += st->shards[k]->n;
+    st->entries = st_alloc(al, NULL, sizeof(Entry) * (size_t)(total ? total : 1));
+    if (!st->entries) longjmp(oom, 1);
+    for (int k = 0; k < st->nshards; k++)
+        for (int i = 0; i < st->shards[k]->n; i++) {
+            Entry *e = &st->shards[k]->entries[i];
+            for (int j = 0; j < st->n; j++)
+                if (!strcmp(st->entries[j].name, e->name)) {
+                    snprintf(err, cap, "tensor `%s` is in two shards", e->name);
+                    goto fail;
+                }
+            st->entries[st->n++] = *e;
+        }
+    for (int i = 0; i < nmap; i++) {
+        int k = 0;
+        while (strcmp(shard_files[k], map_files[i])) k++;
+        if (!find(st->shards[k], map_names[i])) {
+            snprintf(err, cap, "the index puts `%s` in %s, which does not hold it", map_names[i], map_files[i]);
+            goto fail;
+        }
+    }
+    arena_free(&a);
+    st_free(al, text);
+    return st;
+bad: {
+        int line, col;
+        json_where(&r, &line, &col);
+        snprintf(err, cap, "%d:%d: %s", line, col, r.error[0] ? r.error : "malformed index");
+    }
+fail:
+    safetensors_close(st);
+    arena_free(&a);
+    st_free(al, text);
+    return NULL;
+}

@@ -29,6 +29,7 @@
     X(MIX, tfmcrt_mix, "oiizz")                                      \
     X(ATTENTION, tfmcrt_attention, "oiiizzzfk")                      \
     X(NORM, tfmcrt_norm_ex, "eoizzkffww")                            \
+    X(HEAD_NORM, tfmcrt_head_norm_ex, "eozzzkfw")                    \
     X(GLU, tfmcrt_glu_ex, "eoiizk")                                  \
     X(ROPE, tfmcrt_rope_ex, "eozzzzf")                               \
     X(KV_STORE, tfmcrt_kv_store_ex, "eooiizzz")                      \

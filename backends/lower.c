@@ -205,6 +205,17 @@ static void lower_op(Lower *L, int i)
         count(L, cols, 1);
         act(L, o->act);
         return;
+    case G_HEAD_NORM:
+        begin(L, K_HEAD_NORM, i);
+        exec(L);
+        tensor(L, o->out);
+        n(L);
+        size(L, o->heads.heads);
+        size(L, o->heads.head_dim);
+        norm_kind(L, o->norm.kind);
+        flt(L, o->norm.eps);
+        cnst(L, o->consts[0]);
+        return;
     case G_ROPE:
         begin(L, K_ROPE, i);
         exec(L);

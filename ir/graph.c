@@ -222,7 +222,7 @@ double graph_flops(const Graph *g, int n)
             f += 2.0 * o->moe.experts * g->dim + o->moe.top * 2.0 * (gated ? 3 : 2) * o->moe.hidden * g->dim;
             break;
         }
-        case G_ADD: case G_ACT: case G_GLU: case G_NORM: case G_ROPE: f += t->cols; break;
+        case G_ADD: case G_ACT: case G_GLU: case G_NORM: case G_ROPE: case G_HEAD_NORM: f += t->cols; break;
         case G_EMBED: case G_KV_STORE: case G_SLICE: break;
         case G_COUNT: break;
         }
@@ -403,6 +403,7 @@ void graph_print(const Graph *g, FILE *out)
         if (A & GA_NORM) fprintf(out, " %s eps=%g", norm_name(o->norm.kind), (double)o->norm.eps);
         if ((A & GA_NORM) && o->norm.kind == NORM_DYT) fprintf(out, " alpha=%g", (double)o->norm.alpha);
         if (A & GA_ROPE) fprintf(out, " heads=%d head_dim=%d base=%g", o->rope.heads, o->rope.head_dim, (double)o->rope.base);
+        if (A & GA_HEADS) fprintf(out, " heads=%d head_dim=%d", o->heads.heads, o->heads.head_dim);
         if (A & GA_ATTN) {
             fprintf(out, " heads=%d kv_heads=%d head_dim=%d %s scale=%g", o->attn.heads, o->attn.kv_heads,
                     o->attn.head_dim, score_name(o->attn.score), (double)o->attn.scale);

@@ -44,6 +44,20 @@ static int attention(Arena *a, Graph *g, int x, const ModelBlock *b, const char 
     int tq = linear(a, g, h, b->wq, b->bq, q, d, name(a, L, "q"));
     int tk = linear(a, g, h, b->wk, b->bk, kv, d, name(a, L, "k"));
     int tv = linear(a, g, h, b->wv, b->bv, kv, d, name(a, L, "v"));
+    if (b->q_norm.kind != NORM_NONE) {
+        /* per-head norms of q and k, before the rotary positions (Qwen 3) */
+        const Norm *ns[2] = { &b->q_norm, &b->k_norm };
+        int ts[2] = { tq, tk }, hs[2] = { b->mha_heads, b->kv_heads };
+        for (int k = 0; k < 2; k++) {
+            int r = op(a, g, G_HEAD_NORM, ts[k], ts[k], -1, k ? "per-head norm of the keys" : "per-head norm of the queries");
+            GraphOp *o = &g->ops[r];
+            o->norm.kind = ns[k]->kind;
+            o->norm.eps = ns[k]->eps;
+            o->heads.heads = hs[k];
+            o->heads.head_dim = b->head_dim;
+            o->consts[0] = graph_add_const(a, g, ns[k]->weight, b->head_dim, 0, name(a, L, k ? "k_norm.weight" : "q_norm.weight"));
+        }
+    }
     if (b->pos == POS_ROPE) {
         int r = op(a, g, G_ROPE, tq, tq, -1, "rotary positions (queries)");
         GraphRope rq = { b->mha_heads, b->head_dim, b->rope_base };

@@ -127,6 +127,13 @@ static bool check_op(Verify *v, const GraphOp *o)
             return fail(v, "%d columns are not %d heads of an even head_dim %d", out->cols, o->rope.heads, o->rope.head_dim);
         if (!(o->rope.base > 0) || !isfinite(o->rope.base)) return fail(v, "rope base %g", (double)o->rope.base);
         return true;
+    case G_HEAD_NORM:
+        if (a != o->out) return fail(v, "head_norm works in place");
+        if (o->heads.heads <= 0 || o->heads.head_dim <= 0 || out->cols != o->heads.heads * o->heads.head_dim)
+            return fail(v, "%d columns are not %d heads of %d", out->cols, o->heads.heads, o->heads.head_dim);
+        if (o->norm.kind <= NORM_NONE || o->norm.kind > NORM_DYT) return fail(v, "norm kind %d", (int)o->norm.kind);
+        if (!cst(v, o, 0)) return fail(v, "no norm weights");
+        return vector_ok(v, cst(v, o, 0), o->heads.head_dim, "head norm weight");
     case G_KV_STORE:
         if (cols(v, a) != cols(v, o->cache[0]) || cols(v, b) != cols(v, o->cache[1]))
             return fail(v, "k and v do not have their caches' widths");

@@ -83,6 +83,7 @@ typedef struct ModelBlock {
     int shared_with;      /* -1, or the block whose weights these are (block shared x N) */
     bool bias;            /* declared: its projections have biases */
     bool no_output_bias;  /* declared attention: `bias qkv`, no bias on the output projection */
+    Norm q_norm, k_norm;  /* declared attention: per-head norms of q and k (`qk_norm`), weights [head_dim] */
 } ModelBlock;
 
 typedef enum OutputKind { OUT_CATEGORICAL, OUT_NUMERICAL, OUT_LOGITS } OutputKind;
@@ -194,6 +195,7 @@ void model_print(const Model *m, FILE *out, Arena *a);
     X(NORM, "norm", 1, 1, 0, 2, "weight bias", GA_NORM, "out = norm(in)")                                \
     X(GLU, "glu", 2, 2, 0, 0, "", GA_ACT, "out = act(gate) * up")                                        \
     X(ROPE, "rope", 1, 1, 0, 0, "", GA_ROPE, "in place: rotary positions of q or k")                     \
+    X(HEAD_NORM, "head_norm", 1, 1, 0, 1, "weight", GA_NORM | GA_HEADS, "in place: each head of q or k normalised") \
     X(KV_STORE, "kv_store", 2, 2, 2, 0, "", 0, "k and v rows into the caches at pos0")                   \
     X(ATTEND, "attend", 1, 1, 2, 0, "", GA_ATTN, "out = attention of q over the caches")                 \
     X(MHA_SCORES, "mha_scores", 1, 1, 1, 0, "", GA_ATTN, "out[heads][n][T] = scores against the key cache") \
@@ -214,7 +216,8 @@ enum {
     GA_NORM = 1 << 7,        /* norm */
     GA_ROPE = 1 << 8,        /* rope */
     GA_ATTN = 1 << 9,        /* attn */
-    GA_MOE = 1 << 10         /* moe */
+    GA_MOE = 1 << 10,        /* moe */
+    GA_HEADS = 1 << 11       /* heads: the head layout of q or k */
 };
 
 typedef enum GraphOpKind {
@@ -254,6 +257,10 @@ typedef struct GraphNorm {
     float eps, alpha;
 } GraphNorm;
 
+typedef struct GraphHeads {
+    int heads, head_dim;
+} GraphHeads;
+
 typedef struct GraphRope {
     int heads, head_dim;
     float base;
@@ -291,6 +298,7 @@ typedef struct GraphOp {
     GraphRope rope;    /* GA_ROPE */
     GraphAttention attn; /* GA_ATTN */
     GraphMoe moe;      /* GA_MOE */
+    GraphHeads heads;  /* GA_HEADS */
     int layer;         /* the model block it computes, -1 for the embeddings and the head */
     bool head;         /* the final norm and logits: needed only for the rows read */
     const char *comment;

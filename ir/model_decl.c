@@ -164,7 +164,7 @@ static bool parse_layer(Decl *D, const MStmt *st, ModelBlock *b)
         const char *n = opt_name(o);
         if (is_attn) {
             static const char *const known[] = { "heads", "kv_heads", "head_dim", "causal", "window", "score", "norm",
-                                                 "post_norm", "bias", "parallel" };
+                                                 "post_norm", "bias", "parallel", "qk_norm" };
             if (n && !strcmp(n, "heads")) { heads_loc = o->loc; atom_int(D, "attention", n, opt_value(D, "attention", o), 1, &heads); }
             else if (n && !strcmp(n, "kv_heads")) { kv_loc = o->loc; atom_int(D, "attention", n, opt_value(D, "attention", o), 1, &kv); }
             else if (n && !strcmp(n, "head_dim")) atom_int(D, "attention", n, opt_value(D, "attention", o), 1, &hd);
@@ -180,6 +180,15 @@ static bool parse_layer(Decl *D, const MStmt *st, ModelBlock *b)
             }
             else if (n && !strcmp(n, "norm")) parse_norm(D, "attention", opt_value(D, "attention", o), &b->norm);
             else if (n && !strcmp(n, "post_norm")) parse_norm(D, "attention", opt_value(D, "attention", o), &b->post_norm);
+            else if (n && !strcmp(n, "qk_norm")) {
+                /* each head of q and of k normalised before the rotary positions (Qwen 3) */
+                const MAtom *v = opt_value(D, "attention", o);
+                if (parse_norm(D, "attention", v, &b->q_norm) && b->q_norm.kind != NORM_RMSNORM && b->q_norm.kind != NORM_NONE) {
+                    ERR(D, v->loc, "`qk_norm` is an rmsnorm (the per-head norm of Qwen 3)");
+                    b->q_norm.kind = NORM_NONE;
+                }
+                b->k_norm = b->q_norm;
+            }
             else if (n && !strcmp(n, "score")) {
                 const MAtom *v = opt_value(D, "attention", o);
                 static const char *const scores[] = { "softmax", "softmax1", "linear", "hard" };
@@ -193,7 +202,7 @@ static bool parse_layer(Decl *D, const MStmt *st, ModelBlock *b)
                 if (k >= 0) b->score = (ScoreKind)k;
             } else if ((n && !strcmp(n, "causal")) || (n && !strcmp(n, "parallel"))) {
                 ERR(D, o->loc, "`attention`: `%s` takes no value", n);
-            } else unknown_option(D, "attention", o, known, 10);
+            } else unknown_option(D, "attention", o, known, 11);
         } else {
             static const char *const known[] = { "hidden", "act", "norm", "post_norm", "bias", "experts", "top" };
             int nk = is_moe ? 7 : 5;
@@ -317,6 +326,10 @@ static void alloc_block(Decl *D, ModelBlock *b)
             b->bk = alloc_f(D, kv);
             b->bv = alloc_f(D, kv);
             if (!b->no_output_bias) b->bo = alloc_f(D, d);
+        }
+        if (b->q_norm.kind != NORM_NONE) {
+            b->q_norm.weight = alloc_f(D, (size_t)b->head_dim);
+            b->k_norm.weight = alloc_f(D, (size_t)b->head_dim);
         }
     } else if (b->kind == BLOCK_FFN) {
         alloc_ffn(D, &b->ffn, bias);

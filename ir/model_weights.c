@@ -64,6 +64,8 @@ void decl_random_weights(Decl *D)
             fill(b->bk, kv, &s, 0, 0.02f);
             fill(b->bv, kv, &s, 0, 0.02f);
             fill(b->bo, d, &s, 0, 0.02f);
+            fill(b->q_norm.weight, (size_t)b->head_dim, &s, 1.0f, 0.1f);
+            fill(b->k_norm.weight, (size_t)b->head_dim, &s, 1.0f, 0.1f);
         } else if (b->kind == BLOCK_FFN) {
             fill_ffn(&b->ffn, d, &s);
         } else {
@@ -205,6 +207,10 @@ void model_tfmc_tensors(Arena *a, const Model *m, TensorVisit visit, void *ud)
                 visit(ud, arena_printf(a, "%s.v.bias", base), b->bv, kv, 0);
                 if (b->bo) visit(ud, arena_printf(a, "%s.o.bias", base), b->bo, d, 0);
             }
+            if (b->q_norm.weight) {
+                visit(ud, arena_printf(a, "%s.q_norm.weight", base), b->q_norm.weight, b->head_dim, 0);
+                visit(ud, arena_printf(a, "%s.k_norm.weight", base), b->k_norm.weight, b->head_dim, 0);
+            }
         } else if (b->kind == BLOCK_FFN) {
             visit_ffn(a, base, &b->ffn, d, visit, ud);
         } else {
@@ -300,7 +306,7 @@ static void load_gpt2(Loader *L)
         if (layer < 0) { load_error(L, "a GPT-2 block starts with `attention`"); return; }
         const char *h = arena_printf(a, "h.%d", layer);
         if (b->kind == BLOCK_MHA) {
-            if (b->kv_heads != b->mha_heads || b->head_dim * b->mha_heads != d || !b->bq || !b->bo)
+            if (b->kv_heads != b->mha_heads || b->head_dim * b->mha_heads != d || !b->bq || !b->bo || b->q_norm.kind != NORM_NONE)
                 { load_error(L, "GPT-2 attention has kv_heads = heads, head_dim = dim / heads and biases"); return; }
             load_norm(L, arena_printf(a, "%s.ln_1", h), &b->norm);
             /* the fused [d][3d] projection, split into Q, K and V */
@@ -360,6 +366,10 @@ static void load_llama(Loader *L)
                 load(L, arena_printf(a, "%s.self_attn.k_proj.bias", h), b->bk, kv, 0, false);
                 load(L, arena_printf(a, "%s.self_attn.v_proj.bias", h), b->bv, kv, 0, false);
                 if (b->bo) load(L, arena_printf(a, "%s.self_attn.o_proj.bias", h), b->bo, d, 0, false);
+            }
+            if (b->q_norm.weight) {
+                load(L, arena_printf(a, "%s.self_attn.q_norm.weight", h), b->q_norm.weight, b->head_dim, 0, false);
+                load(L, arena_printf(a, "%s.self_attn.k_norm.weight", h), b->k_norm.weight, b->head_dim, 0, false);
             }
         } else if (b->kind == BLOCK_FFN) {
             if (!b->ffn.gate) { load_error(L, "a Llama MLP is gated: use `act swiglu`"); return; }

@@ -134,8 +134,17 @@ static void must_be(Config *c, const char *name, double want, const char *why)
 /* The text of a JSON value, for messages: at most 60 characters. */
 static const char *value_text(Arena *a, const char *from, const char *to)
 {
-    size_t n = (size_t)(to - from);
-    return n > 60 ? arena_printf(a, "%.57s...", from) : arena_strndup(a, from, n);
+    /* on one line: runs of white space become one space ({"rope_type": "llama3", ...}) */
+    char *s = arena_alloc(a, (size_t)(to - from) + 1);
+    size_t n = 0;
+    for (const char *p = from; p < to; p++) {
+        bool space = *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t';
+        if (space && (n == 0 || s[n - 1] == ' ' || s[n - 1] == '{' || s[n - 1] == '[')) continue;
+        if ((*p == '}' || *p == ']') && n > 0 && s[n - 1] == ' ') n--;
+        s[n++] = space ? ' ' : *p;
+    }
+    s[n] = '\0';
+    return n > 80 ? arena_printf(a, "%.77s...", s) : s;
 }
 
 static bool read_config(Config *c)
@@ -298,22 +307,22 @@ static TfmcStatus import_dir(TfmcContext *ctx, const char *dir, const char *out_
     if (!read_config(&c)) return TFMC_ERR_INPUT;
     const char *type = str_field(&c, "model_type", NULL);
     Field *type_f = field(&c, "model_type");
-    static const char *const families[] = { "gpt2", "llama", "mistral", "qwen2" };
-    static const char *const later[] = { "qwen3", "phi3", "gemma", "gemma2", "gpt_neox" };
+    static const char *const families[] = { "gpt2", "llama", "mistral", "qwen2", "qwen3" };
+    static const char *const later[] = { "phi3", "gemma", "gemma2", "gpt_neox" };
     bool known = false;
-    for (int i = 0; type && i < 4; i++) known |= !strcmp(type, families[i]);
+    for (int i = 0; type && i < 5; i++) known |= !strcmp(type, families[i]);
     if (!type) {
         refuse(&c, NULL, NULL, "config.json has no `model_type`");
         return TFMC_ERR_INPUT;
     }
     if (!known) {
         bool planned = false;
-        for (int i = 0; i < 5; i++) planned |= !strcmp(type, later[i]);
-        refuse(&c, type_f, "tfmc imports gpt2, llama, mistral and qwen2 (docs/import.md)",
+        for (int i = 0; i < 4; i++) planned |= !strcmp(type, later[i]);
+        refuse(&c, type_f, "tfmc imports gpt2, llama, mistral, qwen2 and qwen3 (docs/import.md)",
                "`model_type` is \"%s\", which tfmc does not import%s", type, planned ? " yet" : "");
         return TFMC_ERR_INPUT;
     }
-    bool gpt2 = !strcmp(type, "gpt2");
+    bool gpt2 = !strcmp(type, "gpt2"), qwen3 = !strcmp(type, "qwen3");
 
     /* weights: one file, or a sharded checkpoint's index */
     const char *weights = NULL;
@@ -392,7 +401,7 @@ static TfmcStatus import_dir(TfmcContext *ctx, const char *dir, const char *out_
         if (!strcmp(type, "mistral")) {
             Field *sw = field(&c, "sliding_window");
             if (sw && sw->type != JSON_NULL) window = int_field(&c, "sliding_window", 0);
-        } else if (!strcmp(type, "qwen2")) {
+        } else if (!strcmp(type, "qwen2") || qwen3) {
             bool sliding = bool_field(&c, "use_sliding_window", false);
             field(&c, "sliding_window"); /* used only with use_sliding_window */
             if (sliding) refuse(&c, field(&c, "use_sliding_window"), NULL, "`use_sliding_window` is true: Qwen 2's per-layer windows are not in tfmc yet");
@@ -450,10 +459,12 @@ static TfmcStatus import_dir(TfmcContext *ctx, const char *dir, const char *out_
         const char *bias = qkv_bias ? (attn_bias ? "true" : "qkv") : attn_bias ? "true" : "false";
         char win[48] = "";
         if (window) snprintf(win, sizeof win, ", window %ld", window);
-        line(&o, 4, arena_printf(a, "num_attention_heads, num_key_value_heads, head_dim, rms_norm_eps%s%s", window ? ", sliding_window" : "",
-                                 qkv_bias ? "; Qwen 2: q, k, v biases" : ", attention_bias"),
-             "attention heads %ld, kv_heads %ld, head_dim %ld, causal%s, norm rmsnorm(eps %.9g), bias %s;", heads, kv_heads,
-             head_dim, win, eps, bias);
+        char qk[64] = "";
+        if (qwen3) snprintf(qk, sizeof qk, ", qk_norm rmsnorm(eps %.9g)", eps);
+        line(&o, 4, arena_printf(a, "num_attention_heads, num_key_value_heads, head_dim, rms_norm_eps%s%s%s", window ? ", sliding_window" : "",
+                                 qkv_bias ? "; Qwen 2: q, k, v biases" : ", attention_bias", qwen3 ? "; Qwen 3: q and k norms" : ""),
+             "attention heads %ld, kv_heads %ld, head_dim %ld, causal%s, norm rmsnorm(eps %.9g)%s, bias %s;", heads, kv_heads,
+             head_dim, win, eps, qk, bias);
         line(&o, 4, "intermediate_size, hidden_act silu, rms_norm_eps, mlp_bias", "mlp hidden %ld, act %s, norm rmsnorm(eps %.9g), bias %s;",
              hidden, act, eps, mlp_bias ? "true" : "false");
     }

@@ -190,6 +190,16 @@ void tfmcrt_norm_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n,
     tfmcrt_parallel_for(ex, j.tasks, norm_task, &j);
 }
 
+/* Each head of each position normalised on its own, in place: x[n][heads][hd] (Qwen 3's q and k
+ * norms: one weight vector [hd] for every head). The rows are the n x heads head vectors. */
+void tfmcrt_head_norm_ex(const TfmcrtExec *ex, float *x, size_t n, size_t heads, size_t hd, int kind, float eps,
+                         const float *w)
+{
+    RowJob j = { x, x, NULL, w, NULL, n * heads, heads, 1, hd, 0, 0, kind, eps, 0 };
+    j.tasks = tfmcrt_tasks(ex, n, 4 * hd * heads);
+    tfmcrt_parallel_for(ex, j.tasks, norm_task, &j);
+}
+
 static void norm_rows(float *out, const float *in, size_t n, size_t d, int kind, float eps, float alpha,
                       const float *w, const float *b)
 {

@@ -181,6 +181,10 @@ TFMCRT_API void tfmcrt_norm(float *out, const float *in, size_t n, size_t d, int
 
 TFMCRT_API void tfmcrt_norm_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, size_t d, int kind,
                                float eps, float alpha, const float *w, const float *b);
+/* x[n][heads][hd] in place: each head vector normalised with the one weight w[hd] (per-head q and
+ * k norms). Threads take whole positions. */
+TFMCRT_API void tfmcrt_head_norm_ex(const TfmcrtExec *ex, float *x, size_t n, size_t heads, size_t hd, int kind,
+                                    float eps, const float *w);
 
 /* x[count] = act(x) in place: relu, gelu (erf form), gelu_tanh, silu. */
 TFMCRT_API void tfmcrt_act(float *x, size_t count, int act);

@@ -126,6 +126,7 @@ static void call(const Frame *f)
     case K_NORM:
         tfmcrt_norm_ex(ex, F(f, 1), F(f, 2), Z(f, 3), Z(f, 4), K(f, 5), R(f, 6), R(f, 7), W(f, 8), W(f, 9));
         break;
+    case K_HEAD_NORM: tfmcrt_head_norm_ex(ex, F(f, 1), Z(f, 2), Z(f, 3), Z(f, 4), K(f, 5), R(f, 6), W(f, 7)); break;
     case K_GLU: tfmcrt_glu_ex(ex, F(f, 1), F(f, 2), F(f, 3), Z(f, 4), K(f, 5)); break;
     case K_ROPE: tfmcrt_rope_ex(ex, F(f, 1), Z(f, 2), Z(f, 3), Z(f, 4), Z(f, 5), R(f, 6)); break;
     case K_KV_STORE: tfmcrt_kv_store_ex(ex, F(f, 1), F(f, 2), F(f, 3), F(f, 4), Z(f, 5), Z(f, 6), Z(f, 7)); break;

@@ -3,8 +3,9 @@
 
 For each folder of tests/fixtures/hf (gpt2; llama with grouped-query attention, a sharded BF16
 checkpoint and generation_config.json's eos list; mistral with a sliding window and one key/value
-head; qwen2 with biases on q, k and v only and tied embeddings), copied to a temporary folder:
-`tfmc import DIR -o DIR/model.tfm`, then `tfmc run` of the .tfm must give the logits of the
+head; qwen2 with biases on q, k and v only and tied embeddings; qwen3 with per-head q and k norms and
+head_dim larger than hidden / heads), copied to a temporary folder:
+`tfmc import DIR -o DIR/model.tfm`, then `tfmc run` of the .tfm (and its generated C) must give the logits of the
 prompt's last position within 1e-4 x max|logit| of expected.json (a numpy forward written from each
 family's modeling code, tests/fixtures/hf/gen_hf.py), the same argmax at every position, the same
 6 greedy ids, and `--prompt` text through the folder's tokenizer.json. Written outside the folder
@@ -61,7 +62,7 @@ def main(argv):
     tfmc, fixtures = os.path.abspath(argv[1]), os.path.abspath(argv[2])
     c = Checks()
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ["gpt2", "llama", "mistral", "qwen2"]:
+        for name in ["gpt2", "llama", "mistral", "qwen2", "qwen3"]:
             d = os.path.join(tmp, name)
             shutil.copytree(os.path.join(fixtures, name), d)
             expected = json.load(open(os.path.join(d, "expected.json")))
@@ -85,9 +86,24 @@ def main(argv):
             check_model(c, tfmc, out, expected, name + " (elsewhere)")
             r = run([tfmc, "import", d])
             c.check(r.returncode == 0 and r.stdout.startswith("# Imported by tfmc"), "%s: to standard output" % name)
+            # the generated C (portable backend, its --main) gives the same logits
+            cc = shutil.which("cc")
+            if cc:
+                src, exe = os.path.join(d, "model.c"), os.path.join(d, "model")
+                flags = run([tfmc, "config", "--cflags", "--libs"]).stdout.split()
+                r = run([tfmc, tfm, "-o", src, "--main"])
+                r2 = r.returncode == 0 and run([cc, "-O1", src] + flags + ["-o", exe])
+                if r.returncode == 0 and r2.returncode == 0:
+                    got = [float(x) for x in run([exe, "--logits"] + [str(i) for i in expected["prompt"]]).stdout.split()]
+                    want = expected["last_logits"]
+                    diff = max(abs(a - b) for a, b in zip(got, want)) if len(got) == len(want) else float("inf")
+                    c.check(diff <= TOLERANCE * max(1.0, max(abs(x) for x in want)), "%s: generated C, max diff %.3g" % (name, diff))
+                else:
+                    c.check(False, "%s: generated C builds: %s" % (name, (r.stderr + (r2.stderr if r2 else "")).strip()[-300:]))
         c.check('eos 258, 2;' in open(os.path.join(tmp, "llama", "model.tfm")).read(), "llama: generation_config.json's eos list")
         c.check('window 4' in open(os.path.join(tmp, "mistral", "model.tfm")).read(), "mistral: sliding_window as window")
         c.check('bias qkv' in open(os.path.join(tmp, "qwen2", "model.tfm")).read(), "qwen2: bias qkv")
+        c.check('qk_norm rmsnorm' in open(os.path.join(tmp, "qwen3", "model.tfm")).read(), "qwen3: qk_norm")
 
         # refusals: the field, its place, its value
         def refused(base, edit, pattern, what):

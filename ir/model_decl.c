@@ -175,7 +175,11 @@ static bool parse_layer(Decl *D, const MStmt *st, ModelBlock *b)
                 const MAtom *v = opt_value(D, "attention", o);
                 /* `bias qkv`: q, k and v have biases, the output projection none (Qwen 2) */
                 if (v && v->kind == MA_NAME && !strcmp(v->str, "qkv")) bias = true, b->no_output_bias = true;
-                else if (v && v->kind != MA_BOOL) ERR(D, v->loc, "`attention`: `bias` takes true, false or qkv");
+                else if (v && v->kind != MA_BOOL) {
+                    static const char *const biases[] = { "true", "false", "qkv" };
+                    ERR(D, v->loc, "`attention`: `bias` takes true, false or qkv");
+                    suggest_value(D, v, biases, 3);
+                }
                 else atom_bool(D, "attention", n, v, &bias);
             }
             else if (n && !strcmp(n, "norm")) parse_norm(D, "attention", opt_value(D, "attention", o), &b->norm);

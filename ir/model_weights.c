@@ -357,9 +357,23 @@ static void load_llama(Loader *L)
         if (b->kind == BLOCK_MHA) {
             int q = b->mha_heads * b->head_dim, kv = b->kv_heads * b->head_dim;
             load_norm(L, arena_printf(a, "%s.input_layernorm", h), &b->norm);
-            load(L, arena_printf(a, "%s.self_attn.q_proj.weight", h), b->wq, q, d, false);
-            load(L, arena_printf(a, "%s.self_attn.k_proj.weight", h), b->wk, kv, d, false);
-            load(L, arena_printf(a, "%s.self_attn.v_proj.weight", h), b->wv, kv, d, false);
+            const char *fused = resolve(L, arena_printf(a, "%s.self_attn.qkv_proj.weight", h));
+            if (safetensors_has(L->st, fused)) {
+                /* Phi-3: q, k and v stacked in one [q + 2 kv][dim] tensor, split here */
+                float *qkv = L->reading ? tmp_buffer(L, 1, (size_t)(q + 2 * kv) * d) : NULL;
+                int before = L->problems;
+                load(L, fused, qkv, q + 2 * kv, d, false);
+                if (L->reading && L->problems == before) {
+                    memcpy(b->wq, qkv, sizeof(float) * (size_t)q * d);
+                    memcpy(b->wk, qkv + (size_t)q * d, sizeof(float) * (size_t)kv * d);
+                    memcpy(b->wv, qkv + (size_t)(q + kv) * d, sizeof(float) * (size_t)kv * d);
+                }
+                if (b->bq) { load_error(L, "a fused qkv_proj has no biases in Phi-3: declare `bias false`"); return; }
+            } else {
+                load(L, arena_printf(a, "%s.self_attn.q_proj.weight", h), b->wq, q, d, false);
+                load(L, arena_printf(a, "%s.self_attn.k_proj.weight", h), b->wk, kv, d, false);
+                load(L, arena_printf(a, "%s.self_attn.v_proj.weight", h), b->wv, kv, d, false);
+            }
             load(L, arena_printf(a, "%s.self_attn.o_proj.weight", h), b->wo, d, q, false);
             if (b->bq) {
                 load(L, arena_printf(a, "%s.self_attn.q_proj.bias", h), b->bq, q, 0, false);
@@ -374,8 +388,22 @@ static void load_llama(Loader *L)
         } else if (b->kind == BLOCK_FFN) {
             if (!b->ffn.gate) { load_error(L, "a Llama MLP is gated: use `act swiglu`"); return; }
             load_norm(L, arena_printf(a, "%s.post_attention_layernorm", h), &b->norm);
-            load(L, arena_printf(a, "%s.mlp.gate_proj.weight", h), b->ffn.gate, b->ffn.hidden, d, false);
-            load(L, arena_printf(a, "%s.mlp.up_proj.weight", h), b->ffn.up, b->ffn.hidden, d, false);
+            const char *fused = resolve(L, arena_printf(a, "%s.mlp.gate_up_proj.weight", h));
+            if (safetensors_has(L->st, fused)) {
+                /* Phi-3: gate and up stacked in one [2 hidden][dim] tensor, the gate first */
+                size_t hd = (size_t)b->ffn.hidden * d;
+                float *gu = L->reading ? tmp_buffer(L, 1, 2 * hd) : NULL;
+                int before = L->problems;
+                load(L, fused, gu, 2 * b->ffn.hidden, d, false);
+                if (L->reading && L->problems == before) {
+                    memcpy(b->ffn.gate, gu, sizeof(float) * hd);
+                    memcpy(b->ffn.up, gu + hd, sizeof(float) * hd);
+                }
+                if (b->ffn.b_up) { load_error(L, "a fused gate_up_proj has no biases in Phi-3: declare `bias false`"); return; }
+            } else {
+                load(L, arena_printf(a, "%s.mlp.gate_proj.weight", h), b->ffn.gate, b->ffn.hidden, d, false);
+                load(L, arena_printf(a, "%s.mlp.up_proj.weight", h), b->ffn.up, b->ffn.hidden, d, false);
+            }
             load(L, arena_printf(a, "%s.mlp.down_proj.weight", h), b->ffn.down, d, b->ffn.hidden, false);
             if (b->ffn.b_up) {
                 load(L, arena_printf(a, "%s.mlp.gate_proj.bias", h), b->ffn.b_gate, b->ffn.hidden, 0, false);

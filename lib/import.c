@@ -273,7 +273,7 @@ static bool ignorable(const char *name)
         "summary_proj_to_labels", "summary_first_dropout", "task_specific_params", "tokenizer_class", "dtype",
         "reorder_and_upcast_attn", "output_attentions", "output_hidden_states", "return_dict", "id2label", "label2id",
         "problem_type", "auto_map", "quantization_config_ignored", "max_window_layers", "classifier_dropout",
-        "n_ctx", "pretraining_tp_ignored", "layer_types", "use_return_dict", "tie_encoder_decoder",
+        "n_ctx", "layer_types", "use_return_dict", "tie_encoder_decoder",
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(name, names[i])) return true;
@@ -307,18 +307,18 @@ static TfmcStatus import_dir(TfmcContext *ctx, const char *dir, const char *out_
     if (!read_config(&c)) return TFMC_ERR_INPUT;
     const char *type = str_field(&c, "model_type", NULL);
     Field *type_f = field(&c, "model_type");
-    static const char *const families[] = { "gpt2", "llama", "mistral", "qwen2", "qwen3" };
-    static const char *const later[] = { "phi3", "gemma", "gemma2", "gpt_neox" };
+    static const char *const families[] = { "gpt2", "llama", "mistral", "qwen2", "qwen3", "phi3" };
+    static const char *const later[] = { "gemma", "gemma2", "gpt_neox" };
     bool known = false;
-    for (int i = 0; type && i < 5; i++) known |= !strcmp(type, families[i]);
+    for (int i = 0; type && i < 6; i++) known |= !strcmp(type, families[i]);
     if (!type) {
         refuse(&c, NULL, NULL, "config.json has no `model_type`");
         return TFMC_ERR_INPUT;
     }
     if (!known) {
         bool planned = false;
-        for (int i = 0; i < 4; i++) planned |= !strcmp(type, later[i]);
-        refuse(&c, type_f, "tfmc imports gpt2, llama, mistral, qwen2 and qwen3 (docs/import.md)",
+        for (int i = 0; i < 3; i++) planned |= !strcmp(type, later[i]);
+        refuse(&c, type_f, "tfmc imports gpt2, llama, mistral, qwen2, qwen3 and phi3 (docs/import.md)",
                "`model_type` is \"%s\", which tfmc does not import%s", type, planned ? " yet" : "");
         return TFMC_ERR_INPUT;
     }
@@ -398,7 +398,11 @@ static TfmcStatus import_dir(TfmcContext *ctx, const char *dir, const char *out_
         if (rs && rs->type != JSON_NULL)
             refuse(&c, rs, "tfmc imports rotary positions without scaling (docs/import.md)", "`rope_scaling` is %s, which tfmc does not have yet", rs->str);
         must_be(&c, "pretraining_tp", 1, "pretraining_tp splits the projections in training only when it is 1");
-        if (!strcmp(type, "mistral")) {
+        if (!strcmp(type, "phi3")) {
+            must_be(&c, "partial_rotary_factor", 1, "tfmc's rotary positions turn every dimension of a head");
+            field(&c, "original_max_position_embeddings"); /* used only by rope_scaling */
+        }
+        if (!strcmp(type, "mistral") || !strcmp(type, "phi3")) {
             Field *sw = field(&c, "sliding_window");
             if (sw && sw->type != JSON_NULL) window = int_field(&c, "sliding_window", 0);
         } else if (!strcmp(type, "qwen2") || qwen3) {

@@ -4,7 +4,7 @@
 For each folder of tests/fixtures/hf (gpt2; llama with grouped-query attention, a sharded BF16
 checkpoint and generation_config.json's eos list; mistral with a sliding window and one key/value
 head; qwen2 with biases on q, k and v only and tied embeddings; qwen3 with per-head q and k norms and
-head_dim larger than hidden / heads), copied to a temporary folder:
+head_dim larger than hidden / heads; phi3 with fused qkv_proj and gate_up_proj and a window), copied to a temporary folder:
 `tfmc import DIR -o DIR/model.tfm`, then `tfmc run` of the .tfm (and its generated C) must give the logits of the
 prompt's last position within 1e-4 x max|logit| of expected.json (a numpy forward written from each
 family's modeling code, tests/fixtures/hf/gen_hf.py), the same argmax at every position, the same
@@ -62,7 +62,7 @@ def main(argv):
     tfmc, fixtures = os.path.abspath(argv[1]), os.path.abspath(argv[2])
     c = Checks()
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ["gpt2", "llama", "mistral", "qwen2", "qwen3"]:
+        for name in ["gpt2", "llama", "mistral", "qwen2", "qwen3", "phi3"]:
             d = os.path.join(tmp, name)
             shutil.copytree(os.path.join(fixtures, name), d)
             expected = json.load(open(os.path.join(d, "expected.json")))

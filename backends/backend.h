@@ -32,6 +32,7 @@
     X(HEAD_NORM, tfmcrt_head_norm_ex, "eozzzkfw")                    \
     X(GLU, tfmcrt_glu_ex, "eoiizk")                                  \
     X(ROPE, tfmcrt_rope_ex, "eozzzzf")                               \
+    X(ROPE_FREQ, tfmcrt_rope_freq_ex, "eozzzzw")                     \
     X(KV_STORE, tfmcrt_kv_store_ex, "eooiizzz")                      \
     X(SLICE, tfmcrt_slice, "oizzzz")                                 \
     X(MHA_SCORES, tfmcrt_mha_scores_ex, "eoiizzza")                  \

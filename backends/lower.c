@@ -217,14 +217,15 @@ static void lower_op(Lower *L, int i)
         cnst(L, o->consts[0]);
         return;
     case G_ROPE:
-        begin(L, K_ROPE, i);
+        begin(L, o->consts[0] >= 0 ? K_ROPE_FREQ : K_ROPE, i);
         exec(L);
         tensor(L, o->out);
         n(L);
         size(L, o->rope.heads);
         size(L, o->rope.head_dim);
         pos0(L);
-        flt(L, o->rope.base);
+        if (o->consts[0] >= 0) cnst(L, o->consts[0]); /* scaled: each pair's frequency */
+        else flt(L, o->rope.base);
         return;
     case G_KV_STORE:
         begin(L, K_KV_STORE, i);

@@ -62,9 +62,11 @@ static int attention(Arena *a, Graph *g, int x, const ModelBlock *b, const char 
         int r = op(a, g, G_ROPE, tq, tq, -1, "rotary positions (queries)");
         GraphRope rq = { b->mha_heads, b->head_dim, b->rope_base };
         g->ops[r].rope = rq;
+        g->ops[r].consts[0] = graph_add_const(a, g, b->rope_freq, b->head_dim / 2, 0, name(a, L, "rope_freq"));
         r = op(a, g, G_ROPE, tk, tk, -1, "rotary positions (keys)");
         GraphRope rk = { b->kv_heads, b->head_dim, b->rope_base };
         g->ops[r].rope = rk;
+        g->ops[r].consts[0] = graph_add_const(a, g, b->rope_freq, b->head_dim / 2, 0, name(a, L, "rope_freq"));
     }
     int kc = tensor(a, g, kv, false, name(a, L, "k_cache"));
     int vc = tensor(a, g, kv, false, name(a, L, "v_cache"));

@@ -126,7 +126,7 @@ static bool check_op(Verify *v, const GraphOp *o)
         if (o->rope.heads <= 0 || o->rope.head_dim <= 0 || o->rope.head_dim % 2 || out->cols != o->rope.heads * o->rope.head_dim)
             return fail(v, "%d columns are not %d heads of an even head_dim %d", out->cols, o->rope.heads, o->rope.head_dim);
         if (!(o->rope.base > 0) || !isfinite(o->rope.base)) return fail(v, "rope base %g", (double)o->rope.base);
-        return true;
+        return !cst(v, o, 0) || vector_ok(v, cst(v, o, 0), o->rope.head_dim / 2, "rope frequencies");
     case G_HEAD_NORM:
         if (a != o->out) return fail(v, "head_norm works in place");
         if (o->heads.heads <= 0 || o->heads.head_dim <= 0 || out->cols != o->heads.heads * o->heads.head_dim)

@@ -73,6 +73,7 @@ typedef struct ModelBlock {
     ScoreKind score;
     PosKind pos;          /* rope / alibi act inside attention */
     float rope_base;
+    const float *rope_freq; /* scaled rotary positions: each pair's frequency [head_dim / 2], or NULL */
     float *wq, *bq;       /* [heads * head_dim][dim] */
     float *wk, *bk, *wv, *bv; /* [kv_heads * head_dim][dim] */
     float *wo, *bo;       /* [dim][heads * head_dim] */
@@ -116,6 +117,8 @@ typedef struct Model {
     size_t weight_bytes;      /* declared: what its weights take */
     const char *tokenizer;    /* declared: its tokenizer.json (resolved against the .tfm), or NULL */
     int *eos;                 /* declared: the ids that end generation */
+    /* declared: rope(scaling llama3(...)); factor 0: none */
+    float rope_factor, rope_low, rope_high, rope_original;
     int neos;
     /* RASP vocabulary: token id i is vocab[i] */
     const Value *vocab;
@@ -194,7 +197,7 @@ void model_print(const Model *m, FILE *out, Arena *a);
       "out[n][dv] = softmax(scale q k^T) v, a row at a time (online softmax)")                        \
     X(NORM, "norm", 1, 1, 0, 2, "weight bias", GA_NORM, "out = norm(in)")                                \
     X(GLU, "glu", 2, 2, 0, 0, "", GA_ACT, "out = act(gate) * up")                                        \
-    X(ROPE, "rope", 1, 1, 0, 0, "", GA_ROPE, "in place: rotary positions of q or k")                     \
+    X(ROPE, "rope", 1, 1, 0, 1, "freq", GA_ROPE, "in place: rotary positions of q or k (freq: scaled)")  \
     X(HEAD_NORM, "head_norm", 1, 1, 0, 1, "weight", GA_NORM | GA_HEADS, "in place: each head of q or k normalised") \
     X(KV_STORE, "kv_store", 2, 2, 2, 0, "", 0, "k and v rows into the caches at pos0")                   \
     X(ATTEND, "attend", 1, 1, 2, 0, "", GA_ATTN, "out = attention of q over the caches")                 \

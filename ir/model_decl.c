@@ -347,6 +347,66 @@ static void alloc_block(Decl *D, ModelBlock *b)
     }
 }
 
+/* ---------------------------------------------------------- rotary scaling */
+
+/* `scaling llama3(factor F, low_freq_factor L, high_freq_factor H, original_max_len M)`: Llama 3.1's
+ * rope_scaling (Hugging Face's rope_type "llama3"). */
+static void rope_scaling(Decl *D, const MAtom *v, Model *m)
+{
+    if (!v) return;
+    if (v->kind != MA_CALL || strcmp(v->str, "llama3")) {
+        ERR(D, v->loc, "`scaling` is llama3(factor F, low_freq_factor L, high_freq_factor H, original_max_len M)");
+        return;
+    }
+    double f = 0, lo = 0, hi = 0, orig = 0;
+    bool have[4] = { false, false, false, false };
+    for (const MOpt *o = v->args; o; o = o->next) {
+        static const char *const names[] = { "factor", "low_freq_factor", "high_freq_factor", "original_max_len" };
+        double *dst[] = { &f, &lo, &hi, &orig };
+        const char *n = opt_name(o);
+        int k = -1;
+        for (int i = 0; i < 4 && n; i++)
+            if (!strcmp(n, names[i])) k = i;
+        if (k < 0) {
+            unknown_option(D, "llama3", o, names, 4);
+            continue;
+        }
+        have[k] = atom_number(D, "llama3", names[k], opt_value(D, "llama3", o), dst[k]);
+    }
+    if (!have[0] || !have[1] || !have[2] || !have[3]) {
+        ERR(D, v->loc, "llama3(...) needs factor, low_freq_factor, high_freq_factor and original_max_len");
+        return;
+    }
+    if (!(f >= 1) || !(lo > 0) || !(hi > lo) || !(orig >= 1)) {
+        ERR(D, v->loc, "llama3(...) needs factor >= 1, 0 < low_freq_factor < high_freq_factor and original_max_len >= 1");
+        return;
+    }
+    m->rope_factor = (float)f;
+    m->rope_low = (float)lo;
+    m->rope_high = (float)hi;
+    m->rope_original = (float)orig;
+}
+
+/* The frequency of each rotary pair under Llama 3's scaling: long wavelengths slowed by the factor,
+ * short ones kept, those between blended (transformers' _compute_llama3_parameters). */
+static const float *llama3_frequencies(Arena *a, const Model *m, float base, int hd)
+{
+    float *freq = ARENA_ARRAY(a, float, hd / 2 > 0 ? hd / 2 : 1);
+    double lo_wave = m->rope_original / m->rope_low, hi_wave = m->rope_original / m->rope_high;
+    for (int j = 0; j < hd / 2; j++) {
+        double inv = (double)(float)pow((double)base, -2.0 * j / hd);
+        double wave = 2 * 3.14159265358979323846 / inv, out;
+        if (wave < hi_wave) out = inv;
+        else if (wave > lo_wave) out = inv / m->rope_factor;
+        else {
+            double smooth = (m->rope_original / wave - m->rope_low) / (m->rope_high - m->rope_low);
+            out = (1 - smooth) * inv / m->rope_factor + smooth * inv;
+        }
+        freq[j] = (float)out;
+    }
+    return freq;
+}
+
 /* ---------------------------------------------------------- statements */
 
 static void add_blocks(Decl *D, const MStmt *st)
@@ -557,8 +617,12 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
                     m->pos = POS_ROPE;
                     for (const MOpt *ro = v->kind == MA_CALL ? v->args : NULL; ro; ro = ro->next) {
                         double base;
+                        if (opt_name(ro) && !strcmp(opt_name(ro), "scaling")) {
+                            rope_scaling(&D, opt_value(&D, "rope", ro), m);
+                            continue;
+                        }
                         if (!opt_name(ro) || strcmp(opt_name(ro), "base")) {
-                            ERR(&D, ro->loc, "`rope` takes `base B`");
+                            ERR(&D, ro->loc, "`rope` takes `base B` and `scaling llama3(...)`");
                             continue;
                         }
                         if (atom_number(&D, "rope", "base", opt_value(&D, "rope", ro), &base)) {
@@ -673,6 +737,13 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
         for (int i = 0; i < m->nblocks; i++) {
             m->blocks[i].pos = POS_ROPE;
             m->blocks[i].rope_base = rope_base;
+            if (m->rope_factor > 0 && m->blocks[i].kind == BLOCK_MHA) {
+                /* one table per head size: blocks of equal head_dim share it */
+                const float *same = NULL;
+                for (int k = 0; k < i && !same; k++)
+                    if (m->blocks[k].rope_freq && m->blocks[k].head_dim == m->blocks[i].head_dim) same = m->blocks[k].rope_freq;
+                m->blocks[i].rope_freq = same ? same : llama3_frequencies(arena, m, rope_base, m->blocks[i].head_dim);
+            }
         }
     if (m->pos == POS_ALIBI)
         for (int i = 0; i < m->nblocks; i++) m->blocks[i].pos = POS_ALIBI;

@@ -280,6 +280,51 @@ static bool ignorable(const char *name)
     return false;
 }
 
+/* rope_scaling {"rope_type": "llama3", "factor", "low_freq_factor", "high_freq_factor",
+ * "original_max_position_embeddings"} as tfmc's `scaling llama3(...)`; any other type is refused. */
+static void read_rope_scaling(Config *c, Field *rs, char *out, size_t cap)
+{
+    Arena *a = &c->ctx->arena;
+    static const char *const hint = "tfmc scales rotary positions as Llama 3 does (rope_type \"llama3\"; docs/import.md)";
+    if (rs->type != JSON_OBJECT) {
+        refuse(c, rs, hint, "`rope_scaling` is %s; tfmc needs an object", rs->str);
+        return;
+    }
+    JsonReader r = rs->value;
+    r.arena = a;
+    JsonStr key;
+    char type[32] = "";
+    double v[4] = { 0, 0, 0, 0 };
+    bool have[4] = { false, false, false, false };
+    static const char *const names[] = { "factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings" };
+    json_object(&r);
+    while (json_member(&r, &key)) {
+        int k = -1;
+        for (int i = 0; i < 4; i++)
+            if (json_str_is(key, names[i])) k = i;
+        if (json_str_is(key, "rope_type") || json_str_is(key, "type")) {
+            JsonStr s;
+            if (json_string(&r, &s)) snprintf(type, sizeof type, "%.*s", (int)s.n, s.s);
+        } else if (k >= 0 && json_peek(&r) == JSON_NUMBER) {
+            json_number(&r, &v[k]);
+            have[k] = true;
+        } else {
+            json_skip(&r);
+        }
+    }
+    if (strcmp(type, "llama3")) {
+        refuse(c, rs, hint, "`rope_scaling` is %s, of a type tfmc does not have", rs->str);
+        return;
+    }
+    for (int i = 0; i < 4; i++)
+        if (!have[i]) {
+            refuse(c, rs, hint, "`rope_scaling` of type llama3 lacks `%s`", names[i]);
+            return;
+        }
+    snprintf(out, cap, "scaling llama3(factor %.9g, low_freq_factor %.9g, high_freq_factor %.9g, original_max_len %.9g)", v[0],
+             v[1], v[2], v[3]);
+}
+
 typedef struct Out {
     FILE *fp;
 } Out;
@@ -356,6 +401,7 @@ static TfmcStatus import_dir(TfmcContext *ctx, const char *dir, const char *out_
     bool tied, attn_bias = false, mlp_bias = false, qkv_bias = false;
     const char *act = NULL;
     long window = 0;
+    char scaling[256] = "";
     if (gpt2) {
         vocab = int_field(&c, "vocab_size", -1);
         dim = int_field(&c, "n_embd", -1);
@@ -395,8 +441,7 @@ static TfmcStatus import_dir(TfmcContext *ctx, const char *dir, const char *out_
         mlp_bias = bool_field(&c, "mlp_bias", false);
         qkv_bias = !strcmp(type, "qwen2"); /* Qwen 2: biases on q, k and v, none on o */
         Field *rs = field(&c, "rope_scaling");
-        if (rs && rs->type != JSON_NULL)
-            refuse(&c, rs, "tfmc imports rotary positions without scaling (docs/import.md)", "`rope_scaling` is %s, which tfmc does not have yet", rs->str);
+        if (rs && rs->type != JSON_NULL) read_rope_scaling(&c, rs, scaling, sizeof scaling);
         must_be(&c, "pretraining_tp", 1, "pretraining_tp splits the projections in training only when it is 1");
         if (!strcmp(type, "phi3")) {
             must_be(&c, "partial_rotary_factor", 1, "tfmc's rotary positions turn every dimension of a head");
@@ -454,6 +499,7 @@ static TfmcStatus import_dir(TfmcContext *ctx, const char *dir, const char *out_
         line(&o, 2, eos_from, "eos %s;", ids);
     }
     if (gpt2) line(&o, 2, "GPT-2: learned positions", "embed token, position learned;");
+    else if (scaling[0]) line(&o, 2, "rope_theta, rope_scaling", "embed token, position rope(base %.9g, %s);", theta, scaling);
     else line(&o, 2, "rope_theta", "embed token, position rope(base %.9g);", theta);
     line(&o, 2, gpt2 ? "n_layer" : "num_hidden_layers", "block x %ld {", layers);
     if (gpt2) {

@@ -341,6 +341,40 @@ void tfmcrt_rope(float *x, size_t n, size_t heads, size_t hd, size_t pos0, float
         }
 }
 
+/* As tfmcrt_rope, with the frequency of each pair given: freq[hd / 2] (scaled rotary positions:
+ * Llama 3's rope_scaling, computed when the model is declared). */
+void tfmcrt_rope_freq(float *x, size_t n, size_t heads, size_t hd, size_t pos0, const float *freq)
+{
+    size_t half = hd / 2;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < half; j++) {
+            double angle = (double)(pos0 + i) * (double)freq[j];
+            float c = (float)cos(angle), s = (float)sin(angle);
+            for (size_t h = 0; h < heads; h++) {
+                float *v = x + i * heads * hd + h * hd;
+                float a = v[j], b = v[j + half];
+                v[j] = a * c - b * s;
+                v[j + half] = b * c + a * s;
+            }
+        }
+}
+
+static void rope_freq_task(void *arg, size_t task)
+{
+    const RowJob *j = arg;
+    size_t i0, i1;
+    row_range(j, task, &i0, &i1);
+    tfmcrt_rope_freq(j->out + i0 * j->heads * j->d, i1 - i0, j->heads, j->d, j->pos0 + i0, j->w);
+}
+
+void tfmcrt_rope_freq_ex(const TfmcrtExec *ex, float *x, size_t n, size_t heads, size_t hd, size_t pos0,
+                         const float *freq)
+{
+    RowJob j = { x, NULL, NULL, freq, NULL, n, 1, 1, hd, heads, pos0, 0, 0, 0 };
+    j.tasks = tfmcrt_tasks(ex, n, heads * hd * 4 + hd * 40);
+    tfmcrt_parallel_for(ex, j.tasks, rope_freq_task, &j);
+}
+
 void tfmcrt_kv_store(float *kcache, float *vcache, const float *k, const float *v, size_t n, size_t pos0,
                      size_t kvd)
 {

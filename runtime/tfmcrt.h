@@ -200,6 +200,10 @@ TFMCRT_API void tfmcrt_glu_ex(const TfmcrtExec *ex, float *out, const float *gat
 TFMCRT_API void tfmcrt_rope(float *x, size_t n, size_t heads, size_t hd, size_t pos0, float base);
 TFMCRT_API void tfmcrt_rope_ex(const TfmcrtExec *ex, float *x, size_t n, size_t heads, size_t hd, size_t pos0,
                                float base);
+/* Rotary positions with each pair's frequency given (freq[hd / 2]): scaled RoPE. */
+TFMCRT_API void tfmcrt_rope_freq(float *x, size_t n, size_t heads, size_t hd, size_t pos0, const float *freq);
+TFMCRT_API void tfmcrt_rope_freq_ex(const TfmcrtExec *ex, float *x, size_t n, size_t heads, size_t hd, size_t pos0,
+                                    const float *freq);
 
 /* Store rows k[n][kvd] and v[n][kvd] at positions pos0.. of the caches [max_len][kvd]. */
 TFMCRT_API void tfmcrt_kv_store(float *kcache, float *vcache, const float *k, const float *v, size_t n, size_t pos0,

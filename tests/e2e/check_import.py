@@ -4,14 +4,16 @@
 For each folder of tests/fixtures/hf (gpt2; llama with grouped-query attention, a sharded BF16
 checkpoint and generation_config.json's eos list; mistral with a sliding window and one key/value
 head; qwen2 with biases on q, k and v only and tied embeddings; qwen3 with per-head q and k norms and
-head_dim larger than hidden / heads; phi3 with fused qkv_proj and gate_up_proj and a window), copied to a temporary folder:
+head_dim larger than hidden / heads; phi3 with fused qkv_proj and gate_up_proj and a window), llama32 with Llama 3.1's rope_scaling and
+a max_position_embeddings of 131072 (max_len capped at 8192), copied to a temporary folder:
 `tfmc import DIR -o DIR/model.tfm`, then `tfmc run` of the .tfm (and its generated C) must give the logits of the
 prompt's last position within 1e-4 x max|logit| of expected.json (a numpy forward written from each
 family's modeling code, tests/fixtures/hf/gen_hf.py), the same argmax at every position, the same
 6 greedy ids, and `--prompt` text through the folder's tokenizer.json. Written outside the folder
 (-o elsewhere, or standard output) the .tfm uses absolute paths and runs the same.
 
-Then the refusals, each naming the config field with its line and column: rope_scaling, an
+Then the refusals, each naming the config field with its line and column: rope_scaling of
+another type or incomplete, an
 activation tfmc lacks, a model_type it does not import, a missing config.json, a folder with only
 pytorch_model.bin, a sharded index naming a missing shard or a tensor its shard lacks; and the
 warning for a field tfmc does not know (the import still succeeds).
@@ -62,7 +64,7 @@ def main(argv):
     tfmc, fixtures = os.path.abspath(argv[1]), os.path.abspath(argv[2])
     c = Checks()
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ["gpt2", "llama", "mistral", "qwen2", "qwen3", "phi3"]:
+        for name in ["gpt2", "llama", "llama32", "mistral", "qwen2", "qwen3", "phi3"]:
             d = os.path.join(tmp, name)
             shutil.copytree(os.path.join(fixtures, name), d)
             expected = json.load(open(os.path.join(d, "expected.json")))
@@ -120,8 +122,10 @@ def main(argv):
             ok = r.returncode == 1 and re.search(pattern, r.stderr) is not None and not os.path.exists(os.path.join(d, "model.tfm"))
             c.check(ok, "%s: %s" % (what, r.stderr.strip().splitlines()[0] if r.stderr.strip() else "(nothing)"))
 
+        refused("llama", lambda cfg, d: cfg.update(rope_scaling={"rope_type": "yarn", "factor": 8.0}),
+                r"config\.json:\d+:\d+: error: `rope_scaling` is \{\"rope_type\": \"yarn\", \"factor\": 8.0\}, of a type", "rope_scaling yarn")
         refused("llama", lambda cfg, d: cfg.update(rope_scaling={"rope_type": "llama3", "factor": 8.0}),
-                r"config\.json:\d+:\d+: error: `rope_scaling` is", "rope_scaling")
+                r"`rope_scaling` of type llama3 lacks `low_freq_factor`", "rope_scaling llama3 incomplete")
         refused("llama", lambda cfg, d: cfg.update(hidden_act="gelu"), r"config\.json:\d+:\d+: error: `hidden_act` is \"gelu\"", "hidden_act")
         refused("llama", lambda cfg, d: cfg.update(model_type="bert"), r"`model_type` is \"bert\", which tfmc does not import", "model_type")
         refused("gpt2", lambda cfg, d: cfg.update(activation_function="swish"), r"`activation_function` is \"swish\"", "activation_function")

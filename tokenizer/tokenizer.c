@@ -1462,7 +1462,7 @@ TfmcStatus tfmc_tokenizer_encode(const TfmcTokenizer *t, const char *text, size_
     if (flags & TFMC_TOKENIZE_ADD_SPECIAL)
         for (int i = 0; i < t->nsuffix; i++) ints_push(&w, &out, t->suffix[i]);
     *n = out.n;
-    if (ids && cap) memcpy(ids, out.v, sizeof(int) * (out.n < cap ? out.n : cap));
+    if (ids && cap && out.n) memcpy(ids, out.v, sizeof(int) * (out.n < cap ? out.n : cap));
 done:
     for (int i = 0; i < w.nblocks; i++) t->alloc.realloc(t->alloc.ud, w.blocks[i], 0);
     return status;

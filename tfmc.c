@@ -1133,10 +1133,16 @@ static bool detokenize_one(const TfmcTokenizer *tok, const char *text, unsigned 
         size_t len;
         tfmc_tokenizer_decode(tok, ids, n, flags, NULL, 0, &len);
         char *out = malloc(len + 1);
-        if (out && tfmc_tokenizer_decode(tok, ids, n, flags, out, len + 1, &len) == TFMC_OK) {
+        TfmcStatus st = out ? tfmc_tokenizer_decode(tok, ids, n, flags, out, len + 1, &len) : TFMC_ERR_NOMEM;
+        if (st == TFMC_OK) {
             write_text(out, len);
             putchar('\n');
         } else {
+            size_t bad = 0;
+            while (bad < n && tfmc_tokenizer_piece(tok, ids[bad], NULL)) bad++;
+            if (st == TFMC_ERR_NOMEM) fprintf(stderr, "tfmc: out of memory\n");
+            else fprintf(stderr, "tfmc: %s%.0ld%sid %d is not a token of this tokenizer\n", line > 0 ? "line " : "",
+                         line > 0 ? line : 0, line > 0 ? ": " : "", bad < n ? ids[bad] : -1);
             ok = false;
         }
         free(out);

@@ -526,6 +526,10 @@ static void read_model(Loader *l)
             int n = (int)max_id + 1;
             for (int i = 0; i < t->nadded; i++)
                 if (t->added[i].id >= n) n = t->added[i].id + 1;
+            /* ids number the tokens from 0: one far past their count would make tables for nothing */
+            if ((long long)n > (long long)count + t->nadded)
+                failed_at(l, NULL, "the largest id, %d, is past the %d tokens of the file: ids number the tokens from 0",
+                          n - 1, count + t->nadded);
             t->vocab = n;
             t->piece = ARENA_ARRAY(&t->arena, const char *, n);
             t->piece_len = ARENA_ARRAY(&t->arena, uint32_t, n);

@@ -55,7 +55,6 @@ static void st_free(const TfmcAllocator *al, void *p)
     if (p) al->realloc(al->ud, p, 0);
 }
 
-
 static bool jfail(Json *j, const char *what)
 {
     if (j->err[0] == '\0') snprintf(j->err, j->cap, "malformed JSON header: %s", what);
@@ -77,23 +76,6 @@ static bool expect(Json *j, char c)
     }
     j->p++;
     return true;
-}
-
-/* The length of the UTF-8 sequence at p (at most n bytes available), or 0 when it is not valid
- * UTF-8 (overlong forms, surrogates and code points past U+10FFFF included). */
-static int utf8_length(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    int len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-    if (len == 0 || (size_t)len > n) return 0;
-    unsigned v = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
-    for (int i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        v = v << 6 | (p[i] & 0x3F);
-    }
-    static const unsigned least[5] = { 0, 0, 0x80, 0x800, 0x10000 };
-    if (v < least[len] || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-    return len;
 }
 
 /* A JSON string into a buffer of the allocator (escapes decoded; \u kept to ASCII or '?'). A string
@@ -122,7 +104,7 @@ static char *jstring(Json *j)
         }
         if ((unsigned char)c >= 0x80) {
             /* a multi-byte character, copied whole once it is known to be valid */
-            int len = utf8_length((const unsigned char *)j->p - 1, (size_t)(j->end - j->p) + 1);
+            int len = utf8_valid_length((const unsigned char *)j->p - 1, (size_t)(j->end - j->p) + 1);
             if (len == 0) {
                 st_free(j->al, s);
                 jfail(j, "a string is not valid UTF-8");

@@ -136,7 +136,7 @@ bool json_element(JsonReader *r) { return next_item(r, ']'); }
 
 /* The length of the UTF-8 sequence at p (n bytes available), or 0 when it is not valid UTF-8
  * (overlong forms, surrogates and code points past U+10FFFF included). */
-static int utf8_valid(const unsigned char *p, size_t n)
+int utf8_valid_length(const unsigned char *p, size_t n)
 {
     unsigned c = p[0];
     int len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
@@ -200,7 +200,7 @@ bool json_string(JsonReader *r, JsonStr *out)
         unsigned char c = (unsigned char)*r->p;
         if (c < 0x20) return json_fail(r, "a control character (byte 0x%02x) in a string: write it as \\u%04x", c, c);
         if (c >= 0x80) {
-            int len = utf8_valid((const unsigned char *)r->p, (size_t)(close - r->p));
+            int len = utf8_valid_length((const unsigned char *)r->p, (size_t)(close - r->p));
             if (!len) return json_fail(r, "a string is not valid UTF-8 (byte 0x%02x)", c);
             memcpy(s + n, r->p, (size_t)len);
             n += (size_t)len;

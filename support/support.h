@@ -76,6 +76,10 @@ typedef struct SrcLoc {
     int first_line, first_column, last_line, last_column;
 } SrcLoc;
 
+/* The length of the valid UTF-8 sequence at p (n bytes available), or 0 when it is not valid UTF-8
+ * (overlong forms, surrogates and code points past U+10FFFF included). In support/json.c. */
+int utf8_valid_length(const unsigned char *p, size_t n);
+
 /* A UTF-8 continuation byte: it does not start a character, so it does not start a column. */
 static inline bool utf8_continuation(unsigned char c) { return (c & 0xc0) == 0x80; }
 

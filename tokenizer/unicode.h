@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "support.h" /* utf8_valid_length */
+
 typedef struct UnicodeRange { uint32_t lo, hi; } UnicodeRange;
 typedef struct UnicodeClass { uint32_t lo, hi; uint8_t ccc; } UnicodeClass;
 typedef struct UnicodeDecomposition { uint32_t cp, first, second; } UnicodeDecomposition; /* second 0: a singleton */
@@ -25,8 +27,6 @@ extern const int unicode_composition_count;
 /* The code point at s (n bytes available) and its length in *len; a byte that does not start
  * valid UTF-8 reads as U+FFFD of length 1. */
 uint32_t utf8_decode(const unsigned char *s, size_t n, int *len);
-/* The length of the valid UTF-8 sequence at s, or 0. */
-int utf8_valid_length(const unsigned char *s, size_t n);
 /* Where the text stops being valid UTF-8 (n when it is valid). */
 size_t utf8_check(const unsigned char *s, size_t n);
 size_t utf8_encode(uint32_t cp, unsigned char *out);

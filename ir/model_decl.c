@@ -718,7 +718,7 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
             if (!o || o->next || o->atoms[0].kind != MA_STRING ||
                 !(o->natoms == 1 || (o->natoms == 3 && o->atoms[1].kind == MA_NAME && !strcmp(o->atoms[1].str, "as") &&
                                      o->atoms[2].kind == MA_NAME))) {
-                ERR(&D, st->loc, "write `weights \"FILE.safetensors\" [as gpt2|llama|tfmc];`");
+                ERR(&D, st->loc, "write `weights \"FILE.safetensors\" [as gpt2|llama|gpt_neox|tfmc];`");
                 continue;
             }
             D.weights = o->atoms[0].str;
@@ -727,10 +727,11 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
                 const char *s = o->atoms[2].str;
                 if (!strcmp(s, "gpt2")) D.scheme = SCHEME_GPT2;
                 else if (!strcmp(s, "llama")) D.scheme = SCHEME_LLAMA;
+                else if (!strcmp(s, "gpt_neox")) D.scheme = SCHEME_NEOX;
                 else if (strcmp(s, "tfmc")) {
-                    static const char *const schemes[] = { "gpt2", "llama", "tfmc" };
-                    ERR(&D, o->atoms[2].loc, "the weight naming scheme is gpt2, llama or tfmc");
-                    suggest_value(&D, &o->atoms[2], schemes, 3);
+                    static const char *const schemes[] = { "gpt2", "llama", "gpt_neox", "tfmc" };
+                    ERR(&D, o->atoms[2].loc, "the weight naming scheme is gpt2, llama, gpt_neox or tfmc");
+                    suggest_value(&D, &o->atoms[2], schemes, 4);
                 }
             }
         } else if (!strcmp(n, "init")) {

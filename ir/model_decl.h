@@ -5,7 +5,7 @@
 
 #include "lower.h"
 
-typedef enum Scheme { SCHEME_TFMC, SCHEME_GPT2, SCHEME_LLAMA } Scheme;
+typedef enum Scheme { SCHEME_TFMC, SCHEME_GPT2, SCHEME_LLAMA, SCHEME_NEOX } Scheme;
 
 typedef struct Decl {
     Arena *a;

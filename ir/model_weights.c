@@ -100,7 +100,10 @@ enum { LOAD_MAX_REPORTED = 24 };
 static const char *resolve(Loader *L, const char *name)
 {
     if (safetensors_has(L->st, name)) return name;
-    const char *prefix = L->D->scheme == SCHEME_GPT2 ? "transformer." : L->D->scheme == SCHEME_LLAMA ? "model." : NULL;
+    const char *prefix = L->D->scheme == SCHEME_GPT2    ? "transformer."
+                         : L->D->scheme == SCHEME_LLAMA ? "model."
+                         : L->D->scheme == SCHEME_NEOX  ? "gpt_neox."
+                                                        : NULL;
     if (prefix) {
         const char *full = arena_printf(L->D->a, "%s%s", prefix, name);
         if (safetensors_has(L->st, full)) return full;
@@ -259,27 +262,29 @@ static void load_positions(Loader *L, const char *name)
     else memcpy(m->pos_emb, t, sizeof(float) * (size_t)m->positions * m->dim);
 }
 
-/* The output head of a HF checkpoint: lm_head.weight, or tied to the embedding. */
-static void load_lm_head(Loader *L)
+/* The output head of a HF checkpoint (lm_head.weight, embed_out.weight), or tied to the embedding. */
+static void load_head(Loader *L, const char *head)
 {
     Model *m = L->D->m;
-    if (!safetensors_has(L->st, "lm_head.weight") || !m->tied) {
-        if (!m->tied) load(L, "lm_head.weight", m->unembed, m->vocab_size, m->dim, false);
+    if (!safetensors_has(L->st, head) || !m->tied) {
+        if (!m->tied) load(L, head, m->unembed, m->vocab_size, m->dim, false);
         return;
     }
     /* a tied model's checkpoint may still store the head: it must be the embedding */
     if (!L->reading) {
-        load(L, "lm_head.weight", NULL, m->vocab_size, m->dim, false);
+        load(L, head, NULL, m->vocab_size, m->dim, false);
         return;
     }
     size_t n = (size_t)m->vocab_size * m->dim;
     float *t = tmp_buffer(L, 1, n);
     int before = L->problems;
-    load(L, "lm_head.weight", t, m->vocab_size, m->dim, false);
+    load(L, head, t, m->vocab_size, m->dim, false);
     if (L->problems == before && memcmp(t, m->tok_emb, n * sizeof(float)) != 0)
-        load_error(L, "`lm_head.weight` differs from the token embedding, but the model says `unembed tied`; "
-                      "declare `unembed separate`");
+        load_error(L, arena_printf(L->D->a, "`%s` differs from the token embedding, but the model says `unembed tied`; "
+                                            "declare `unembed separate`", head));
 }
+
+static void load_lm_head(Loader *L) { load_head(L, "lm_head.weight"); }
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -290,6 +295,10 @@ static bool ends_with(const char *s, const char *suffix)
 /* GPT-2 checkpoints store their causal masks as buffers; Llama ones the rotary frequencies. */
 static bool gpt2_ignored(const char *name) { return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias"); }
 static bool llama_ignored(const char *name) { return ends_with(name, "rotary_emb.inv_freq"); }
+static bool neox_ignored(const char *name)
+{
+    return ends_with(name, ".attention.bias") || ends_with(name, ".attention.masked_bias") || llama_ignored(name);
+}
 
 /* GPT-2: h.N.{ln_1, attn.c_attn (fused QKV, Conv1D [in][out]), attn.c_proj, ln_2, mlp.c_fc, mlp.c_proj}. */
 static void load_gpt2(Loader *L)
@@ -418,14 +427,69 @@ static void load_llama(Loader *L)
     load_lm_head(L);
 }
 
+/* GPT-NeoX (Pythia): gpt_neox.embed_in, gpt_neox.layers.N.{input_layernorm, attention.query_key_value
+ * (fused, per head: q, k, v of head_dim rows each), attention.dense, post_attention_layernorm,
+ * mlp.dense_h_to_4h, mlp.dense_4h_to_h}, gpt_neox.final_layer_norm, embed_out. */
+static void load_neox(Loader *L)
+{
+    Model *m = L->D->m;
+    Arena *a = L->D->a;
+    int d = m->dim, layer = -1;
+    load(L, "embed_in.weight", m->tok_emb, m->vocab_size, d, false);
+    for (int i = 0; i < m->nblocks; i++) {
+        ModelBlock *b = &m->blocks[i];
+        if (b->shared_with >= 0) continue;
+        if (b->kind == BLOCK_MHA) layer++;
+        if (layer < 0) { load_error(L, "a GPT-NeoX block starts with `attention`"); return; }
+        const char *h = arena_printf(a, "layers.%d", layer);
+        if (b->kind == BLOCK_MHA) {
+            int hd = b->head_dim, nh = b->mha_heads, q = nh * hd;
+            if (b->kv_heads != nh || b->q_norm.kind != NORM_NONE || (b->bq && !b->bo))
+                { load_error(L, "GPT-NeoX attention has kv_heads = heads, biases on all four projections or none"); return; }
+            load_norm(L, arena_printf(a, "%s.input_layernorm", h), &b->norm);
+            /* rows h * 3 hd + t * hd + r hold row r of head h of q (t 0), k (1), v (2) */
+            float *qkv = L->reading ? tmp_buffer(L, 1, (size_t)3 * q * d) : NULL;
+            float *bias = L->reading && b->bq ? tmp_buffer(L, 2, (size_t)3 * q) : NULL;
+            int before = L->problems;
+            load(L, arena_printf(a, "%s.attention.query_key_value.weight", h), qkv, 3 * q, d, false);
+            if (b->bq) load(L, arena_printf(a, "%s.attention.query_key_value.bias", h), bias, 3 * q, 0, false);
+            if (L->reading && L->problems == before) {
+                float *w[3] = { b->wq, b->wk, b->wv }, *bs[3] = { b->bq, b->bk, b->bv };
+                for (int head = 0; head < nh; head++)
+                    for (int t = 0; t < 3; t++) {
+                        size_t from = (size_t)(head * 3 + t) * hd, to = (size_t)head * hd;
+                        memcpy(w[t] + to * d, qkv + from * d, sizeof(float) * (size_t)hd * d);
+                        if (bias) memcpy(bs[t] + to, bias + from, sizeof(float) * (size_t)hd);
+                    }
+            }
+            load(L, arena_printf(a, "%s.attention.dense.weight", h), b->wo, d, q, false);
+            if (b->bo) load(L, arena_printf(a, "%s.attention.dense.bias", h), b->bo, d, 0, false);
+        } else if (b->kind == BLOCK_FFN) {
+            if (b->ffn.gate) { load_error(L, "a GPT-NeoX MLP is ungated"); return; }
+            load_norm(L, arena_printf(a, "%s.post_attention_layernorm", h), &b->norm);
+            load(L, arena_printf(a, "%s.mlp.dense_h_to_4h.weight", h), b->ffn.up, b->ffn.hidden, d, false);
+            load(L, arena_printf(a, "%s.mlp.dense_4h_to_h.weight", h), b->ffn.down, d, b->ffn.hidden, false);
+            if (b->ffn.b_up) {
+                load(L, arena_printf(a, "%s.mlp.dense_h_to_4h.bias", h), b->ffn.b_up, b->ffn.hidden, 0, false);
+                load(L, arena_printf(a, "%s.mlp.dense_4h_to_h.bias", h), b->ffn.b_down, d, 0, false);
+            }
+        } else {
+            { load_error(L, "GPT-NeoX checkpoints have no mixture of experts"); return; }
+        }
+    }
+    load_norm(L, "final_layer_norm", &m->final_norm);
+    load_head(L, "embed_out.weight");
+}
+
 /* Which scheme a file's names follow, from names only that scheme has; -1 when none fits. */
 static int file_scheme(const SafeTensors *st)
 {
     static const char *const marks[][2] = { { "wte.weight", ".attn.c_attn.weight" },
                                             { "embed_tokens.weight", ".self_attn.q_proj.weight" },
-                                            { "embed.token.weight", ".attention.q.weight" } };
-    static const Scheme schemes[] = { SCHEME_GPT2, SCHEME_LLAMA, SCHEME_TFMC };
-    for (int k = 0; k < 3; k++)
+                                            { "embed.token.weight", ".attention.q.weight" },
+                                            { "embed_in.weight", ".attention.query_key_value.weight" } };
+    static const Scheme schemes[] = { SCHEME_GPT2, SCHEME_LLAMA, SCHEME_TFMC, SCHEME_NEOX };
+    for (int k = 0; k < 4; k++)
         for (int i = 0; i < safetensors_count(st); i++)
             for (int j = 0; j < 2; j++)
                 if (ends_with(safetensors_name(st, i), marks[k][j])) return (int)schemes[k];
@@ -436,7 +500,7 @@ static int file_scheme(const SafeTensors *st)
  * scheme's, or carry a prefix this scheme does not strip. */
 static void missing_hint(Loader *L)
 {
-    static const char *const names[] = { "tfmc", "gpt2", "llama" };
+    static const char *const names[] = { "tfmc", "gpt2", "llama", "gpt_neox" };
     Decl *D = L->D;
     int k = file_scheme(L->st);
     if (k >= 0 && k != (int)D->scheme) {
@@ -454,7 +518,8 @@ static void missing_hint(Loader *L)
                          "the file names it `%s`: its names carry the prefix `%.*s`, which the %s scheme %s",
                       have, (int)(h - n), have, names[D->scheme],
                       D->scheme == SCHEME_GPT2 ? "does not strip (it strips `transformer.`)"
-                      : D->scheme == SCHEME_LLAMA ? "does not strip (it strips `model.`)" : "does not expect");
+                      : D->scheme == SCHEME_LLAMA ? "does not strip (it strips `model.`)"
+                      : D->scheme == SCHEME_NEOX ? "does not strip (it strips `gpt_neox.`)" : "does not expect");
             return;
         }
     }
@@ -464,6 +529,7 @@ static void walk(Loader *L)
 {
     if (L->D->scheme == SCHEME_GPT2) load_gpt2(L);
     else if (L->D->scheme == SCHEME_LLAMA) load_llama(L);
+    else if (L->D->scheme == SCHEME_NEOX) load_neox(L);
     else load_tfmc(L);
 }
 
@@ -474,7 +540,10 @@ static void check_header(Loader *L)
     Decl *D = L->D;
     walk(L);
     if (L->missing) missing_hint(L);
-    bool (*ignored)(const char *) = D->scheme == SCHEME_GPT2 ? gpt2_ignored : D->scheme == SCHEME_LLAMA ? llama_ignored : NULL;
+    bool (*ignored)(const char *) = D->scheme == SCHEME_GPT2    ? gpt2_ignored
+                                    : D->scheme == SCHEME_LLAMA ? llama_ignored
+                                    : D->scheme == SCHEME_NEOX  ? neox_ignored
+                                                                : NULL;
     for (int i = 0; i < safetensors_count(L->st); i++) {
         const char *name = safetensors_name(L->st, i);
         if (safetensors_used(L->st, i) || (ignored && ignored(name))) continue;

@@ -1230,7 +1230,7 @@ static const char usage_import[] =
     "Write a .tfm that loads the Hugging Face model folder DIR unchanged: config.json,\n"
     "generation_config.json (the end-of-sequence ids), model.safetensors or a sharded\n"
     "model.safetensors.index.json, and tokenizer.json when there is one. Families: gpt2, llama,\n"
-    "mistral, qwen2, qwen3, phi3. Each line says the config field it comes from; a field tfmc cannot honour is\n"
+    "mistral, qwen2, qwen3, phi3, gemma, gpt_neox. Each line says the config field it comes from; a field tfmc cannot honour is\n"
     "an error naming it, one it does not know a warning. Without -o the .tfm goes to standard\n"
     "output, with absolute paths; with -o inside DIR its paths are bare names.\n";
 

@@ -149,8 +149,8 @@ size_t model_memory_limit(size_t requested);
 
 /* Every weight of a declared model under its name in our scheme (docs/weights.md); cols 0 marks
  * a vector. Loading and --emit=weights both walk this one list. */
-typedef void (*TensorVisit)(void *ud, const char *name, float *data, int rows, int cols);
-void model_tfmc_tensors(Arena *a, const Model *m, TensorVisit visit, void *ud);
+typedef void (*TensorVisit)(void *ud, const char *name, float **slot, int rows, int cols);
+void model_tfmc_tensors(Arena *a, Model *m, TensorVisit visit, void *ud);
 
 /* ------------------------------------------------------- safetensors */
 
@@ -163,6 +163,10 @@ bool safetensors_has(const SafeTensors *st, const char *name);
 /* Read tensor `name` of the given shape as f32 into out (converting f16/bf16); NaN/Inf rejected.
  * shape[1] == 0 for a vector. */
 bool safetensors_read(SafeTensors *st, const char *name, int rows, int cols, float *out, char *err, size_t cap);
+/* Tensor `name` of the given shape in place, when it needs no conversion (stored F32, aligned, on
+ * a little-endian machine), every value checked finite: 1 with *out pointing into the mapping (valid
+ * until safetensors_close); 0 when it must be read with safetensors_read; -1 with the problem in err. */
+int safetensors_map(SafeTensors *st, const char *name, int rows, int cols, const float **out, char *err, size_t cap);
 /* Check that tensor `name` has the given shape, without reading it: 0 when it does, 1 when it is
  * missing, 2 when its shape differs (the problem in err). Present tensors count as used. */
 int safetensors_check(SafeTensors *st, const char *name, int rows, int cols, char *err, size_t cap);

@@ -299,7 +299,7 @@ float decl_unallocated[1];
 static float *alloc_f(Decl *D, size_t n)
 {
     D->weight_bytes += (double)n * sizeof(float);
-    if (D->counting) return decl_unallocated;
+    if (D->counting || D->from_file) return decl_unallocated;
     return ARENA_ARRAY(D->a, float, n ? n : 1);
 }
 
@@ -544,6 +544,7 @@ static void alloc_embeddings(Decl *D)
     m->tok_emb = alloc_f(D, (size_t)m->vocab_size * d);
     /* rotary, ALiBi and position-free models have no table */
     m->pos_emb = m->pos == POS_LEARNED || m->pos == POS_SINUSOIDAL ? alloc_f(D, (size_t)m->positions * d) : NULL;
+    if (m->pos == POS_SINUSOIDAL && D->from_file) m->pos_emb = ARENA_ARRAY(D->a, float, (size_t)m->positions * d); /* computed, never read */
     m->unembed = D->tied ? m->tok_emb : alloc_f(D, (size_t)m->vocab_size * d);
     alloc_norm(D, &m->final_norm);
 }
@@ -554,6 +555,7 @@ static void realise_weights(Decl *D)
 {
     Model *m = D->m;
     D->counting = false;
+    D->from_file = D->weights != NULL && !D->has_init;
     D->weight_bytes = 0;
     for (int i = 0; i < m->nblocks; i++) {
         ModelBlock *b = &m->blocks[i];

@@ -607,11 +607,11 @@ typedef struct TensorList {
     int n, cap;
 } TensorList;
 
-static void collect(void *ud, const char *name, float *data, int rows, int cols)
+static void collect(void *ud, const char *name, float **slot, int rows, int cols)
 {
     TensorList *l = ud;
     /* vectors are written with shape [rows] */
-    Tensor t = { name, data, cols ? (size_t)rows : 1, cols ? (size_t)cols : (size_t)rows };
+    Tensor t = { name, *slot, cols ? (size_t)rows : 1, cols ? (size_t)cols : (size_t)rows };
     VEC_PUSH(l->arena, l->v, l->n, l->cap, t);
 }
 
@@ -625,7 +625,7 @@ static TfmcStatus write_safetensors(TfmcContext *ctx, const TfmcProgram *p, cons
     if (m->declared) {
         /* a declared model's weights, whatever they were read from, in our scheme */
         TensorList l = { &ctx->arena, NULL, 0, 0 };
-        model_tfmc_tensors(&ctx->arena, m, collect, &l);
+        model_tfmc_tensors(&ctx->arena, (Model *)m, collect, &l); /* collect only reads */
         return write_file(ctx, path, m, l.v, l.n);
     }
     size_t d = (size_t)m->dim;

@@ -30,6 +30,22 @@ void arena_init(Arena *a, const TfmcAllocator *alloc, jmp_buf *on_oom)
     a->alloc = alloc;
     a->on_oom = on_oom;
     a->head = NULL;
+    a->cleanups = NULL;
+}
+
+struct ArenaCleanup {
+    void (*fn)(void *);
+    void *ud;
+    ArenaCleanup *next;
+};
+
+void arena_on_free(Arena *a, void (*fn)(void *), void *ud)
+{
+    ArenaCleanup *c = arena_alloc(a, sizeof *c);
+    c->fn = fn;
+    c->ud = ud;
+    c->next = a->cleanups;
+    a->cleanups = c;
 }
 
 void *arena_alloc(Arena *a, size_t size)
@@ -152,6 +168,8 @@ const char *text_str(Text *t) { return t->s ? t->s : ""; }
 
 void arena_free(Arena *a)
 {
+    for (ArenaCleanup *c = a->cleanups; c; c = c->next) c->fn(c->ud);
+    a->cleanups = NULL;
     ArenaBlock *b = a->head;
     while (b) {
         ArenaBlock *next = b->next;

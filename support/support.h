@@ -17,10 +17,12 @@
 /* Bump allocation from blocks freed all at once. Allocation failure jumps to
  * the context's recovery point (the API entry), so callers never check NULL. */
 typedef struct ArenaBlock ArenaBlock;
+typedef struct ArenaCleanup ArenaCleanup;
 typedef struct Arena {
     const TfmcAllocator *alloc;
     jmp_buf *on_oom;
     ArenaBlock *head;
+    ArenaCleanup *cleanups; /* run by arena_free, the latest first */
 } Arena;
 
 /* The C library's realloc and free as a TfmcAllocator (a context's default). */
@@ -39,6 +41,9 @@ char *arena_strdup(Arena *a, const char *s);
 char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Grow an array of `*cap` elements of `size` bytes to hold at least `need` elements. */
 void *arena_grow(Arena *a, void *ptr, int *cap, int need, size_t size);
+/* Have arena_free call fn(ud) before it frees the blocks: for what the arena's memory points into
+ * and the arena does not own (a memory-mapped weight file). */
+void arena_on_free(Arena *a, void (*fn)(void *), void *ud);
 void arena_free(Arena *a);
 
 /* A string built piece by piece in an arena (JSON headers, messages). */

@@ -595,24 +595,20 @@ bool safetensors_read(SafeTensors *st, const char *name, int rows, int cols, flo
 }
 
 /* Where the first non-finite value of count floats is, or count. A float is not finite when its
- * bits without the sign are at least 0x7F800000: the largest of a block, taken in eight
- * independent lanes (which plain -O2 turns into vector code), then the block that has one searched
- * again. */
+ * exponent bits are all ones: or-ed over a block in eight independent lanes (which plain -O2
+ * turns into vector code), then the block that has one searched again. */
 static size_t first_non_finite(const float *w, size_t count)
 {
     for (size_t at = 0; at < count; at += 4096) {
         size_t n = count - at < 4096 ? count - at : 4096, i = 0;
-        uint32_t top[8] = { 0 };
+        uint32_t lane[8] = { 0 }, bad = 0;
         for (; i + 8 <= n; i += 8)
             for (int k = 0; k < 8; k++) {
                 uint32_t b;
                 memcpy(&b, w + at + i + k, 4);
-                b &= 0x7FFFFFFFu;
-                top[k] = b > top[k] ? b : top[k];
+                lane[k] |= (uint32_t)((b & 0x7F800000u) == 0x7F800000u);
             }
-        uint32_t most = 0;
-        for (int k = 0; k < 8; k++) most = top[k] > most ? top[k] : most;
-        bool bad = most >= 0x7F800000u;
+        for (int k = 0; k < 8; k++) bad |= lane[k];
         for (; i < n; i++) bad |= !isfinite(w[at + i]);
         if (!bad) continue;
         for (i = 0; i < n; i++)

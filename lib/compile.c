@@ -888,13 +888,7 @@ TfmcStatus tfmc_session_decode(TfmcSession *s, int id, float *logits)
     return session_feed(s, &id, 1, logits, logits ? 1 : 0, true);
 }
 
-int tfmc_argmax(const float *v, size_t n)
-{
-    size_t best = 0;
-    for (size_t i = 1; i < n; i++)
-        if (v[i] > v[best]) best = i;
-    return (int)best;
-}
+int tfmc_argmax(const float *v, size_t n) { return tfmcrt_argmax(v, n); }
 
 TfmcStatus tfmc_session_profile(TfmcSession *s, bool on)
 {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""check_text.py TFMC: text in and text out of `tfmc run`, and its sampling.
+"""check_text.py TFMC [--san]: text in and text out of `tfmc run`, and its sampling.
 
 A tiny random model over a byte-level tokenizer written here (GPT-2's 256 byte tokens, a few
 merges, <|endoftext|> as its `eos`), and for a set of prompts (ASCII, accents, emoji, CJK):
@@ -13,7 +13,12 @@ merges, <|endoftext|> as its `eos`), and for a set of prompts (ASCII, accents, e
          cut to top-k, then to the fewest reaching top-p) run on `run --logits` of the same input,
          for many seeds and settings; whole generations are the same at 1 and 2 threads and the
          same in text and in ids; different seeds give different generations;
-  errors a prompt without a tokenizer, a prompt with ids, bad sampling options.
+  errors a prompt without a tokenizer, a prompt with ids, bad sampling options;
+  C      the generated `--main` (portable C with gcc and clang, `--backend=simd` with gcc, all at
+         -std=c99 -Wall -Wextra -Werror -pedantic; with --san under ASan and UBSan) prints the same
+         ids as `tfmc run`, greedy and seeded, its first sampled id equals the Python sampler on its
+         own logits, every generation of a model whose eos the model emits stops there, and bad
+         options and ids are refused with a message.
 
 Prints a line per check and `N passed, M failed`. Standard library only."""
 import json
@@ -24,6 +29,7 @@ import sys
 import tempfile
 
 M64 = (1 << 64) - 1
+SANITIZE = False  # --san: the generated C is built with ASan and UBSan too
 
 
 def byte_chars():
@@ -137,7 +143,94 @@ def run(cmd, stdin=""):
     return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=300)
 
 
+def build(c, tfmc, tmp, model, name, backend, cc, extra=()):
+    """The generated C with --main of model, built with cc; its path, or None (a failed check)."""
+    src = os.path.join(tmp, name + ".c")
+    exe = os.path.join(tmp, name)
+    g = run([tfmc, model, "-o", src, "--main", "--backend=" + backend] + list(extra))
+    if g.returncode != 0:
+        c.check(False, "%s: tfmc could not write the C: %s" % (name, g.stderr.strip()[:300]))
+        return None
+    flags = ["-lm"] if backend == "simd" else run([tfmc, "config", "--cflags", "--libs"]).stdout.split()
+    san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"] if SANITIZE else []
+    b = run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", src, "-o", exe] + san + flags)
+    c.check(b.returncode == 0, "%s: built with %s -std=c99 -Wall -Wextra -Werror -pedantic%s" %
+            (name, cc, b.stderr.strip()[:400] and ": " + b.stderr.strip()[:400]))
+    return exe if b.returncode == 0 else None
+
+
+def check_compiled(c, tfmc, tmp, model, tok, eos, prompts, settings):
+    """The generated --main (portable C with gcc and clang, SIMD with gcc) against `tfmc run`: the
+    same ids, greedy and sampled, for the same seed; generation stopping at an eos; bad options."""
+    # a second model whose eos is also an id the model generates early, so that every generation stops
+    with open(model) as f:
+        text = f.read()
+    ids0 = run([tfmc, "tokenize", tok, "--add-special", prompts[1]]).stdout.split()
+    whole = {}  # (prompt, settings) -> the ids `tfmc run` generates with the model's own eos
+    for p in prompts:
+        ids = run([tfmc, "tokenize", tok, "--add-special", p]).stdout.split()
+        for s in settings:
+            whole[p, tuple(s)] = ids, run([tfmc, "run", model, "--generate", "16"] + s + ids).stdout.split()
+    counts = {}
+    for _, out in whole.values():
+        for t in out[1:]:
+            counts[t] = counts.get(t, 0) + 1
+    common = max(sorted(counts), key=lambda t: counts[t])  # the id generated most often
+    stops = os.path.join(tmp, "stops.tfm")
+    with open(stops, "w") as f:
+        f.write(text.replace("eos %d;" % eos, "eos %d, %s;" % (eos, common)))
+    for backend, cc in [("c", "gcc"), ("c", "clang"), ("simd", "gcc")]:
+        for m in (model, stops):
+            name = "%s_%s_%s" % (os.path.basename(m)[:-4], backend, cc)
+            exe = build(c, tfmc, tmp, m, name, backend, cc)
+            if not exe:
+                continue
+            same = total = cut = stopped = 0
+            for (p, s), (ids, full) in sorted(whole.items()):
+                s = list(s)
+                want = run([tfmc, "run", m, "--generate", "16"] + s + ids)
+                got = run([exe, "--generate", "16", "--threads", "1"] + s + ids)
+                total += 1
+                same += got.returncode == 0 and want.returncode == 0 and got.stdout == want.stdout
+                # the generation of the model with its own eos alone, cut after the first eos
+                ends = [i for i, t in enumerate(full) if t in (str(eos), common if m == stops else str(eos))]
+                cut += got.stdout.split() == (full[:ends[0] + 1] if ends else full)
+                stopped += bool(ends) and ends[0] < 15
+            c.check(same == total, "%s: the same ids as `tfmc run`, greedy and seeded: %d of %d" % (name, same, total))
+            c.check(cut == total and (m != stops or stopped > 0),
+                    "%s: generation stops after the first eos: %d of %d (%d stopped early)" % (name, cut, total, stopped))
+            threads = "2" if backend == "c" else "1"  # the SIMD file has no thread pool
+            many = run([exe, "--generate", "8", "--temperature", "1", "--seed", "5", "--threads", threads],
+                       "\n".join([" ".join(ids0)] * 3) + "\n")
+            lines = many.stdout.splitlines()
+            c.check(len(lines) == 3 and len(set(lines)) == 1, "%s: each input line starts from the seed" % name)
+            if m == model:
+                # the first sampled id against the Python sampler, on the logits the compiled model prints
+                logits = [float(x) for x in run([exe, "--logits"] + ids0).stdout.split()]
+                agree = total = 0
+                for t, k, p in [(1.0, 0, 1.0), (0.5, 0, 1.0), (1.0, 10, 1.0), (1.0, 0, 0.5), (0.9, 3, 0.8), (3.0, 0, 0.95)]:
+                    for seed in range(0, 40, 4):
+                        args = ["--temperature", repr(t), "--top-k", str(k), "--top-p", repr(p), "--seed", str(seed)]
+                        got = run([exe, "--generate", "1"] + args + ids0).stdout.split()
+                        total += 1
+                        agree += got == [str(reference_sample(logits, t, k, p, seed))]
+                c.check(agree == total, "%s: first sampled id equals the Python sampler: %d of %d" % (name, agree, total))
+            if backend != "c" or cc != "gcc" or m != model:
+                continue
+            for args, what in [(["--bogus"], "unknown option"), (["--generate", "2", "--seed"], "needs a value"),
+                               (["--temperature", "x"], "--temperature"), (["--temperature", "-1"], "--temperature"),
+                               (["--top-p", "0"], "--top-p"), (["--top-p", "1.5"], "--top-p"), (["--top-k", "2.5"], "--top-k"),
+                               (["--seed", "-3"], "--seed"), (["--generate", "0"], "--generate"), (["--threads", "0"], "--threads")]:
+                r = run([exe] + args + ([] if "needs a value" in what else ["1", "2"]))
+                c.check(r.returncode == 2 and what in r.stderr and r.stdout == "" and "Sanitizer" not in r.stderr,
+                        "%s: %s is refused: %s" % (name, " ".join(args), r.stderr.strip()))
+            r = run([exe, "--generate", "2", "1", "x"])
+            c.check(r.returncode == 1 and "not a token id" in r.stderr, "%s: a bad id: %s" % (name, r.stderr.strip()))
+
+
 def main(argv):
+    global SANITIZE
+    SANITIZE = "--san" in argv
     tfmc = os.path.abspath(argv[1])
     c = Checks()
     with tempfile.TemporaryDirectory() as tmp:
@@ -192,6 +285,7 @@ def main(argv):
             g.write(open(model).read().replace('eos %d;' % eos, 'eos %d;' % (eos + 5)))
         r = run([tfmc, "check", bare])
         c.check(r.returncode == 1 and "outside the vocabulary" in r.stderr, "an eos outside the vocabulary: " + r.stderr.strip().splitlines()[0])
+        check_compiled(c, tfmc, tmp, model, tok, eos, prompts, settings)
     print("%d passed, %d failed" % (c.passed, c.failed))
     return 1 if c.failed else 0
 

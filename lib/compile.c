@@ -240,6 +240,17 @@ static TfmcStatus emit_c(TfmcContext *ctx, const TfmcProgram *p, const TfmcCOpti
     o.arena = &ctx->arena;
     o.code_name = opts ? opts->code_name : NULL;
     o.byte_arrays = opts ? opts->byte_arrays : 0;
+    const char *tokenizer = opts && opts->tokenizer ? opts->tokenizer : p->tokenizer;
+    if (opts && opts->tokenizer && opts->tokenizer[0] && !(o.main && p->kind == TFMC_PROGRAM_MODEL)) {
+        tfmc_report(ctx, "a tokenizer is carried by the generated main of a model: add --main%s",
+                    p->kind == TFMC_PROGRAM_MODEL ? "" : " (and a model declaration)");
+        return TFMC_ERR_USAGE;
+    }
+    if (o.main && p->kind == TFMC_PROGRAM_MODEL && tokenizer && tokenizer[0]) {
+        st = tokenizer_embed(ctx, tokenizer, &o.tokenizer_json, &o.tokenizer_len, &o.tokenizer_load_bytes);
+        if (st != TFMC_OK) return st;
+        o.tokenizer_name = tokenizer;
+    }
     if (opts && opts->target && !(o.target = simd_target(opts->target))) {
         tfmc_report(ctx, "unknown SIMD target `%s` (%s)", opts->target, simd_target_names);
         return TFMC_ERR_USAGE;

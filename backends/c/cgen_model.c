@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "cgen.h"
+#include "tokenizer_amalgamation.h"
 #include "tfmc_config.h" /* TFMC_VERSION: the backends do not call up into the library */
 
 static void emit_api(Cgen *c, bool cached)
@@ -95,8 +96,65 @@ static void emit_eos(Cgen *c)
                 "    return 0;\n}\n\n");
 }
 
+/* The tokenizer for a main that reads and writes text: tfmc's own code (amalgamated) and the
+ * tokenizer.json as bytes, parsed at the first --prompt into a fixed buffer. */
+static void emit_tokenizer(Cgen *c)
+{
+    const CgenOptions *o = c->o;
+    template(c, "/* ---------------------------------------------------------------- the tokenizer\n"
+                " * tfmc's tokenizer, the code `tfmc run --prompt` runs (tokenizer/ and the parts of support/ it\n"
+                " * uses, amalgamated), below; the tokenizer.json after it, as bytes. */\n");
+    fwrite(tfmctok_amalgamation, 1, tfmctok_amalgamation_length, c->out);
+    fprintf(c->out, "\n/* %s (%zu bytes), as bytes: read by tokenizer_parse at the first --prompt. */\n"
+                    "#if defined(__GNUC__)\n#pragma GCC diagnostic ignored \"-Woverlength-strings\"\n#endif\n",
+            o->tokenizer_name, o->tokenizer_len);
+    template(c, "#define @P_TOKENIZER_JSON_BYTES ");
+    fprintf(c->out, "%zu\n", o->tokenizer_len);
+    template(c, "static const char @p_tokenizer_json[@P_TOKENIZER_JSON_BYTES + 1] =");
+    cgen_byte_string(c->out, o->tokenizer_json, o->tokenizer_len);
+    template(c, ";\n\n"
+        "/* The tokenizer's memory, a fixed buffer (no malloc; support/bump.c): what parsing the file\n"
+        " * keeps and takes on the way (exact: measured by tfmc, which parses it with the same code and\n"
+        " * allocator when it writes this file), and the working memory of encoding a prompt of up to\n"
+        " * @P_PROMPT_MAX_BYTES bytes (at most 64 bytes a byte of text) and of decoding, given back after each call. */\n"
+        "#define @P_TOKENIZER_LOAD_BYTES ");
+    fprintf(c->out, "%zu\n", o->tokenizer_load_bytes);
+    template(c,
+        "#define @P_PROMPT_MAX_BYTES 131072\n"
+        "#define @P_TOKENIZER_WORK_BYTES (64 * @P_PROMPT_MAX_BYTES + 65536)\n"
+        "#define @P_TOKENIZER_BYTES (@P_TOKENIZER_LOAD_BYTES + @P_TOKENIZER_WORK_BYTES)\n"
+        "static ArenaAlign @p_tokenizer_heap[@P_TOKENIZER_BYTES / sizeof(ArenaAlign) + 1];\n"
+        "static Bump @p_bump;\nstatic TfmcAllocator @p_tokenizer_alloc;\n"
+        "static TfmcTokenizer *@p_tokenizer;\n"
+        "static size_t @p_tokenizer_mark; /* the top of what stays: the tokenizer and @p_piece */\n"
+        "static char *@p_piece;           /* the decoded text of one token */\n\n"
+        "/* Parse the tokenizer (once): 0, or -1 with a message. */\n"
+        "static int @p_tokenizer_init(void)\n{\n"
+        "    TokenizerError err;\n"
+        "    if (@p_tokenizer) return 0;\n"
+        "    bump_init(&@p_bump, @p_tokenizer_heap, sizeof @p_tokenizer_heap);\n"
+        "    @p_tokenizer_alloc = bump_allocator(&@p_bump);\n"
+        "    @p_tokenizer = tokenizer_parse(@p_tokenizer_json, @P_TOKENIZER_JSON_BYTES, &@p_tokenizer_alloc, &err);\n"
+        "    if (@p_tokenizer)\n"
+        "        @p_piece = (char *)@p_tokenizer_alloc.realloc(@p_tokenizer_alloc.ud, NULL, tfmc_tokenizer_stream_bytes(@p_tokenizer));\n"
+        "    if (!@p_tokenizer || !@p_piece) {\n"
+        "        fprintf(stderr, \"the tokenizer in this file cannot be read: %s\\n\",\n"
+        "                @p_tokenizer ? \"no room for its text\" : err.nomem ? \"its buffer is too small\" : err.message);\n"
+        "        @p_tokenizer = NULL;\n        return -1;\n    }\n"
+        "    @p_tokenizer_mark = bump_mark(&@p_bump);\n    return 0;\n}\n\n"
+        "/* Print the text of the next token (flush: what is held back of a character), at once. */\n"
+        "static void @p_text(TfmcTokenStream *stream, int id, int flush)\n{\n"
+        "    size_t len;\n"
+        "    if (flush) tfmc_tokenizer_stream_flush(stream, @p_piece, &len);\n"
+        "    else tfmc_tokenizer_stream_push(stream, id, @p_piece, &len);\n"
+        "    bump_release(&@p_bump, @p_tokenizer_mark);\n"
+        "    fwrite(@p_piece, 1, len, stdout);\n    fflush(stdout); /* the text as it is generated */\n}\n\n");
+}
+
 static void emit_main(Cgen *c)
 {
+    bool text = c->o->tokenizer_json != NULL;
+    if (text) emit_tokenizer(c);
     template(c,
         "/* main: `prog [--logits | --generate K] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
         " * [--threads N[,D]] [--task-grain G] [TOKEN...]`, as `tfmc run`: token ids on the command line (one\n"
@@ -116,6 +174,7 @@ static void emit_main(Cgen *c)
         "    int top_k;         /* 0: every token */\n"
         "    float top_p;       /* 1: every token */\n"
         "    uint64_t seed;     /* each sequence starts from it */\n"
+        "    int text;          /* --prompt --generate: the generated tokens as text */\n"
         "} @p_options;\n\n"
         "/* Does a sequence of count tokens (plus the generated ones) fit in max_len? */\n"
         "static int @p_fits(int count, const @p_options *o, const char *where)\n{\n"
@@ -138,14 +197,25 @@ static void emit_main(Cgen *c)
         "    } else if (o->mode == 2) {\n"
         "        uint64_t state = tfmcrt_sample_seed(o->seed);\n"
         "        int next = tfmcrt_sample(@p_logits, @P_VOCAB, o->temperature, o->top_k, o->top_p, &state, @p_work);\n"
-        "        long j;\n"
+        "        long j;\n");
+    if (text)
+        template(c, "        TfmcTokenStream stream; /* special tokens left out, never half a character */\n"
+                    "        if (o->text) tfmc_tokenizer_stream_init(&stream, @p_tokenizer, TFMC_TOKENIZE_SKIP_SPECIAL);\n");
+    template(c,
         "        for (j = 0; j < o->k; j++) {\n"
+        "            int stop = @p_is_eos(next);\n");
+    if (text)
+        template(c, "            if (o->text) @p_text(&stream, next, stop); /* an eos is not printed */\n"
+                    "            else\n    ");
+    template(c,
         "            printf(\"%s%d\", j ? \" \" : \"\", next);\n"
-        "            if (@p_is_eos(next)) break;\n"
+        "            if (stop) break;\n"
         "            if (j + 1 < o->k) {\n"
         "                @p_decode(ctx, next, @p_logits);\n"
         "                next = tfmcrt_sample(@p_logits, @P_VOCAB, o->temperature, o->top_k, o->top_p, &state, @p_work);\n"
-        "            }\n"
+        "            }\n");
+    if (text) template(c, "            else if (o->text) @p_text(&stream, -1, 1);\n");
+    template(c,
         "        }\n"
         "    } else {\n"
         "        for (i = 0; i < count; i++) printf(\"%s%d\", i ? \" \" : \"\", tfmcrt_argmax(@p_logits + i * @P_VOCAB, @P_VOCAB));\n"
@@ -161,6 +231,31 @@ static void emit_main(Cgen *c)
         "            fprintf(stderr, \"%s: token `%s` is not a token id in 0..%d\\n\", where, words[i], @P_VOCAB - 1);\n"
         "            return 1;\n        }\n        ids[i] = (int)v;\n    }\n"
         "    @p_sequence(ctx, ids, count, o);\n    return 0;\n}\n\n");
+    if (text)
+        template(c,
+            "/* --prompt TEXT: the text encoded with the tokens the tokenizer's post-processor adds (Llama's\n"
+            " * <s>), then run as a sequence; --generate prints text. 0, or 1 with a message. */\n"
+            "static int @p_prompt(@p_ctx *ctx, const char *prompt, @p_options *o)\n{\n"
+            "    int ids[@P_MAX_LEN] = { 0 };\n    size_t len = strlen(prompt), n = 0, i;\n    TfmcStatus st;\n"
+            "    if (@p_tokenizer_init() != 0) return 1;\n"
+            "    if (len > @P_PROMPT_MAX_BYTES) {\n"
+            "        fprintf(stderr, \"the prompt has %lu bytes, more than the %d this program encodes\\n\", (unsigned long)len,\n"
+            "                @P_PROMPT_MAX_BYTES);\n        return 1;\n    }\n"
+            "    st = tfmc_tokenizer_encode(@p_tokenizer, prompt, len, TFMC_TOKENIZE_ADD_SPECIAL, ids, @P_MAX_LEN, &n);\n"
+            "    bump_release(&@p_bump, @p_tokenizer_mark);\n"
+            "    if (st != TFMC_OK || n == 0) {\n"
+            "        if (st == TFMC_ERR_INPUT) fprintf(stderr, \"the prompt is not valid UTF-8 at byte %lu\\n\", (unsigned long)n + 1);\n"
+            "        else if (st != TFMC_OK) fprintf(stderr, \"the prompt needs more working memory than the tokenizer's %lu bytes\\n\",\n"
+            "                                       (unsigned long)@P_TOKENIZER_WORK_BYTES);\n"
+            "        else fprintf(stderr, \"the prompt gives no tokens\\n\");\n"
+            "        return 1;\n    }\n"
+            "    for (i = 0; i < n && i < @P_MAX_LEN; i++)\n"
+            "        if (ids[i] < 0 || ids[i] >= @P_VOCAB) {\n"
+            "            fprintf(stderr, \"the tokenizer gives id %d, outside the model's vocabulary (0..%d)\\n\", ids[i], @P_VOCAB - 1);\n"
+            "            return 1;\n        }\n"
+            "    if (!@p_fits(n > @P_MAX_LEN ? @P_MAX_LEN + 1 : (int)n, o, \"prompt\")) return 1;\n"
+            "    o->text = o->mode == 2;\n"
+            "    @p_sequence(ctx, ids, (int)n, o);\n    return 0;\n}\n\n");
     template(c,
         "/* Threads of the runtime's pools: prefill's [0] and decode's [1] (one pool when the counts\n"
         " * agree, none for one thread), freed at exit. */\n"
@@ -193,8 +288,9 @@ static void emit_main(Cgen *c)
     template(c,
         "int main(int argc, char **argv)\n{\n"
         "    static char line[65536];\n    char *words[@P_MAX_LEN + 1];\n    @p_ctx ctx;\n"
-        "    @p_options o = { 0, 0, 0.0f, 0, 1.0f, 0 };\n"
+        "    @p_options o = { 0, 0, 0.0f, 0, 1.0f, 0, 0 };\n"
         "    int status = 0, first = 1;\n    long lineno = 0, prefill = 0, decode = 0, grain = 0;\n"
+        "    const char *prompt = NULL; /* --prompt TEXT */\n"
         "    if ((status = @p_init(&ctx, @p_arena, sizeof @p_arena)) != 0) {\n");
     cgen_emit_init_failure(c, "status");
     template(c,
@@ -204,9 +300,10 @@ static void emit_main(Cgen *c)
         "        if (strcmp(a, \"--\") == 0) {\n            first++;\n            break;\n        }\n"
         "        if (strcmp(a, \"--logits\") == 0) {\n            o.mode = 1;\n            first++;\n            continue;\n        }\n"
         "        if (strcmp(a, \"--threads\") && strcmp(a, \"--task-grain\") && strcmp(a, \"--generate\") &&\n"
-        "            strcmp(a, \"--temperature\") && strcmp(a, \"--top-k\") && strcmp(a, \"--top-p\") && strcmp(a, \"--seed\")) {\n"
+        "            strcmp(a, \"--temperature\") && strcmp(a, \"--top-k\") && strcmp(a, \"--top-p\") && strcmp(a, \"--seed\") &&\n"
+        "            strcmp(a, \"--prompt\")) {\n"
         "            fprintf(stderr, \"unknown option `%s` (--logits, --generate K, --temperature T, --top-k K, --top-p P, \"\n"
-        "                            \"--seed S, --threads N[,D], --task-grain G)\\n\", a);\n"
+        "                            \"--seed S, --threads N[,D], --task-grain G, --prompt TEXT)\\n\", a);\n"
         "            return 2;\n        }\n"
         "        if (first + 1 >= argc) {\n"
         "            fprintf(stderr, \"`%s` needs a value\\n\", a);\n            return 2;\n        }\n"
@@ -223,6 +320,13 @@ static void emit_main(Cgen *c)
         "            if (*end || grain < 0) {\n"
         "                fprintf(stderr, \"--task-grain needs a count of multiply-adds\\n\");\n"
         "                return 2;\n            }\n"
+        "        } else if (strcmp(a, \"--prompt\") == 0) {\n"
+        "            prompt = argv[++first];\n");
+    if (!text)
+        template(c, "            fprintf(stderr, \"--prompt needs a tokenizer: generate this file again from a model with a \"\n"
+                    "                            \"`tokenizer` statement, or with --tokenizer FILE\\n\");\n"
+                    "            return 2;\n");
+    template(c,
         "        } else if (strcmp(a, \"--generate\") == 0) {\n"
         "            char *end;\n            o.mode = 2;\n            o.k = strtol(argv[++first], &end, 10);\n"
         "            if (*end || o.k < 1) {\n                fprintf(stderr, \"--generate needs a positive count\\n\");\n"
@@ -238,6 +342,10 @@ static void emit_main(Cgen *c)
         "        first++;\n    }\n"
         "    if (@p_threads(&ctx, prefill, decode, grain) != 0) {\n"
         "        fprintf(stderr, \"cannot start the threads\\n\");\n        return 1;\n    }\n"
+        "    if (prompt && argc > first) {\n"
+        "        fprintf(stderr, \"give the input as --prompt TEXT or as ids, not both\\n\");\n        return 2;\n    }\n");
+    if (text) template(c, "    if (prompt) return @p_prompt(&ctx, prompt, &o);\n");
+    template(c,
         "    if (argc > first) {\n"
         "        if (argc - first > @P_MAX_LEN) {\n            printf(\"\\n\");\n"
         "            fprintf(stderr, \"input: more than max_len %d tokens\\n\", @P_MAX_LEN);\n            return 1;\n        }\n"

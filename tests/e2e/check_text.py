@@ -23,6 +23,7 @@ merges, <|endoftext|> as its `eos`), and for a set of prompts (ASCII, accents, e
 Prints a line per check and `N passed, M failed`. Standard library only."""
 import json
 import math
+import re
 import os
 import subprocess
 import sys
@@ -143,6 +144,11 @@ def run(cmd, stdin=""):
     return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=300)
 
 
+def run_bytes(cmd):
+    """Output as bytes: a decoder must not stand between the program and the check."""
+    return subprocess.run(cmd, capture_output=True, timeout=300)
+
+
 def build(c, tfmc, tmp, model, name, backend, cc, extra=()):
     """The generated C with --main of model, built with cc; its path, or None (a failed check)."""
     src = os.path.join(tmp, name + ".c")
@@ -157,6 +163,75 @@ def build(c, tfmc, tmp, model, name, backend, cc, extra=()):
     c.check(b.returncode == 0, "%s: built with %s -std=c99 -Wall -Wextra -Werror -pedantic%s" %
             (name, cc, b.stderr.strip()[:400] and ": " + b.stderr.strip()[:400]))
     return exe if b.returncode == 0 else None
+
+
+def check_compiled_text(c, tfmc, tok, model, exe, name, whole, exact):
+    """The generated --main of a model with a tokenizer: --prompt prints exactly what `tfmc run
+    --prompt` prints (bytes), which is the decoding of the ids the same program generates, cut at
+    the first eos (not printed); --logits after a prompt as `tfmc run`'s. Not exact (the SIMD file,
+    whose logits are within a tolerance of the library's): the same as `tfmc run` when greedy."""
+    same = decoded = total = 0
+    for (p, s), (ids, _) in sorted(whole.items()):
+        s = list(s)
+        if not exact and s:
+            continue
+        want = run_bytes([tfmc, "run", model, "--prompt", p, "--generate", "16"] + s)
+        got = run_bytes([exe, "--prompt", p, "--generate", "16"] + s)
+        total += 1
+        same += got.returncode == 0 and want.returncode == 0 and got.stdout == want.stdout
+    eos_ids = set(re.search(r"eos ([0-9, ]+);", open(model).read()).group(1).replace(",", " ").split())
+    c.check(same == total, "%s: --prompt prints the same text as `tfmc run --prompt`%s: %d of %d" %
+            (name, "" if exact else " (greedy)", same, total))
+    decoded = total = 0
+    for (p, s), (ids, _) in sorted(whole.items()):
+        got = run_bytes([exe, "--prompt", p, "--generate", "16"] + list(s))
+        out = run([exe, "--generate", "16"] + list(s) + ids).stdout.split()
+        ends = [i for i, t in enumerate(out) if t in eos_ids]
+        text = run_bytes([tfmc, "tokenize", tok, "--decode", "--skip-special", " ".join(out[:ends[0]] if ends else out)]).stdout
+        total += 1
+        decoded += got.stdout == text
+    c.check(decoded == total, "%s: the text is the decoding of its ids, cut at eos: %d of %d" % (name, decoded, total))
+    p = sorted(whole)[0][0]
+    a = [float(x) for x in run([exe, "--prompt", p, "--logits"]).stdout.split()]
+    b = [float(x) for x in run([tfmc, "run", model, "--prompt", p, "--logits"]).stdout.split()]
+    # the portable C runs the library's kernels (the same bits); the SIMD file's are compiled for
+    # its target, within the tolerance docs/compiling.md states
+    close = len(a) == len(b) > 100 and all(abs(x - y) <= 1e-4 * max(1.0, abs(y)) for x, y in zip(a, b))
+    c.check((a == b if exact else close) and len(a) > 100,
+            "%s: --prompt --logits as `tfmc run` (%s)" % (name, "exactly" if exact else "within 1e-4"))
+
+
+def check_imported(c, tfmc, tmp, prompts, settings):
+    """Hugging Face fixture folders (tests/fixtures/hf: their config, weights, eos and tokenizer.json)
+    through `tfmc import`: the generated --main (its tokenizer from the model's `tokenizer`
+    statement) against `tfmc run`, in ids and in text."""
+    hf = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "hf")
+    for family, backend in [("llama", "c"), ("gpt2", "c"), ("qwen3", "c")]:  # (portable: the same logits bit for bit)
+        model = os.path.join(tmp, family + ".tfm")
+        r = run([tfmc, "import", os.path.join(hf, family), "-o", model])
+        if r.returncode != 0:
+            c.check(False, "%s: tfmc import: %s" % (family, r.stderr.strip()[:300]))
+            continue
+        exe = build(c, tfmc, tmp, model, family + "_" + backend, backend, "gcc")
+        if not exe:
+            continue
+        tok = os.path.join(hf, family, "tokenizer.json")
+        whole = {}
+        for p in prompts:
+            ids = run([tfmc, "tokenize", tok, "--add-special", p]).stdout.split()
+            for s in settings:
+                whole[p, tuple(s)] = ids, None
+        same = total = 0
+        for (p, s), (ids, _) in sorted(whole.items()):
+            if backend == "simd" and s:
+                continue
+            want = run([tfmc, "run", model, "--generate", "16"] + list(s) + ids)
+            got = run([exe, "--generate", "16", "--threads", "1"] + list(s) + ids)
+            total += 1
+            same += got.returncode == 0 and got.stdout == want.stdout
+        c.check(same == total, "%s_%s: the same ids as `tfmc run`%s: %d of %d" %
+                (family, backend, " (greedy)" if backend == "simd" else "", same, total))
+        check_compiled_text(c, tfmc, tok, model, exe, family + "_" + backend, whole, backend != "simd")
 
 
 def check_compiled(c, tfmc, tmp, model, tok, eos, prompts, settings):
@@ -188,6 +263,8 @@ def check_compiled(c, tfmc, tmp, model, tok, eos, prompts, settings):
             same = total = cut = stopped = 0
             for (p, s), (ids, full) in sorted(whole.items()):
                 s = list(s)
+                if backend == "simd" and s:
+                    continue  # its logits are the library's within a tolerance: sampled ids may differ
                 want = run([tfmc, "run", m, "--generate", "16"] + s + ids)
                 got = run([exe, "--generate", "16", "--threads", "1"] + s + ids)
                 total += 1
@@ -196,7 +273,9 @@ def check_compiled(c, tfmc, tmp, model, tok, eos, prompts, settings):
                 ends = [i for i, t in enumerate(full) if t in (str(eos), common if m == stops else str(eos))]
                 cut += got.stdout.split() == (full[:ends[0] + 1] if ends else full)
                 stopped += bool(ends) and ends[0] < 15
-            c.check(same == total, "%s: the same ids as `tfmc run`, greedy and seeded: %d of %d" % (name, same, total))
+            c.check(same == total, "%s: the same ids as `tfmc run`, %s: %d of %d" %
+                    (name, "greedy" if backend == "simd" else "greedy and seeded", same, total))
+            check_compiled_text(c, tfmc, tok, m, exe, name, whole, backend != "simd")
             c.check(cut == total and (m != stops or stopped > 0),
                     "%s: generation stops after the first eos: %d of %d (%d stopped early)" % (name, cut, total, stopped))
             threads = "2" if backend == "c" else "1"  # the SIMD file has no thread pool
@@ -226,6 +305,26 @@ def check_compiled(c, tfmc, tmp, model, tok, eos, prompts, settings):
                         "%s: %s is refused: %s" % (name, " ".join(args), r.stderr.strip()))
             r = run([exe, "--generate", "2", "1", "x"])
             c.check(r.returncode == 1 and "not a token id" in r.stderr, "%s: a bad id: %s" % (name, r.stderr.strip()))
+            for args, status, what in [(["--prompt", "hi", "--generate", "2", "1", "2"], 2, "not both"),
+                                       (["--generate", "2", "--prompt"], 2, "needs a value"),
+                                       (["--prompt", "x" * 80, "--generate", "2"], 1, "max_len"),
+                                       (["--prompt", "", "--generate", "2"], 1, "no tokens")]:
+                r = run([exe] + args)
+                c.check(r.returncode == status and what in r.stderr and "Sanitizer" not in r.stderr,
+                        "%s: %s: %s" % (name, what, r.stderr.strip()))
+            r = subprocess.run([exe, b"--prompt", b"ab\xff", b"--generate", b"2"], capture_output=True, timeout=60)
+            c.check(r.returncode == 1 and b"not valid UTF-8 at byte 3" in r.stderr, "%s: bad UTF-8: %s" % (name, r.stderr.strip()))
+            # the longest prompt Linux passes (131071 bytes), of texts that take the tokenizer much
+            # working memory per byte (one-byte pieces; no merges; four-byte characters), fits its buffer
+            for long in [("a " * 65536)[:131071], "".join(chr(0x4e00 + i % 5000) for i in range(43690)),
+                         "\U0001F600" * 32767, "".join(chr(33 + i % 90) for i in range(131071))]:
+                r = run([exe, "--prompt", long, "--generate", "1"])
+                c.check(r.returncode == 1 and "max_len" in r.stderr,
+                        "%s: a %d-byte prompt is encoded: %s" % (name, len(long.encode()), r.stderr.strip()))
+            bare = build(c, tfmc, tmp, model, name + "_bare", backend, cc, ["--tokenizer", "none"])
+            if bare:
+                r = run([bare, "--prompt", "hi", "--generate", "2"])
+                c.check(r.returncode == 2 and "needs a tokenizer" in r.stderr, "%s: no tokenizer: %s" % (name, r.stderr.strip()))
 
 
 def main(argv):
@@ -286,6 +385,7 @@ def main(argv):
         r = run([tfmc, "check", bare])
         c.check(r.returncode == 1 and "outside the vocabulary" in r.stderr, "an eos outside the vocabulary: " + r.stderr.strip().splitlines()[0])
         check_compiled(c, tfmc, tmp, model, tok, eos, prompts, settings)
+        check_imported(c, tfmc, tmp, prompts, settings)
     print("%d passed, %d failed" % (c.passed, c.failed))
     return 1 if c.failed else 0
 

@@ -165,7 +165,7 @@ def build(c, tfmc, tmp, model, name, backend, cc, extra=()):
     return exe if b.returncode == 0 else None
 
 
-def check_compiled_text(c, tfmc, tok, model, exe, name, whole, exact):
+def check_compiled_text(c, tfmc, tok, model, exe, name, whole, exact, k="16"):
     """The generated --main of a model with a tokenizer: --prompt prints exactly what `tfmc run
     --prompt` prints (bytes), which is the decoding of the ids the same program generates, cut at
     the first eos (not printed); --logits after a prompt as `tfmc run`'s. Not exact (the SIMD file,
@@ -175,8 +175,8 @@ def check_compiled_text(c, tfmc, tok, model, exe, name, whole, exact):
         s = list(s)
         if not exact and s:
             continue
-        want = run_bytes([tfmc, "run", model, "--prompt", p, "--generate", "16"] + s)
-        got = run_bytes([exe, "--prompt", p, "--generate", "16"] + s)
+        want = run_bytes([tfmc, "run", model, "--prompt", p, "--generate", k] + s)
+        got = run_bytes([exe, "--prompt", p, "--generate", k] + s)
         total += 1
         same += got.returncode == 0 and want.returncode == 0 and got.stdout == want.stdout
     eos_ids = set(re.search(r"eos ([0-9, ]+);", open(model).read()).group(1).replace(",", " ").split())
@@ -184,8 +184,8 @@ def check_compiled_text(c, tfmc, tok, model, exe, name, whole, exact):
             (name, "" if exact else " (greedy)", same, total))
     decoded = total = 0
     for (p, s), (ids, _) in sorted(whole.items()):
-        got = run_bytes([exe, "--prompt", p, "--generate", "16"] + list(s))
-        out = run([exe, "--generate", "16"] + list(s) + ids).stdout.split()
+        got = run_bytes([exe, "--prompt", p, "--generate", k] + list(s))
+        out = run([exe, "--generate", k] + list(s) + ids).stdout.split()
         ends = [i for i, t in enumerate(out) if t in eos_ids]
         text = run_bytes([tfmc, "tokenize", tok, "--decode", "--skip-special", " ".join(out[:ends[0]] if ends else out)]).stdout
         total += 1
@@ -203,7 +203,7 @@ def check_compiled_text(c, tfmc, tok, model, exe, name, whole, exact):
 
 def check_imported(c, tfmc, tmp, prompts, settings):
     """Hugging Face fixture folders (tests/fixtures/hf: their config, weights, eos and tokenizer.json)
-    through `tfmc import`: the generated --main (its tokenizer from the model's `tokenizer`
+    through `tfmc import` (max_len 32: 8 tokens generated): the generated --main (its tokenizer from the model's `tokenizer`
     statement) against `tfmc run`, in ids and in text."""
     hf = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "hf")
     for family, backend in [("llama", "c"), ("gpt2", "c"), ("qwen3", "c")]:  # (portable: the same logits bit for bit)
@@ -225,13 +225,13 @@ def check_imported(c, tfmc, tmp, prompts, settings):
         for (p, s), (ids, _) in sorted(whole.items()):
             if backend == "simd" and s:
                 continue
-            want = run([tfmc, "run", model, "--generate", "16"] + list(s) + ids)
-            got = run([exe, "--generate", "16", "--threads", "1"] + list(s) + ids)
+            want = run([tfmc, "run", model, "--generate", "8"] + list(s) + ids)
+            got = run([exe, "--generate", "8", "--threads", "1"] + list(s) + ids)
             total += 1
             same += got.returncode == 0 and got.stdout == want.stdout
         c.check(same == total, "%s_%s: the same ids as `tfmc run`%s: %d of %d" %
                 (family, backend, " (greedy)" if backend == "simd" else "", same, total))
-        check_compiled_text(c, tfmc, tok, model, exe, family + "_" + backend, whole, backend != "simd")
+        check_compiled_text(c, tfmc, tok, model, exe, family + "_" + backend, whole, backend != "simd", "8")
 
 
 def check_compiled(c, tfmc, tmp, model, tok, eos, prompts, settings):

@@ -2,7 +2,9 @@
  * NAME_reset, NAME_prefill(ctx, tokens, n, logits), NAME_prefill_last, NAME_decode(ctx, token,
  * logits) around the run function, over a fixed arena (activations for max_len positions, the KV
  * caches, kernel scratch); optionally a main() with the three modes of `tfmc run` (argmax per
- * position, --logits, --generate K). */
+ * position, --logits, --generate K, sampling through the runtime's sampler, stopping at eos) and,
+ * with a tokenizer, text in and out (--prompt): tfmc's tokenizer amalgamated into the file with the
+ * tokenizer.json as bytes, parsed into a fixed buffer (docs/design.md, "Text in generated C"). */
 #include <stdlib.h>
 
 #include "cgen.h"
@@ -157,8 +159,9 @@ static void emit_main(Cgen *c)
     if (text) emit_tokenizer(c);
     template(c,
         "/* main: `prog [--logits | --generate K] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
-        " * [--threads N[,D]] [--task-grain G] [TOKEN...]`, as `tfmc run`: token ids on the command line (one\n"
-        " * sequence) or one sequence per line of standard input. Prints the argmax id at each position,\n"
+        " * [--threads N[,D]] [--task-grain G] [--prompt TEXT | TOKEN...]`, as `tfmc run`: token ids on the\n"
+        " * command line (one sequence) or one sequence per line of standard input, or (with a tokenizer in\n"
+        " * this file) --prompt TEXT, whose generated tokens are printed as text. Prints the argmax id at each position,\n"
         " * the last position's logits, or K generated ids (greedy, or sampled by the runtime's sampler,\n"
         " * the one `tfmc run` uses: the same seed gives the same ids), stopping after an `eos` id. A bad\n"
         " * line gives an empty line, an error on standard error and exit status 1 at the end. */\n"

@@ -248,7 +248,8 @@ static TfmcStatus emit_c(TfmcContext *ctx, const TfmcProgram *p, const TfmcCOpti
     }
     if (o.main && p->kind == TFMC_PROGRAM_MODEL && tokenizer && tokenizer[0]) {
         st = tokenizer_embed(ctx, tokenizer, &o.tokenizer_json, &o.tokenizer_len, &o.tokenizer_load_bytes);
-        if (st != TFMC_OK) return st;
+        /* an unreadable tokenizer is bad input here: TFMC_ERR_IO would say the C could not be written */
+        if (st != TFMC_OK) return st == TFMC_ERR_IO ? TFMC_ERR_INPUT : st;
         o.tokenizer_name = tokenizer;
     }
     if (opts && opts->target && !(o.target = simd_target(opts->target))) {

@@ -321,6 +321,16 @@ def check_compiled(c, tfmc, tmp, model, tok, eos, prompts, settings):
                 r = run([exe, "--prompt", long, "--generate", "1"])
                 c.check(r.returncode == 1 and "max_len" in r.stderr,
                         "%s: a %d-byte prompt is encoded: %s" % (name, len(long.encode()), r.stderr.strip()))
+            out_c = os.path.join(tmp, "refused.c")
+            bad_tok = os.path.join(tmp, "wordpiece.json")
+            with open(bad_tok, "w") as f:
+                f.write('{"model": {"type": "WordPiece"}}')
+            for args, status, what in [([], 2, "add --main"), (["--main"], 1, "cannot read the tokenizer"),
+                                       (["--main"], 1, "WordPiece is not supported")]:
+                path = bad_tok if "WordPiece" in what else os.path.join(tmp, "missing.json")
+                r = run([tfmc, model, "-o", out_c, "--tokenizer", path] + args)
+                c.check(r.returncode == status and what in r.stderr and "cannot write" not in r.stderr,
+                        "tfmc -o OUT.c --tokenizer %s: %s" % (" ".join(args), r.stderr.strip().splitlines()[0]))
             bare = build(c, tfmc, tmp, model, name + "_bare", backend, cc, ["--tokenizer", "none"])
             if bare:
                 r = run([bare, "--prompt", "hi", "--generate", "2"])

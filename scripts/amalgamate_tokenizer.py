@@ -25,8 +25,9 @@ SOURCES = ["support/arena.c", "support/bump.c", "support/json.c", "tokenizer/uni
            "tokenizer/tokenizer.c"]
 
 PRELUDE = """\
-/* The tfmc tokenizer, amalgamated (scripts/amalgamate_tokenizer.py) from {files}: every function and
- * variable static, no allocator but the caller's (a fixed buffer: support/bump.c). Builds as C99
+/* The tfmc tokenizer, amalgamated (scripts/amalgamate_tokenizer.py) from
+ * {files}:
+ * every function and variable static, no allocator but the caller's (a fixed buffer: support/bump.c). Builds as C99
  * with gcc and clang. Do not edit: edit tokenizer/ and support/, and regenerate. */
 #ifndef TFMCTOK_API
 #define TFMCTOK_API static __attribute__((unused))
@@ -84,7 +85,7 @@ def amalgamate(root):
         with open(os.path.join(root, name), encoding="utf-8") as f:
             texts[name] = f.read()
     funcs, varis = defined_names(texts[n] for n in SOURCES)
-    parts = [PRELUDE.format(files=", ".join(HEADERS + SOURCES))]
+    parts = [PRELUDE.format(files=",\n * ".join(HEADERS + SOURCES))]
     for name in HEADERS + SOURCES:
         parts.append("\n/* ---------------------------------------------------------------- %s */\n" % name)
         parts.append(transform(texts[name], funcs, varis))

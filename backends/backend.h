@@ -195,6 +195,10 @@ typedef struct CgenOptions {
                                * self-contained file for this target (cgen_simd.c) */
     long byte_arrays;         /* weight arrays of at least this many floats as byte strings; 0:
                                * the default (CGEN_BYTE_ARRAYS), -1: never */
+    const char *tokenizer_json; /* a model's main with text: the tokenizer.json carried as data */
+    size_t tokenizer_len;       /* its bytes */
+    const char *tokenizer_name; /* its path, for the comment */
+    size_t tokenizer_load_bytes; /* what parsing it takes from a fixed buffer (support/bump.c) */
 } CgenOptions;
 
 /* Write the C99 file of a kernel program (portable, or with o->target the SIMD backend's); false

@@ -7,6 +7,7 @@
 #define TFMCRT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -166,6 +167,22 @@ TFMCRT_API void tfmcrt_mix(float *out, const float *p, const float *v, size_t n,
 
 /* x[n] = softmax(x[n]) in place, max-subtracted for stability. */
 TFMCRT_API void tfmcrt_softmax(float *x, size_t n);
+
+/* ----------------------------------------------------- choosing the next token */
+
+/* The index of the largest of v[0..n) (the smaller index of equal values; 0 when n is 0). */
+TFMCRT_API int tfmcrt_argmax(const float *v, size_t n);
+/* The generator's state for a seed (splitmix64; never 0). */
+TFMCRT_API uint64_t tfmcrt_sample_seed(uint64_t seed);
+/* The next token from logits[0..n): the argmax when temperature is 0; else drawn from
+ * softmax(logits / temperature), cut to the top_k most likely (0: all) and then to the fewest, most
+ * likely first, whose probability reaches top_p (1: all), with the xorshift64* generator in *state
+ * (advanced by one draw). work holds n ints. Deterministic: the same logits, options and state give
+ * the same id on every machine (docs/models.md, "Sampling", specifies every step). -1 when n is 0 or
+ * an option is out of range (temperature < 0 or not finite, top_k < 0, top_p outside (0, 1]). The
+ * library's tfmc_sample and the generated main both call this one. */
+TFMCRT_API int tfmcrt_sample(const float *logits, size_t n, float temperature, int top_k, float top_p,
+                             uint64_t *state, int *work);
 
 /* ----------------------------------------------------- declared models
  * Each kernel with an _ex twin also runs on an execution context's threads, bit-identical for

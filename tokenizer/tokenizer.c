@@ -161,7 +161,7 @@ static char *keep(Loader *l, JsonStr s) { return arena_strndup(&l->t->arena, s.s
 
 static bool read_bool(Loader *l)
 {
-    bool b;
+    bool b = false; /* (set unless json_bool fails, and then check jumps out) */
     mark(l);
     if (json_peek(&l->r) == JSON_NULL) {
         json_null(&l->r);
@@ -1433,7 +1433,7 @@ TfmcStatus tfmc_tokenizer_encode(const TfmcTokenizer *t, const char *text, size_
     Encoder e;
     memset(&e, 0, sizeof e);
     Ints out = { 0 };
-    TfmcStatus status = TFMC_OK;
+    volatile TfmcStatus status = TFMC_OK; /* (read after the longjmp of an allocation failure) */
     if (setjmp(oom)) {
         status = TFMC_ERR_NOMEM;
         goto done;

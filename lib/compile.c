@@ -759,8 +759,12 @@ struct TfmcSession {
 
 int tfmc_model_vocab(const TfmcProgram *p) { return p->compiled ? p->compiled->vocab_size : 0; }
 
+/* Zeroed memory for a session. From the C library, calloc: a large block comes as fresh pages that
+ * are zero without being touched, so the KV caches and the logits of max_len positions cost
+ * nothing until used (a memset would fault in every page at once). */
 static void *session_alloc(TfmcContext *ctx, size_t bytes)
 {
+    if (ctx->alloc.realloc == libc_allocator.realloc) return calloc(1, bytes ? bytes : 1); /* freed by its free() */
     void *p = ctx->alloc.realloc(ctx->alloc.ud, NULL, bytes ? bytes : 1);
     if (p) memset(p, 0, bytes);
     return p;

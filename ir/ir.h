@@ -125,8 +125,9 @@ typedef struct Model {
     size_t weight_bytes;      /* declared: what its weights take */
     const char *tokenizer;    /* declared: its tokenizer.json (resolved against the .tfm), or NULL */
     int *eos;                 /* declared: the ids that end generation */
-    /* declared: rope(scaling llama3(...)); factor 0: none */
+    /* declared: rope(scaling llama3(...)) or scaling linear(factor F); factor 0: none */
     float rope_factor, rope_low, rope_high, rope_original;
+    bool rope_linear;
     int rope_dims;            /* declared: rope(dims R); 0: the whole head */
     int neos;
     /* RASP vocabulary: token id i is vocab[i] */

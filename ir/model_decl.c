@@ -365,8 +365,25 @@ static void alloc_block(Decl *D, ModelBlock *b)
 static void rope_scaling(Decl *D, const MAtom *v, Model *m)
 {
     if (!v) return;
+    if (v->kind == MA_CALL && !strcmp(v->str, "linear")) {
+        /* `scaling linear(factor F)`: every frequency divided by F (rope_type "linear") */
+        const MOpt *o = v->args;
+        double f;
+        if (!o || o->next || !opt_name(o) || strcmp(opt_name(o), "factor")) {
+            ERR(D, v->loc, "linear(...) takes `factor F`");
+            return;
+        }
+        if (!atom_number(D, "linear", "factor", opt_value(D, "linear", o), &f)) return;
+        if (!(f >= 1)) {
+            ERR(D, o->loc, "linear(factor F) needs F >= 1");
+            return;
+        }
+        m->rope_factor = (float)f;
+        m->rope_linear = true;
+        return;
+    }
     if (v->kind != MA_CALL || strcmp(v->str, "llama3")) {
-        ERR(D, v->loc, "`scaling` is llama3(factor F, low_freq_factor L, high_freq_factor H, original_max_len M)");
+        ERR(D, v->loc, "`scaling` is linear(factor F) or llama3(factor F, low_freq_factor L, high_freq_factor H, original_max_len M)");
         return;
     }
     double f = 0, lo = 0, hi = 0, orig = 0;
@@ -399,7 +416,7 @@ static void rope_scaling(Decl *D, const MAtom *v, Model *m)
 }
 
 /* The frequency of each pair of `rot` rotating dimensions, base^(-2j/rot) as float (as
- * transformers computes its inv_freq), under Llama 3's scaling when declared: long wavelengths
+ * transformers computes its inv_freq), divided by the factor under linear scaling, under Llama 3's: long wavelengths
  * slowed by the factor, short ones kept, those between blended (_compute_llama3_parameters). */
 static const float *rope_frequencies(Arena *a, const Model *m, float base, int rot)
 {
@@ -408,7 +425,8 @@ static const float *rope_frequencies(Arena *a, const Model *m, float base, int r
     for (int j = 0; j < rot / 2; j++) {
         double inv = (double)(float)pow((double)base, -2.0 * j / rot);
         double wave = 2 * 3.14159265358979323846 / inv, out;
-        if (!(m->rope_factor > 0) || wave < hi_wave) out = inv;
+        if (m->rope_linear) out = inv / m->rope_factor;
+        else if (!(m->rope_factor > 0) || wave < hi_wave) out = inv;
         else if (wave > lo_wave) out = inv / m->rope_factor;
         else {
             double smooth = (m->rope_original / wave - m->rope_low) / (m->rope_high - m->rope_low);

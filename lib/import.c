@@ -281,11 +281,12 @@ static bool ignorable(const char *name)
 }
 
 /* rope_scaling {"rope_type": "llama3", "factor", "low_freq_factor", "high_freq_factor",
- * "original_max_position_embeddings"} as tfmc's `scaling llama3(...)`; any other type is refused. */
+ * "original_max_position_embeddings"} as tfmc's `scaling llama3(...)`, {"rope_type": "linear",
+ * "factor"} as `scaling linear(...)`; any other type is refused. */
 static void read_rope_scaling(Config *c, Field *rs, char *out, size_t cap)
 {
     Arena *a = &c->ctx->arena;
-    static const char *const hint = "tfmc scales rotary positions as Llama 3 does (rope_type \"llama3\"; docs/import.md)";
+    static const char *const hint = "tfmc scales rotary positions by rope_type \"linear\" and \"llama3\" (docs/import.md)";
     if (rs->type != JSON_OBJECT) {
         refuse(c, rs, hint, "`rope_scaling` is %s; tfmc needs an object", rs->str);
         return;
@@ -311,6 +312,11 @@ static void read_rope_scaling(Config *c, Field *rs, char *out, size_t cap)
         } else {
             json_skip(&r);
         }
+    }
+    if (!strcmp(type, "linear")) {
+        if (!have[0] || !(v[0] >= 1)) refuse(c, rs, hint, "`rope_scaling` of type linear needs a `factor` of at least 1");
+        else snprintf(out, cap, "scaling linear(factor %.9g)", v[0]);
+        return;
     }
     if (strcmp(type, "llama3")) {
         refuse(c, rs, hint, "`rope_scaling` is %s, of a type tfmc does not have", rs->str);

@@ -9,7 +9,8 @@ a max_position_embeddings of 131072 (max_len capped at 8192); gemma with (1 + w)
 times sqrt(hidden_size), the tanh-GELU gate, MQA and head_dim * heads != hidden; gpt_neox (Pythia) with
 its per-head fused query_key_value, a quarter of each head rotating, the parallel residual and old
 buffers in the file; gpt_neox_seq as newer transformers saves it (rope_theta, partial_rotary_factor
-0.5, a sequential residual); each copied to a temporary folder:
+0.5, a sequential residual); llama_linear with rope_scaling of type linear; each copied to a
+temporary folder:
 `tfmc import DIR -o DIR/model.tfm`, then `tfmc run` of the .tfm (and its generated C) must give the logits of the
 prompt's last position within 1e-4 x max|logit| of expected.json (a numpy forward written from each
 family's modeling code, tests/fixtures/hf/gen_hf.py), the same argmax at every position, the same
@@ -68,7 +69,7 @@ def main(argv):
     tfmc, fixtures = os.path.abspath(argv[1]), os.path.abspath(argv[2])
     c = Checks()
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ["gpt2", "llama", "llama32", "mistral", "qwen2", "qwen3", "phi3", "gemma", "gpt_neox", "gpt_neox_seq"]:
+        for name in ["gpt2", "llama", "llama32", "mistral", "qwen2", "qwen3", "phi3", "gemma", "gpt_neox", "gpt_neox_seq", "llama_linear"]:
             d = os.path.join(tmp, name)
             shutil.copytree(os.path.join(fixtures, name), d)
             expected = json.load(open(os.path.join(d, "expected.json")))
@@ -116,6 +117,7 @@ def main(argv):
         text = open(os.path.join(tmp, "gpt_neox", "model.tfm")).read()
         c.check("rope(base 10000, dims 2)" in text and ", parallel;" in text and "as gpt_neox" in text,
                 "gpt_neox: 2 of 8 dimensions rotate, parallel residual")
+        c.check("scaling linear(factor 4)" in open(os.path.join(tmp, "llama_linear", "model.tfm")).read(), "llama_linear: scaling linear")
         text = open(os.path.join(tmp, "gpt_neox_seq", "model.tfm")).read()
         c.check("rope(base 25000, dims 4)" in text and "parallel" not in text, "gpt_neox_seq: rope_theta, partial_rotary_factor, sequential")
 
@@ -136,6 +138,8 @@ def main(argv):
 
         refused("llama", lambda cfg, d: cfg.update(rope_scaling={"rope_type": "yarn", "factor": 8.0}),
                 r"config\.json:\d+:\d+: error: `rope_scaling` is \{\"rope_type\": \"yarn\", \"factor\": 8.0\}, of a type", "rope_scaling yarn")
+        refused("llama", lambda cfg, d: cfg.update(rope_scaling={"rope_type": "linear", "factor": 0.5}),
+                r"`rope_scaling` of type linear needs a `factor` of at least 1", "rope_scaling linear below 1")
         refused("llama", lambda cfg, d: cfg.update(rope_scaling={"rope_type": "llama3", "factor": 8.0}),
                 r"`rope_scaling` of type llama3 lacks `low_freq_factor`", "rope_scaling llama3 incomplete")
         refused("llama", lambda cfg, d: cfg.update(hidden_act="gelu"), r"config\.json:\d+:\d+: error: `hidden_act` is \"gelu\"", "hidden_act")

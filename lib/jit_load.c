@@ -18,6 +18,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static const JitApi *api;
 static char why[512]; /* why the module is not there, once it has been looked for */
 
+#if TFMC_HAVE_LLVM
 /* Where the module should be: the build tree's when this code runs from it. */
 static const char *module_path(void)
 {
@@ -37,6 +38,7 @@ static const char *module_path(void)
     if (n > 0 && (size_t)n > len && !strncmp(where, root, len) && where[len] == '/') return TFMC_LLVM_MODULE_BUILD;
     return TFMC_LLVM_MODULE_INSTALLED;
 }
+#endif
 
 const JitApi *lib_jit_api(const char **error)
 {

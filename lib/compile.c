@@ -240,13 +240,14 @@ static TfmcStatus emit_c(TfmcContext *ctx, const TfmcProgram *p, const TfmcCOpti
     o.arena = &ctx->arena;
     o.code_name = opts ? opts->code_name : NULL;
     o.byte_arrays = opts ? opts->byte_arrays : 0;
-    const char *tokenizer = opts && opts->tokenizer ? opts->tokenizer : p->tokenizer;
-    if (opts && opts->tokenizer && opts->tokenizer[0] && !(o.main && p->kind == TFMC_PROGRAM_MODEL)) {
-        tfmc_report(ctx, "a tokenizer is carried by the generated main of a model: add --main%s",
-                    p->kind == TFMC_PROGRAM_MODEL ? "" : " (and a model declaration)");
+    /* with --main the model's own tokenizer by default; without, only the one asked for (its
+     * NAME_encode and NAME_decode for a program that links the model) */
+    const char *tokenizer = opts && opts->tokenizer ? opts->tokenizer : o.main ? p->tokenizer : NULL;
+    if (opts && opts->tokenizer && opts->tokenizer[0] && p->kind != TFMC_PROGRAM_MODEL) {
+        tfmc_report(ctx, "a tokenizer is carried by the C of a model declaration, not of a RASP program");
         return TFMC_ERR_USAGE;
     }
-    if (o.main && p->kind == TFMC_PROGRAM_MODEL && tokenizer && tokenizer[0]) {
+    if (p->kind == TFMC_PROGRAM_MODEL && tokenizer && tokenizer[0]) {
         st = tokenizer_embed(ctx, tokenizer, &o.tokenizer_json, &o.tokenizer_len, &o.tokenizer_load_bytes);
         /* an unreadable tokenizer is bad input here: TFMC_ERR_IO would say the C could not be written */
         if (st != TFMC_OK) return st == TFMC_ERR_IO ? TFMC_ERR_INPUT : st;

@@ -28,6 +28,12 @@ bool cgen_emit_header(const KProgram *k, const CgenOptions *o, FILE *out)
         cgen_prototype(&c, k->entries[i].name);
         fputs(";\n", out);
     }
+    if (o->tokenizer_json)
+        fprintf(out, "/* The tokenizer the .c carries (%s): UTF-8 text to ids with the tokens its post-processor\n"
+                     " * adds, and ids to text without the special ones; 0, or -1 (docs/models.md). */\n"
+                     "int %s_encode_text(const char *text, size_t len, int *ids, size_t cap, size_t *n);\n"
+                     "int %s_decode_text(const int *ids, size_t n, char *out, size_t cap, size_t *len);\n",
+                o->tokenizer_name ? o->tokenizer_name : "tokenizer.json", o->prefix, o->prefix);
     fprintf(out, "\n#endif\n");
     return !ferror(out);
 }

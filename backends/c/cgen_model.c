@@ -98,8 +98,8 @@ static void emit_eos(Cgen *c)
                 "    return 0;\n}\n\n");
 }
 
-/* The tokenizer for a main that reads and writes text: tfmc's own code (amalgamated) and the
- * tokenizer.json as bytes, parsed at the first --prompt into a fixed buffer. */
+/* The tokenizer a file carries: tfmc's own code (amalgamated) and the tokenizer.json as bytes,
+ * parsed at the first use into a fixed buffer; the main's printing of text when there is a main. */
 static void emit_tokenizer(Cgen *c)
 {
     const CgenOptions *o = c->o;
@@ -143,7 +143,34 @@ static void emit_tokenizer(Cgen *c)
         "        fprintf(stderr, \"the tokenizer in this file cannot be read: %s\\n\",\n"
         "                @p_tokenizer ? \"no room for its text\" : err.nomem ? \"its buffer is too small\" : err.message);\n"
         "        @p_tokenizer = NULL;\n        return -1;\n    }\n"
-        "    @p_tokenizer_mark = bump_mark(&@p_bump);\n    return 0;\n}\n\n"
+        "    @p_tokenizer_mark = bump_mark(&@p_bump);\n    return 0;\n}\n\n");
+    template(c,
+        "/* @p_encode_text: UTF-8 text (len bytes) to token ids, with the tokens the tokenizer's post-processor\n"
+        " * adds (Llama's <s>); the first cap are written, *n receives how many there are. 0, or -1 when the\n"
+        " * text is not UTF-8 (*n: the byte where it stops), is longer than @P_PROMPT_MAX_BYTES bytes,\n"
+        " * gives more than cap ids, or the tokenizer cannot be read (a message on standard error). */\n"
+        "int @p_encode_text(const char *text, size_t len, int *ids, size_t cap, size_t *n);\n"
+        "int @p_decode_text(const int *ids, size_t n, char *out, size_t cap, size_t *len);\n"
+        "int @p_encode_text(const char *text, size_t len, int *ids, size_t cap, size_t *n)\n{\n"
+        "    TfmcStatus st;\n"
+        "    *n = 0;\n"
+        "    if (@p_tokenizer_init() != 0 || len > @P_PROMPT_MAX_BYTES) return -1;\n"
+        "    st = tfmc_tokenizer_encode(@p_tokenizer, text, len, TFMC_TOKENIZE_ADD_SPECIAL, ids, cap, n);\n"
+        "    bump_release(&@p_bump, @p_tokenizer_mark);\n"
+        "    return st == TFMC_OK && *n <= cap ? 0 : -1;\n}\n\n"
+        "/* @p_decode_text: token ids to UTF-8 text (special tokens left out; bytes that are no character\n"
+        " * become U+FFFD) in out, at most cap bytes, NUL-terminated when there is room; *len receives the\n"
+        " * length. 0, or -1 for an id outside the vocabulary, a text longer than cap, or a tokenizer that\n"
+        " * cannot be read. */\n"
+        "int @p_decode_text(const int *ids, size_t n, char *out, size_t cap, size_t *len)\n{\n"
+        "    TfmcStatus st;\n"
+        "    *len = 0;\n"
+        "    if (@p_tokenizer_init() != 0) return -1;\n"
+        "    st = tfmc_tokenizer_decode(@p_tokenizer, ids, n, TFMC_TOKENIZE_SKIP_SPECIAL, out, cap, len);\n"
+        "    bump_release(&@p_bump, @p_tokenizer_mark);\n"
+        "    return st == TFMC_OK && *len <= cap ? 0 : -1;\n}\n\n");
+    if (!o->main) return;
+    template(c,
         "/* Print the text of the next token (flush: what is held back of a character), at once. */\n"
         "static void @p_text(TfmcTokenStream *stream, int id, int flush)\n{\n"
         "    size_t len;\n"
@@ -156,7 +183,6 @@ static void emit_tokenizer(Cgen *c)
 static void emit_main(Cgen *c)
 {
     bool text = c->o->tokenizer_json != NULL;
-    if (text) emit_tokenizer(c);
     template(c,
         "/* main: `prog [--logits | --generate K] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
         " * [--threads N[,D]] [--task-grain G] [--prompt TEXT | TOKEN...]`, as `tfmc run`: token ids on the\n"
@@ -411,5 +437,6 @@ void cgen_emit_model(Cgen *cg)
     cgen_emit_run(cg);
     cgen_target_end(cg);
     emit_api(cg, cached);
+    if (o->tokenizer_json) emit_tokenizer(cg);
     if (o->main) emit_main(cg);
 }

@@ -186,6 +186,12 @@ class Checker:
             model_c = f.read()
         with open(os.path.join(self.tmp, "reverse.c"), encoding="utf-8") as f:
             rasp_c = f.read()
+        # the tokenizer's functions are in a model's C that carries one
+        tok = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "hf", "gpt2", "tokenizer.json")
+        with_tok = os.path.join(self.tmp, "tiny_tok.c")
+        if self.tf(os.path.join(self.tmp, "tiny.tfm"), "-o", with_tok, "--tokenizer", tok).returncode == 0:
+            with open(with_tok, encoding="utf-8") as f:
+                model_c += f.read()
         missing = [n for n in sorted(names)
                    if not re.search(r"^\w[\w *]*\b(tiny|reverse)_%s\(" % n, model_c + rasp_c, re.M)]
         self.check("help: every NAME_function of help compile exists (%s)" % ", ".join(sorted(names)),

@@ -201,6 +201,52 @@ def check_compiled_text(c, tfmc, tok, model, exe, name, whole, exact, k="16"):
             "%s: --prompt --logits as `tfmc run` (%s)" % (name, "exactly" if exact else "within 1e-4"))
 
 
+DRIVER = r"""
+#include <stdio.h>
+#include <string.h>
+#include "lib.h"
+/* argv[1]: text; prints its ids (lib_encode_text), a tab, the decoding of those ids */
+int main(int argc, char **argv)
+{
+    int ids[64];
+    char text[512];
+    size_t n, len, i;
+    if (argc != 2) return 2;
+    if (lib_encode_text(argv[1], strlen(argv[1]), ids, 64, &n) != 0) return 1;
+    for (i = 0; i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
+    if (lib_decode_text(ids, n, text, sizeof text, &len) != 0) return 1;
+    printf("\t%.*s\n", (int)len, text);
+    if (lib_encode_text(argv[1], strlen(argv[1]), ids, 0, &n) != -1 || n == 0) return 3; /* too small: the count */
+    if (lib_decode_text(ids, 1, text, 0, &len) != -1) return 4;
+    ids[0] = -1;
+    return lib_decode_text(ids, 1, text, sizeof text, &len) == -1 ? 0 : 5;
+}
+"""
+
+
+def check_library_text(c, tfmc, tmp, model, tok, prompts):
+    """A model compiled without --main but with --tokenizer: another C file calls its
+    NAME_encode_text and NAME_decode_text through NAME.h, and gets what `tfmc tokenize` gives."""
+    src, exe, drv = os.path.join(tmp, "lib.c"), os.path.join(tmp, "libtext"), os.path.join(tmp, "driver.c")
+    g = run([tfmc, model, "-o", src, "--tokenizer", tok])
+    with open(drv, "w") as f:
+        f.write(DRIVER.replace("lib_", "tiny_"))
+    flags = run([tfmc, "config", "--cflags", "--libs"]).stdout.split()
+    san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"] if SANITIZE else []
+    b = run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-I", tmp, src, drv, "-o", exe] + san + flags)
+    c.check(g.returncode == 0 and b.returncode == 0, "library text: built (%s)" % (g.stderr + b.stderr).strip()[:300])
+    if b.returncode != 0:
+        return
+    same = 0
+    for p in prompts:
+        r = run([exe, p])
+        ids = run([tfmc, "tokenize", tok, "--add-special", p]).stdout.split()
+        text = run([tfmc, "tokenize", tok, "--decode", "--skip-special", " ".join(ids)]).stdout.rstrip("\n")
+        same += r.returncode == 0 and r.stdout == " ".join(ids) + "\t" + text + "\n"
+    c.check(same == len(prompts), "library text: tiny_encode_text and tiny_decode_text as `tfmc tokenize`, refusals: %d of %d" %
+            (same, len(prompts)))
+
+
 def check_imported(c, tfmc, tmp, prompts, settings):
     """Hugging Face fixture folders (tests/fixtures/hf: their config, weights, eos and tokenizer.json)
     through `tfmc import` (max_len 32: 8 tokens generated): the generated --main (its tokenizer from the model's `tokenizer`
@@ -325,7 +371,7 @@ def check_compiled(c, tfmc, tmp, model, tok, eos, prompts, settings):
             bad_tok = os.path.join(tmp, "wordpiece.json")
             with open(bad_tok, "w") as f:
                 f.write('{"model": {"type": "WordPiece"}}')
-            for args, status, what in [([], 2, "add --main"), (["--main"], 1, "cannot read the tokenizer"),
+            for args, status, what in [([], 1, "cannot read the tokenizer"), (["--main"], 1, "cannot read the tokenizer"),
                                        (["--main"], 1, "WordPiece is not supported")]:
                 path = bad_tok if "WordPiece" in what else os.path.join(tmp, "missing.json")
                 r = run([tfmc, model, "-o", out_c, "--tokenizer", path] + args)
@@ -395,6 +441,7 @@ def main(argv):
         r = run([tfmc, "check", bare])
         c.check(r.returncode == 1 and "outside the vocabulary" in r.stderr, "an eos outside the vocabulary: " + r.stderr.strip().splitlines()[0])
         check_compiled(c, tfmc, tmp, model, tok, eos, prompts, settings)
+        check_library_text(c, tfmc, tmp, model, tok, prompts)
         check_imported(c, tfmc, tmp, prompts, settings)
     print("%d passed, %d failed" % (c.passed, c.failed))
     return 1 if c.failed else 0

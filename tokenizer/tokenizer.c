@@ -9,6 +9,7 @@
  * works on bytes; a SentencePiece-style one starts from UTF-8 characters and falls back to its
  * <0xAB> byte tokens for a character it lacks. Decoding is the decoder chain on each token's
  * bytes: ByteLevel, or Replace ▁ by a space, ByteFallback, Fuse, Strip a leading space. */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -87,10 +88,19 @@ struct TfmcTokenizer {
     int nadded;
     size_t added_max;      /* the longest added token */
     bool added_first[256]; /* a byte some added token starts with */
-    uint32_t *aslot;       /* added tokens by content (index + 1; 0 empty) */
-    size_t amask;
-    size_t *added_lens;    /* the lengths of added tokens, longest first, each once */
-    int nadded_lens;
+    /* added tokens as a trie of their bytes: node 0 is the root, its children in added_root, the
+     * other edges in a hash table */
+    uint32_t added_root[256];  /* the node after a first byte (0: none) */
+    uint64_t *aedge;           /* (node << 8 | byte) + 1 << 32 | child; 0 empty */
+    size_t aemask;
+    uint32_t *anode_parent;
+    uint32_t *anode_token;     /* the added token that ends at a node (index + 1; 0 none) */
+    uint32_t nanodes;
+    /* fast paths */
+    int char_id[0x800];        /* SentencePiece-style: the id of each code point below U+0800 (-1 none) */
+    uint8_t *nfc_unstable;     /* NFC's quick-check table, when a normaliser is NFC */
+    bool split_words;          /* SentencePiece-style: BPE word by word (word_start) */
+    bool no_cut_after[256];    /* ... except after a byte some merge joins to a following ▁ */
     size_t max_text;       /* the longest text one token decodes to */
     /* the decoder */
     bool dec_byte_level, dec_byte_fallback;
@@ -101,6 +111,9 @@ struct TfmcTokenizer {
     int *prefix, *suffix;
     int nprefix, nsuffix;
 };
+
+/* U+2581 LOWER ONE EIGHTH BLOCK, SentencePiece's space */
+static const char word_start[] = "\xe2\x96\x81";
 
 enum { PIECE_ADDED = 1, PIECE_SPECIAL = 2, PIECE_BYTE = 4 /* <0xAB>, decoded as its byte */ };
 
@@ -171,11 +184,27 @@ static bool read_bool(Loader *l)
     return b;
 }
 
+/* A hash of n bytes, eight at a time (a multiply and a shift per word, then a finalizer). */
 static uint32_t hash_bytes(const char *s, size_t n)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    if (i < n) {
+        uint64_t w = 0;
+        memcpy(&w, s + i, n - i);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    h ^= h >> 29;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 32;
+    return (uint32_t)h;
 }
 
 static int vocab_find(const TfmcTokenizer *t, const char *s, size_t n)
@@ -632,6 +661,10 @@ static void read_model(Loader *l)
             memcpy(joined + lens[0], bytes[1], lens[1]);
             int result = vocab_find(t, joined, need);
             if (result < 0) failed_at(l, NULL, "the merge %d of `%s` and `%s` makes a token that is not in the vocabulary", rank, copy[0], copy[1]);
+            /* a ▁ joined to the character before it (build_fast_paths) */
+            for (size_t k = 1; k + 3 <= need; k++)
+                if (!memcmp(joined + k, word_start, 3) && !(k >= 3 && !memcmp(joined + k - 3, word_start, 3)))
+                    t->no_cut_after[(unsigned char)joined[k - 1]] = true;
             uint64_t k = merge_key(ids[0], ids[1]);
             size_t i = merge_hash(k) & t->mmask;
             while (t->mslot[i].key && t->mslot[i].key != k) i = (i + 1) & t->mmask;
@@ -768,6 +801,77 @@ static void read_post(Loader *l, int depth)
     l->r = after;
 }
 
+/* The child of a trie node by one byte (0: none). */
+static uint32_t trie_next(const TfmcTokenizer *t, uint32_t node, unsigned char byte)
+{
+    if (node == 0) return t->added_root[byte];
+    uint64_t key = ((uint64_t)node << 8 | byte) + 1;
+    for (size_t i = merge_hash(key) & t->aemask;; i = (i + 1) & t->aemask) {
+        uint64_t e = t->aedge[i];
+        if (!e) return 0;
+        if (e >> 32 == key) return (uint32_t)e;
+    }
+}
+
+/* The added tokens' trie: a node per distinct prefix, the first token of each content at its node. */
+static void build_added_trie(TfmcTokenizer *t)
+{
+    size_t total = 1;
+    for (int i = 0; i < t->nadded; i++) total += t->added[i].len;
+    t->anode_parent = ARENA_ARRAY(&t->arena, uint32_t, total);
+    t->anode_token = ARENA_ARRAY(&t->arena, uint32_t, total);
+    size_t slots = 16;
+    while (slots < 2 * total) slots *= 2;
+    t->aedge = ARENA_ARRAY(&t->arena, uint64_t, slots);
+    t->aemask = slots - 1;
+    t->nanodes = 1;
+    for (int i = 0; i < t->nadded; i++) {
+        const Added *a = &t->added[i];
+        uint32_t node = 0;
+        for (size_t k = 0; k < a->len; k++) {
+            unsigned char byte = (unsigned char)a->content[k];
+            uint32_t child = trie_next(t, node, byte);
+            if (!child) {
+                child = t->nanodes++;
+                t->anode_parent[child] = node;
+                if (node == 0) {
+                    t->added_root[byte] = child;
+                } else {
+                    uint64_t key = ((uint64_t)node << 8 | byte) + 1;
+                    size_t at = merge_hash(key) & t->aemask;
+                    while (t->aedge[at]) at = (at + 1) & t->aemask;
+                    t->aedge[at] = key << 32 | child;
+                }
+            }
+            node = child;
+        }
+        if (!t->anode_token[node]) t->anode_token[node] = (uint32_t)i + 1;
+    }
+}
+
+/* What encoding looks up most, precomputed: the ids of short characters, NFC's quick-check table,
+ * and whether BPE may run word by word. */
+static void build_fast_paths(TfmcTokenizer *t)
+{
+    for (uint32_t cp = 0; cp < 0x800; cp++) {
+        unsigned char buf[4];
+        size_t n = utf8_encode(cp, buf);
+        t->char_id[cp] = t->byte_level ? -1 : vocab_find(t, (const char *)buf, n);
+    }
+    for (int k = 0; k < t->nnorm; k++)
+        if (t->norm[k].kind == NORM_NFC && !t->nfc_unstable) {
+            t->nfc_unstable = arena_alloc(&t->arena, UNICODE_NFC_TABLE_BYTES);
+            unicode_nfc_unstable(t->nfc_unstable);
+        }
+    /* SentencePiece-style text is one piece per stretch (Llama 2, Gemma: no pre-tokeniser), and
+     * BPE over it is BPE over its words when no merge joins a character to a following ▁: then the
+     * text is cut before each ▁ that follows another character (all but the bytes no_cut_after
+     * marks, which read_model saw in such a merge). A merge never joins across the cut, and BPE
+     * merges in each word as it would in the whole. ignore_merges looks up whole pieces, so it
+     * keeps them whole. */
+    t->split_words = !t->byte_level && !t->ignore_merges && vocab_find(t, word_start, 3) >= 0;
+}
+
 /* The top level: record where each part is, then read them in the order they depend on each
  * other (added tokens; normaliser, pre-tokeniser and decoder, which say whether the vocabulary is
  * bytes; the model; the post-processor, which names tokens). */
@@ -839,29 +943,8 @@ static void load(Loader *l, const char *text, size_t len)
             failed_at(l, "tfmc finds added tokens in the text before it is normalised (docs/tokenizers.md)",
                       "the added token `%s` is matched after normalisation (\"normalized\": true), which tfmc does not support with a normalizer",
                       t->added[i].content);
-    /* added tokens by content, and their lengths */
-    size_t slots = 16;
-    while (slots < 2 * (size_t)(t->nadded + 1)) slots *= 2;
-    t->aslot = ARENA_ARRAY(&t->arena, uint32_t, slots);
-    t->amask = slots - 1;
-    t->added_lens = ARENA_ARRAY(&t->arena, size_t, t->nadded + 1);
-    for (int i = 0; i < t->nadded; i++) {
-        Added *a = &t->added[i];
-        size_t at = hash_bytes(a->content, a->len) & t->amask;
-        bool dup = false;
-        for (;; at = (at + 1) & t->amask) {
-            if (!t->aslot[at]) break;
-            Added *o = &t->added[t->aslot[at] - 1];
-            if (o->len == a->len && !memcmp(o->content, a->content, a->len)) { dup = true; break; }
-        }
-        if (!dup) t->aslot[at] = (uint32_t)i + 1;
-        int k = 0;
-        while (k < t->nadded_lens && t->added_lens[k] > a->len) k++;
-        if (k < t->nadded_lens && t->added_lens[k] == a->len) continue;
-        memmove(t->added_lens + k + 1, t->added_lens + k, sizeof(size_t) * (size_t)(t->nadded_lens - k));
-        t->added_lens[k] = a->len;
-        t->nadded_lens++;
-    }
+    build_added_trie(t);
+    build_fast_paths(t);
     /* the longest decoded token (a bound for streaming buffers) */
     for (int id = 0; id < t->vocab; id++) {
         if (!t->piece[id]) continue;
@@ -1012,18 +1095,23 @@ static void spans_push(Work *w, Spans *v, size_t at, size_t n)
     v->v[v->n++] = (Span){ at, n };
 }
 
-static uint32_t cp_at(const unsigned char *s, size_t n, size_t i, int *len)
+/* The code point at i (0 of length 0 past the end); ASCII without a call. */
+static inline uint32_t cp_at(const unsigned char *s, size_t n, size_t i, int *len)
 {
     if (i >= n) {
         *len = 0;
         return 0;
     }
+    if (s[i] < 0x80) {
+        *len = 1;
+        return s[i];
+    }
     return utf8_decode(s + i, n - i, len);
 }
 
-static bool is_L(uint32_t c) { return unicode_is_letter(c); }
-static bool is_N(uint32_t c) { return unicode_is_number(c); }
-static bool is_S(uint32_t c) { return unicode_is_space(c); }
+static inline bool is_L(uint32_t c) { return c < 0x80 ? (c | 0x20) - 'a' < 26 : unicode_is_letter(c); }
+static inline bool is_N(uint32_t c) { return c < 0x80 ? c - '0' < 10 : unicode_is_number(c); }
+static inline bool is_S(uint32_t c) { return c < 0x80 ? c == ' ' || (c >= '\t' && c <= '\r') : unicode_is_space(c); }
 static bool is_other(uint32_t c) { return !is_S(c) && !is_L(c) && !is_N(c); }
 
 /* The end of the run of characters of class `in` from i. */
@@ -1243,40 +1331,75 @@ static void add_pair(Work *w, Heap *h, const Symbols *sy, int left)
     if (m) heap_push(w, h, (Pair){ m->rank, left, left, right, sy->id[left], sy->id[right] });
 }
 
-/* BPE on one piece: its ids appended to out. false: a character has no token (no unk, no fallback). */
-static bool bpe(Work *w, const unsigned char *s, size_t n, Ints *out, Symbols *sy, Heap *h)
+/* A piece's first symbols, one per byte (byte-level) or per character (its token, its <0xAB>
+ * byte tokens, or unk); -1 when a character has no token (no unk, no fallback). */
+static long initial_symbols(const TfmcTokenizer *t, const unsigned char *s, size_t n, int *id)
 {
-    const TfmcTokenizer *t = w->t;
-    if (t->ignore_merges) {
-        int id = vocab_find(t, (const char *)s, n);
-        if (id >= 0) {
-            ints_push(w, out, id);
-            return true;
-        }
+    size_t m = 0;
+    if (t->byte_level) {
+        for (size_t i = 0; i < n; i++) id[i] = t->byte_id[s[i]];
+        return (long)n;
     }
-    sy->n = 0;
-    grow(w, (void **)&sy->id, &sy->cap_id, n, sizeof(int));
-    grow(w, (void **)&sy->prev, &sy->cap_prev, n, sizeof(int));
-    grow(w, (void **)&sy->next, &sy->cap_next, n, sizeof(int));
     for (size_t i = 0; i < n;) {
-        if (t->byte_level) {
-            sy->id[sy->n++] = t->byte_id[s[i++]];
-            continue;
-        }
-        int len;
-        utf8_decode(s + i, n - i, &len);
-        int id = vocab_find(t, (const char *)s + i, (size_t)len);
-        if (id >= 0) {
-            sy->id[sy->n++] = id;
+        int len, tok;
+        uint32_t cp = cp_at(s, n, i, &len);
+        tok = cp < 0x800 ? t->char_id[cp] : vocab_find(t, (const char *)s + i, (size_t)len);
+        if (tok >= 0) {
+            id[m++] = tok;
         } else if (t->byte_fallback) {
-            for (int k = 0; k < len; k++) sy->id[sy->n++] = t->byte_id[s[i + (size_t)k]];
+            for (int k = 0; k < len; k++) id[m++] = t->byte_id[s[i + (size_t)k]];
         } else if (t->unk >= 0) {
-            if (!(t->fuse_unk && sy->n > 0 && sy->id[sy->n - 1] == t->unk)) sy->id[sy->n++] = t->unk;
+            if (!(t->fuse_unk && m > 0 && id[m - 1] == t->unk)) id[m++] = t->unk;
         } else {
-            return false;
+            return -1;
         }
         i += (size_t)len;
     }
+    return (long)m;
+}
+
+enum { SMALL_PIECE = 64 }; /* symbols up to which BPE scans instead of keeping a heap */
+
+/* The rank and result of merging a and b (rank INT_MAX: they do not merge). */
+static void pair_rank(const TfmcTokenizer *t, int a, int b, int *rank, int *result)
+{
+    const MergeSlot *m = merge_find(t, a, b);
+    *rank = m ? m->rank : INT_MAX;
+    *result = m ? m->result : -1;
+}
+
+/* BPE over a few symbols: the ranks of adjacent pairs in an array, the lowest (the leftmost of
+ * equal ones) found by a scan, merged, and its two neighbours' pairs looked up again. */
+static size_t merge_small(const TfmcTokenizer *t, int *id, size_t n)
+{
+    int rank[SMALL_PIECE], result[SMALL_PIECE]; /* of the pair (i, i + 1) */
+    for (size_t i = 0; i + 1 < n; i++) pair_rank(t, id[i], id[i + 1], &rank[i], &result[i]);
+    while (n > 1) {
+        size_t best = 0;
+        for (size_t i = 1; i + 1 < n; i++)
+            if (rank[i] < rank[best]) best = i;
+        if (rank[best] == INT_MAX) break;
+        id[best] = result[best];
+        /* the symbols after best + 1, and the pairs after (best, best + 1), move down by one */
+        memmove(id + best + 1, id + best + 2, sizeof(int) * (n - best - 2));
+        if (best + 2 < n - 1) {
+            memmove(rank + best + 1, rank + best + 2, sizeof(int) * (n - best - 3));
+            memmove(result + best + 1, result + best + 2, sizeof(int) * (n - best - 3));
+        }
+        n--;
+        if (best > 0) pair_rank(t, id[best - 1], id[best], &rank[best - 1], &result[best - 1]);
+        if (best + 1 < n) pair_rank(t, id[best], id[best + 1], &rank[best], &result[best]);
+    }
+    return n;
+}
+
+/* BPE over many symbols: a heap of candidate pairs, a pair that a merge has made stale skipped
+ * when it comes up. */
+static size_t merge_large(Work *w, Symbols *sy, Heap *h)
+{
+    const TfmcTokenizer *t = w->t;
+    grow(w, (void **)&sy->prev, &sy->cap_prev, sy->n, sizeof(int));
+    grow(w, (void **)&sy->next, &sy->cap_next, sy->n, sizeof(int));
     for (size_t i = 0; i < sy->n; i++) {
         sy->prev[i] = (int)i - 1;
         sy->next[i] = i + 1 < sy->n ? (int)i + 1 : -1;
@@ -1297,8 +1420,96 @@ static bool bpe(Work *w, const unsigned char *s, size_t n, Ints *out, Symbols *s
         if (sy->prev[p.left] >= 0) add_pair(w, h, sy, sy->prev[p.left]);
         add_pair(w, h, sy, p.left);
     }
-    for (int i = sy->n ? 0 : -1; i >= 0; i = sy->next[i]) ints_push(w, out, sy->id[i]);
+    size_t m = 0;
+    for (int i = sy->n ? 0 : -1; i >= 0; i = sy->next[i]) sy->id[m++] = sy->id[i];
+    return m;
+}
+
+/* BPE on one word: its ids appended to out. false: a character has no token (no unk, no fallback). */
+static bool bpe(Work *w, const unsigned char *s, size_t n, Ints *out, Symbols *sy, Heap *h)
+{
+    const TfmcTokenizer *t = w->t;
+    if (t->ignore_merges) {
+        int id = vocab_find(t, (const char *)s, n);
+        if (id >= 0) {
+            ints_push(w, out, id);
+            return true;
+        }
+    }
+    /* a character is at most four symbols (byte fallback), and takes at least one byte for each */
+    grow(w, (void **)&sy->id, &sy->cap_id, n, sizeof(int));
+    long first = initial_symbols(t, s, n, sy->id);
+    if (first < 0) return false;
+    sy->n = (size_t)first;
+    size_t m = sy->n <= SMALL_PIECE ? merge_small(t, sy->id, sy->n) : merge_large(w, sy, h);
+    grow(w, (void **)&out->v, &out->cap, out->n + m, sizeof(int));
+    memcpy(out->v + out->n, sy->id, sizeof(int) * m);
+    out->n += m;
     return true;
+}
+
+/* The words of the last few pieces and their ids, for the words that come again: a table of
+ * fixed slots, each word in the slot its hash picks (a new word replaces the one there). Only
+ * words of up to CACHE_TEXT bytes with up to CACHE_IDS ids are kept; the table has at most
+ * CACHE_SLOTS slots (60 bytes each: 240 KiB), fewer for a short text, and lives for one call. */
+enum { CACHE_TEXT = 24, CACHE_IDS = 7, CACHE_SLOTS = 4096 };
+typedef struct CacheSlot {
+    uint32_t hash;
+    uint8_t len; /* 0: empty */
+    uint8_t nids;
+    int32_t ids[CACHE_IDS];
+    unsigned char text[CACHE_TEXT];
+} CacheSlot;
+
+typedef struct Encoder {
+    Bytes norm, tmp, pa, pb;
+    Spans sa, sb;
+    Symbols sy;
+    Heap heap;
+    CacheSlot *cache; /* NULL: no cache (a short text) */
+    size_t cache_mask, cache_cap;
+} Encoder;
+
+/* One word through the cache. */
+static bool encode_word(Work *w, Encoder *e, const unsigned char *s, size_t n, Ints *out)
+{
+    if (!e->cache || n > CACHE_TEXT) return bpe(w, s, n, out, &e->sy, &e->heap);
+    uint32_t hash = hash_bytes((const char *)s, n);
+    CacheSlot *slot = &e->cache[hash & e->cache_mask];
+    if (slot->len == n && slot->hash == hash && !memcmp(slot->text, s, n)) {
+        grow(w, (void **)&out->v, &out->cap, out->n + slot->nids, sizeof(int));
+        memcpy(out->v + out->n, slot->ids, sizeof(int) * slot->nids);
+        out->n += slot->nids;
+        return true;
+    }
+    size_t before = out->n;
+    if (!bpe(w, s, n, out, &e->sy, &e->heap)) return false;
+    size_t nids = out->n - before;
+    if (nids <= CACHE_IDS) {
+        slot->hash = hash;
+        slot->len = (uint8_t)n;
+        slot->nids = (uint8_t)nids;
+        memcpy(slot->text, s, n);
+        memcpy(slot->ids, out->v + before, sizeof(int) * nids);
+    }
+    return true;
+}
+
+/* One piece of the pre-tokeniser: word by word where BPE allows (split_words). */
+static bool encode_piece(Work *w, Encoder *e, const unsigned char *s, size_t n, Ints *out)
+{
+    const TfmcTokenizer *t = w->t;
+    if (!t->split_words) return encode_word(w, e, s, n, out);
+    size_t start = 0;
+    for (size_t i = 1; i + 3 <= n; i++) {
+        /* before a ▁ that follows a character other than ▁ */
+        if (s[i] != 0xE2 || s[i + 1] != 0x96 || s[i + 2] != 0x81 || t->no_cut_after[s[i - 1]]) continue;
+        if (i >= 3 && s[i - 3] == 0xE2 && s[i - 2] == 0x96 && s[i - 1] == 0x81) continue;
+        if (!encode_word(w, e, s + start, i - start, out)) return false;
+        start = i;
+        i += 2;
+    }
+    return encode_word(w, e, s + start, n - start, out);
 }
 
 /* Normalise s into out. */
@@ -1318,7 +1529,7 @@ static void normalise(Work *w, const unsigned char *s, size_t n, Bytes *out, Byt
             grow(w, (void **)&tmp->s, &tmp->cap, UNICODE_NFC_BYTES(out->n) + 4 * UNICODE_NFC_POINTS(out->n), 1);
             /* the code points in the buffer's tail, aligned */
             size_t off = (UNICODE_NFC_BYTES(out->n) + 3) & ~(size_t)3;
-            tmp->n = unicode_nfc(out->s, out->n, tmp->s, (uint32_t *)(void *)(tmp->s + off));
+            tmp->n = unicode_nfc_quick(t->nfc_unstable, out->s, out->n, tmp->s, (uint32_t *)(void *)(tmp->s + off));
             break;
         }
         case NORM_PREPEND:
@@ -1352,43 +1563,37 @@ static bool word_char(const unsigned char *s, size_t n, size_t i)
     return c == '_' || is_L(c) || is_N(c);
 }
 
-/* The added token that matches at i, longest first; its extent (with lstrip and rstrip) in *from, *to. */
+/* The added token that matches at i, longest first; its extent (with lstrip and rstrip) in *from, *to.
+ * The trie is walked as far as the text follows it, then back towards the root: the longest
+ * token that may stand here wins. */
 static const Added *added_at(const TfmcTokenizer *t, const unsigned char *s, size_t n, size_t i, size_t lo, unsigned flags,
                              size_t *from, size_t *to)
 {
-    if (!t->added_first[s[i]]) return NULL;
-    for (int k = 0; k < t->nadded_lens; k++) {
-        size_t len = t->added_lens[k];
-        if (len > n - i) continue;
-        for (size_t at = hash_bytes((const char *)s + i, len) & t->amask; t->aslot[at]; at = (at + 1) & t->amask) {
-            const Added *a = &t->added[t->aslot[at] - 1];
-            if (a->len != len || memcmp(a->content, s + i, len)) continue;
-            if (a->special && (flags & TFMC_TOKENIZE_PLAIN)) break;
-            if (a->single_word) {
-                size_t before = i;
-                while (before > 0 && (s[before - 1] & 0xC0) == 0x80) before--;
-                if ((i > 0 && word_char(s, n, before - 1 < before ? before - 1 : 0)) || (i + len < n && word_char(s, n, i + len)))
-                    break;
-            }
-            size_t f = i, e = i + len;
-            if (a->lstrip)
-                while (f > lo && (s[f - 1] == ' ' || s[f - 1] == '\t' || s[f - 1] == '\n' || s[f - 1] == '\r')) f--;
-            if (a->rstrip)
-                while (e < n && (s[e] == ' ' || s[e] == '\t' || s[e] == '\n' || s[e] == '\r')) e++;
-            *from = f;
-            *to = e;
-            return a;
+    uint32_t node = t->added_root[s[i]];
+    if (!node) return NULL;
+    size_t len = 1;
+    for (uint32_t next; i + len < n && (next = trie_next(t, node, s[i + len])) != 0; len++) node = next;
+    for (; node; node = t->anode_parent[node], len--) {
+        if (!t->anode_token[node]) continue;
+        const Added *a = &t->added[t->anode_token[node] - 1];
+        if (a->special && (flags & TFMC_TOKENIZE_PLAIN)) continue;
+        if (a->single_word) {
+            size_t before = i;
+            while (before > 0 && (s[before - 1] & 0xC0) == 0x80) before--;
+            if ((i > 0 && word_char(s, n, before - 1 < before ? before - 1 : 0)) || (i + len < n && word_char(s, n, i + len)))
+                continue;
         }
+        size_t f = i, e = i + len;
+        if (a->lstrip)
+            while (f > lo && (s[f - 1] == ' ' || s[f - 1] == '\t' || s[f - 1] == '\n' || s[f - 1] == '\r')) f--;
+        if (a->rstrip)
+            while (e < n && (s[e] == ' ' || s[e] == '\t' || s[e] == '\n' || s[e] == '\r')) e++;
+        *from = f;
+        *to = e;
+        return a;
     }
     return NULL;
 }
-
-typedef struct Encoder {
-    Bytes norm, tmp, pa, pb;
-    Spans sa, sb;
-    Symbols sy;
-    Heap heap;
-} Encoder;
 
 /* One stretch of text between added tokens: normalise, pre-tokenise, BPE. */
 static bool encode_segment(Work *w, Encoder *e, const unsigned char *s, size_t n, bool first, Ints *out)
@@ -1409,7 +1614,7 @@ static bool encode_segment(Work *w, Encoder *e, const unsigned char *s, size_t n
         Spans *st = in; in = outp; outp = st;
     }
     for (size_t k = 0; k < in->n; k++)
-        if (!bpe(w, src->s + in->v[k].at, in->v[k].n, out, &e->sy, &e->heap)) return false;
+        if (!encode_piece(w, e, src->s + in->v[k].at, in->v[k].n, out)) return false;
     return true;
 }
 
@@ -1437,6 +1642,14 @@ TfmcStatus tfmc_tokenizer_encode(const TfmcTokenizer *t, const char *text, size_
     if (setjmp(oom)) {
         status = TFMC_ERR_NOMEM;
         goto done;
+    }
+    if (len >= 256) {
+        /* a slot per 16 bytes of text, up to CACHE_SLOTS */
+        size_t slots = 64;
+        while (slots < len / 16 && slots < CACHE_SLOTS) slots *= 2;
+        grow(&w, (void **)&e.cache, &e.cache_cap, slots, sizeof(CacheSlot));
+        memset(e.cache, 0, sizeof(CacheSlot) * slots);
+        e.cache_mask = slots - 1;
     }
     if (flags & TFMC_TOKENIZE_ADD_SPECIAL)
         for (int i = 0; i < t->nprefix; i++) ints_push(&w, &out, t->prefix[i]);

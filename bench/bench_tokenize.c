@@ -1,8 +1,9 @@
 /* bench_tokenize.c: tfmc's encode throughput on one thread: for each text file, the best of
  * REPS encodes of the whole file as one text (flags 0: no post-processor tokens), in MB/s
  * (10^6 bytes per second), with the id count and a hash of the ids that bench/tokenize.py compares
- * with the JavaScript reference's. Loading the tokenizer is not timed.
- *   bench_tokenize [-r REPS] TOKENIZER.json TEXT...
+ * with the JavaScript reference's. Loading the tokenizer is not timed. -p: special tokens written
+ * in the text are text (TFMC_TOKENIZE_PLAIN, as gpt-3-encoder reads them).
+ *   bench_tokenize [-r REPS] [-p] TOKENIZER.json TEXT...
  * prints one line per text: `file=... bytes=... ids=... hash=... mb_s=... ms=...`. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
@@ -46,12 +47,20 @@ static uint32_t hash_ids(const int *ids, size_t n)
 int main(int argc, char **argv)
 {
     int reps = 5, a = 1;
-    if (a + 1 < argc && !strcmp(argv[a], "-r")) {
-        reps = atoi(argv[a + 1]);
-        a += 2;
+    unsigned flags = 0;
+    for (;;) {
+        if (a + 1 < argc && !strcmp(argv[a], "-r")) {
+            reps = atoi(argv[a + 1]);
+            a += 2;
+        } else if (a < argc && !strcmp(argv[a], "-p")) {
+            flags |= TFMC_TOKENIZE_PLAIN;
+            a++;
+        } else {
+            break;
+        }
     }
     if (argc - a < 2 || reps < 1) {
-        fprintf(stderr, "usage: bench_tokenize [-r REPS] TOKENIZER.json TEXT...\n");
+        fprintf(stderr, "usage: bench_tokenize [-r REPS] [-p] TOKENIZER.json TEXT...\n");
         return 2;
     }
     TfmcContext *ctx = tfmc_context_new(NULL);
@@ -74,7 +83,7 @@ int main(int argc, char **argv)
         double best = 1e30;
         for (int r = 0; r < reps && ids; r++) {
             double t0 = now_s();
-            TfmcStatus st = tfmc_tokenizer_encode(tok, text, len, 0, ids, cap, &n);
+            TfmcStatus st = tfmc_tokenizer_encode(tok, text, len, flags, ids, cap, &n);
             double dt = now_s() - t0;
             if (st != TFMC_OK) {
                 fprintf(stderr, "bench_tokenize: %s does not encode (status %d)\n", argv[f], (int)st);

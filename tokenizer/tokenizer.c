@@ -1054,10 +1054,9 @@ typedef struct Ints { int *v; size_t n, cap; } Ints;
 typedef struct Span { size_t at, n; } Span;
 typedef struct Spans { Span *v; size_t n, cap; } Spans;
 
-/* Grow *p (tracked in w) to hold `need` elements of `size`; slot is its index in w->blocks. */
-static void grow(Work *w, void **p, size_t *cap, size_t need, size_t size)
+/* Grow *p (tracked in w) to hold `need` elements of `size`: grow checks, grow_block reallocates. */
+static void grow_block(Work *w, void **p, size_t *cap, size_t need, size_t size)
 {
-    if (need <= *cap) return;
     size_t ncap = *cap ? *cap : 64;
     while (ncap < need) ncap *= 2;
     int slot = -1;
@@ -1073,6 +1072,11 @@ static void grow(Work *w, void **p, size_t *cap, size_t need, size_t size)
     w->blocks[slot] = np;
     *p = np;
     *cap = ncap;
+}
+
+static inline void grow(Work *w, void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need > *cap) grow_block(w, p, cap, need, size);
 }
 
 static void bytes_put(Work *w, Bytes *b, const void *s, size_t n)
@@ -1195,6 +1199,19 @@ static size_t match_at(Pattern p, const unsigned char *s, size_t n, size_t i)
     return space_run(s, n, i);
 }
 
+/* The first place at or after i where pattern (m > 0 bytes) starts in s, or n. */
+static size_t find(const unsigned char *s, size_t n, size_t i, const char *pattern, size_t m)
+{
+    while (i + m <= n) {
+        const unsigned char *c = memchr(s + i, (unsigned char)pattern[0], n - m + 1 - i);
+        if (!c) break;
+        i = (size_t)(c - s);
+        if (!memcmp(c + 1, pattern + 1, m - 1)) return i;
+        i++;
+    }
+    return n;
+}
+
 /* Cut each piece of `in` (text `src`) by one pre-tokeniser step into `out` (text `dst`). */
 static void pre_step(Work *w, const Step *st, const Bytes *src, const Spans *in, Bytes *dst, Spans *out, bool first_segment)
 {
@@ -1232,9 +1249,13 @@ static void pre_step(Work *w, const Step *st, const Bytes *src, const Spans *in,
         case PRE_METASPACE: {
             bool prepend = st->prepend == 2 || (st->prepend == 1 && first_segment && k == 0);
             if (prepend && !(n >= st->from_n && !memcmp(s, st->from, st->from_n))) bytes_put(w, dst, st->from, st->from_n);
-            for (size_t i = 0; i < n; i++) {
-                if (s[i] == ' ') bytes_put(w, dst, st->from, st->from_n);
-                else bytes_put(w, dst, s + i, 1);
+            for (size_t i = 0; i < n;) {
+                const unsigned char *space = memchr(s + i, ' ', n - i);
+                size_t at = space ? (size_t)(space - s) : n;
+                bytes_put(w, dst, s + i, at - i);
+                if (at == n) break;
+                bytes_put(w, dst, st->from, st->from_n);
+                i = at + 1;
             }
             size_t m = dst->n - base, start = 0;
             const unsigned char *d = dst->s + base;
@@ -1250,11 +1271,7 @@ static void pre_step(Work *w, const Step *st, const Bytes *src, const Spans *in,
         case PRE_SPLIT: {
             bytes_put(w, dst, s, n);
             size_t start = 0; /* the start of the piece not yet pushed */
-            for (size_t i = 0; i + st->from_n <= n;) {
-                if (memcmp(s + i, st->from, st->from_n)) {
-                    i++;
-                    continue;
-                }
+            for (size_t i = 0; (i = find(s, n, i, st->from, st->from_n)) < n;) {
                 size_t e = i + st->from_n;
                 switch (st->behavior) {
                 case SPLIT_ISOLATED: spans_push(w, out, base + start, i - start); spans_push(w, out, base + i, e - i); start = e; break;
@@ -1381,10 +1398,10 @@ static size_t merge_small(const TfmcTokenizer *t, int *id, size_t n)
         if (rank[best] == INT_MAX) break;
         id[best] = result[best];
         /* the symbols after best + 1, and the pairs after (best, best + 1), move down by one */
-        memmove(id + best + 1, id + best + 2, sizeof(int) * (n - best - 2));
-        if (best + 2 < n - 1) {
-            memmove(rank + best + 1, rank + best + 2, sizeof(int) * (n - best - 3));
-            memmove(result + best + 1, result + best + 2, sizeof(int) * (n - best - 3));
+        for (size_t i = best + 1; i + 1 < n; i++) id[i] = id[i + 1];
+        for (size_t i = best + 1; i + 2 < n; i++) {
+            rank[i] = rank[i + 1];
+            result[i] = result[i + 1];
         }
         n--;
         if (best > 0) pair_rank(t, id[best - 1], id[best], &rank[best - 1], &result[best - 1]);
@@ -1539,13 +1556,11 @@ static void normalise(Work *w, const unsigned char *s, size_t n, Bytes *out, Byt
             break;
         case NORM_REPLACE:
             for (size_t i = 0; i < out->n;) {
-                if (i + st->from_n <= out->n && !memcmp(out->s + i, st->from, st->from_n)) {
-                    bytes_put(w, tmp, st->to, st->to_n);
-                    i += st->from_n;
-                } else {
-                    bytes_put(w, tmp, out->s + i, 1);
-                    i++;
-                }
+                size_t at = find(out->s, out->n, i, st->from, st->from_n);
+                bytes_put(w, tmp, out->s + i, at - i);
+                if (at == out->n) break;
+                bytes_put(w, tmp, st->to, st->to_n);
+                i = at + st->from_n;
             }
             break;
         case PRE_PATTERN: case PRE_SPLIT: case PRE_BYTE_LEVEL: case PRE_METASPACE: case PRE_DIGITS: continue;

@@ -1672,6 +1672,10 @@ TfmcStatus tfmc_tokenizer_encode(const TfmcTokenizer *t, const char *text, size_
     bool first = true;
     for (size_t i = 0; i < len;) {
         size_t from, to;
+        if (!t->added_root[s[i]]) { /* no added token starts with this byte */
+            i++;
+            continue;
+        }
         const Added *a = added_at(t, s, len, i, start, flags, &from, &to);
         if (!a) {
             i++;

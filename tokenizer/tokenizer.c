@@ -1399,32 +1399,40 @@ static void pair_rank(const TfmcTokenizer *t, int a, int b, int *rank, int *resu
     *result = m ? m->result : -1;
 }
 
-/* BPE over a few symbols: the ranks of adjacent pairs in an array, the lowest (the leftmost of
- * equal ones) found by a scan, merged, and its two neighbours' pairs looked up again. */
+/* BPE over a few symbols: a list linked through small arrays on the stack, with the rank of the
+ * pair each symbol starts; the lowest (the leftmost of equal ones) is found by a scan, merged, and
+ * the pairs on its two sides are looked up again. The ids are left in id[0..], in order. */
 static size_t merge_small(const TfmcTokenizer *t, int *id, size_t n)
 {
-    int rank[SMALL_PIECE], result[SMALL_PIECE]; /* of the pair (i, i + 1) */
+    enum { END = SMALL_PIECE };
+    int rank[SMALL_PIECE], result[SMALL_PIECE]; /* of the pair (i, next[i]); INT_MAX: none */
+    unsigned char prev[SMALL_PIECE], next[SMALL_PIECE];
+    if (n < 2) return n;
     for (size_t i = 0; i + 1 < n; i++) merge_prefetch(t, id[i], id[i + 1]);
-    for (size_t i = 0; i + 1 < n; i++) pair_rank(t, id[i], id[i + 1], &rank[i], &result[i]);
-    while (n > 1) {
+    for (size_t i = 0; i < n; i++) {
+        prev[i] = (unsigned char)(i ? i - 1 : END);
+        next[i] = (unsigned char)(i + 1 < n ? i + 1 : END);
+        if (i + 1 < n) pair_rank(t, id[i], id[i + 1], &rank[i], &result[i]);
+        else rank[i] = INT_MAX;
+    }
+    for (;;) {
         size_t best = 0;
-        for (size_t i = 1; i + 1 < n; i++)
+        for (size_t i = next[0]; i != END; i = next[i])
             if (rank[i] < rank[best]) best = i;
         if (rank[best] == INT_MAX) break;
+        size_t right = next[best], after = next[right];
         id[best] = result[best];
-        /* the symbols after best + 1, and the pairs after (best, best + 1), move down by one */
-        for (size_t i = best + 1; i + 1 < n; i++) id[i] = id[i + 1];
-        for (size_t i = best + 1; i + 2 < n; i++) {
-            rank[i] = rank[i + 1];
-            result[i] = result[i + 1];
-        }
-        n--;
-        if (best > 0) merge_prefetch(t, id[best - 1], id[best]);
-        if (best + 1 < n) merge_prefetch(t, id[best], id[best + 1]);
-        if (best > 0) pair_rank(t, id[best - 1], id[best], &rank[best - 1], &result[best - 1]);
-        if (best + 1 < n) pair_rank(t, id[best], id[best + 1], &rank[best], &result[best]);
+        next[best] = (unsigned char)after;
+        if (after != END) prev[after] = (unsigned char)best;
+        if (prev[best] != END) merge_prefetch(t, id[prev[best]], id[best]);
+        if (after != END) merge_prefetch(t, id[best], id[after]);
+        if (prev[best] != END) pair_rank(t, id[prev[best]], id[best], &rank[prev[best]], &result[prev[best]]);
+        if (after != END) pair_rank(t, id[best], id[after], &rank[best], &result[best]);
+        else rank[best] = INT_MAX;
     }
-    return n;
+    size_t m = 0;
+    for (size_t i = 0; i != END; i = next[i]) id[m++] = id[i];
+    return m;
 }
 
 /* BPE over many symbols: a heap of candidate pairs, a pair that a merge has made stale skipped
@@ -1477,8 +1485,7 @@ static bool bpe(Work *w, const unsigned char *s, size_t n, Ints *out, Symbols *s
     sy->n = (size_t)first;
     size_t m = sy->n <= SMALL_PIECE ? merge_small(t, sy->id, sy->n) : merge_large(w, sy, h);
     grow(w, (void **)&out->v, &out->cap, out->n + m, sizeof(int));
-    memcpy(out->v + out->n, sy->id, sizeof(int) * m);
-    out->n += m;
+    for (size_t i = 0; i < m; i++) out->v[out->n++] = sy->id[i]; /* a few: no call */
     return true;
 }
 
@@ -1535,7 +1542,7 @@ static bool encode_word(Work *w, Encoder *e, const unsigned char *s, size_t n, I
         pair[0].len = (uint8_t)n;
         pair[0].nids = (uint8_t)nids;
         memcpy(pair[0].text, s, n);
-        memcpy(pair[0].ids, out->v + before, sizeof(int) * nids);
+        for (size_t k = 0; k < nids; k++) pair[0].ids[k] = out->v[before + k];
     }
     return true;
 }

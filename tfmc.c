@@ -132,7 +132,7 @@ static const char usage_verify[] =
 
 static const char usage_compile[] =
     "usage: tfmc FILE -o OUT.c [-p NAME] [--main] [--backend=c|simd [--target=T]] [--weights=separate]\n"
-    "       [--byte-arrays=N|off]\n"
+    "       [--byte-arrays=N|off] [--tokenizer FILE|none]\n"
     "       tfmc FILE --emit=model|graph|kernels [-o OUT]\n"
     "       tfmc FILE --emit=weights -o OUT.safetensors\n"
     "\n"
@@ -159,6 +159,9 @@ static const char usage_compile[] =
     "  --weights=separate  put the weights in a second file, OUT_weights.c\n"    "  --byte-arrays=N|off  weight arrays of N floats or more (default 1024) as the bytes of their\n"
     "                   floats in string literals, which compilers read ~8x faster and in a quarter of\n"
     "                   the memory; off: every weight a hexadecimal float (the same bits either way)\n"
+    "  --tokenizer FILE|none  with --main, for a model: carry this tokenizer.json as data (the\n"
+    "                   default: the model's `tokenizer` statement), so that the program reads and\n"
+    "                   writes text: `prog --prompt TEXT --generate K`; none: ids only\n"
     "  (with -o OUT.c, also OUT.h: the sizes, the context type and the prototypes, for the files\n"
     "   that call it; OUT.c stays self-contained; not with -o -)\n"
     "  --emit=model     the model IR as text (every residual dimension named)\n"
@@ -869,6 +872,7 @@ static int cmd_compile(int argc, char **argv)
     bool simd = false;
     long byte_arrays = 0; /* --byte-arrays: 0 the default, -1 off */
     bool with_main = false;
+    const char *tokenizer = NULL; /* --tokenizer FILE|none: NULL the model's own */
     char options[2048] = ""; /* the options and their values, for the header comment of generated C */
     size_t olen = 0;
     int taken; /* what pass_option made of an argument (parsed once: --no-X appends) */
@@ -885,6 +889,10 @@ static int cmd_compile(int argc, char **argv)
             else name = argv[++i];
         } else if (!strcmp(a, "--main")) {
             with_main = true;
+        } else if (!strcmp(a, "--tokenizer")) {
+            if (i + 1 >= argc) return usage_error("`%s` needs a tokenizer.json (or `none`)", a);
+            record_option(options, sizeof options, &olen, argv[i + 1]);
+            tokenizer = !strcmp(argv[++i], "none") ? "" : argv[i];
         } else if (!strncmp(a, "--emit=", 7)) {
             emit = a + 7;
             if (strcmp(emit, "c") && strcmp(emit, "model") && strcmp(emit, "graph") && strcmp(emit, "kernels") &&
@@ -965,7 +973,7 @@ static int cmd_compile(int argc, char **argv)
         if (!strcmp(emit, "c")) {
             const char *base = out ? strrchr(out, '/') : NULL;
             TfmcCOptions co = { with_main, options, wf, wf ? wpath : NULL, hf, base ? base + 1 : out, simd ? target : NULL,
-                                byte_arrays };
+                                byte_arrays, tokenizer };
             st = tfmc_emit_c(ctx, p, &co, f);
         } else {
             st = tfmc_emit(ctx, p, !strcmp(emit, "model") ? TFMC_EMIT_MODEL : !strcmp(emit, "kernels") ? TFMC_EMIT_KERNELS : TFMC_EMIT_GRAPH, f);
@@ -1230,7 +1238,7 @@ static const char usage_import[] =
     "Write a .tfm that loads the Hugging Face model folder DIR unchanged: config.json,\n"
     "generation_config.json (the end-of-sequence ids), model.safetensors or a sharded\n"
     "model.safetensors.index.json, and tokenizer.json when there is one. Families: gpt2, llama,\n"
-    "mistral, qwen2, qwen3, phi3. Each line says the config field it comes from; a field tfmc cannot honour is\n"
+    "mistral, qwen2, qwen3, phi3, gemma, gpt_neox. Each line says the config field it comes from; a field tfmc cannot honour is\n"
     "an error naming it, one it does not know a warning. Without -o the .tfm goes to standard\n"
     "output, with absolute paths; with -o inside DIR its paths are bare names.\n";
 

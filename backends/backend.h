@@ -22,6 +22,7 @@
     X(LINEAR_CSR, tfmcrt_linear_csr_ex, "eoizppwwzz")                \
     X(LINEAR_CSR_ACC, tfmcrt_linear_csr_acc_ex, "eoiizppwwzz")       \
     X(COPY, tfmcrt_copy, "oiz")                                      \
+    X(SCALE, tfmcrt_scale, "ozf")                                    \
     X(ACT, tfmcrt_act_ex, "eozk")                                    \
     X(ADD, tfmcrt_add_ex, "eoiiz")                                   \
     X(SCORES, tfmcrt_scores, "oiizzfk")                              \
@@ -32,7 +33,7 @@
     X(HEAD_NORM, tfmcrt_head_norm_ex, "eozzzkfw")                    \
     X(GLU, tfmcrt_glu_ex, "eoiizk")                                  \
     X(ROPE, tfmcrt_rope_ex, "eozzzzf")                               \
-    X(ROPE_FREQ, tfmcrt_rope_freq_ex, "eozzzzw")                     \
+    X(ROPE_FREQ, tfmcrt_rope_freq_ex, "eozzzzzw")                    \
     X(KV_STORE, tfmcrt_kv_store_ex, "eooiizzz")                      \
     X(SLICE, tfmcrt_slice, "oizzzz")                                 \
     X(MHA_SCORES, tfmcrt_mha_scores_ex, "eoiizzza")                  \
@@ -194,6 +195,10 @@ typedef struct CgenOptions {
                                * self-contained file for this target (cgen_simd.c) */
     long byte_arrays;         /* weight arrays of at least this many floats as byte strings; 0:
                                * the default (CGEN_BYTE_ARRAYS), -1: never */
+    const char *tokenizer_json; /* a model's main with text: the tokenizer.json carried as data */
+    size_t tokenizer_len;       /* its bytes */
+    const char *tokenizer_name; /* its path, for the comment */
+    size_t tokenizer_load_bytes; /* what parsing it takes from a fixed buffer (support/bump.c) */
 } CgenOptions;
 
 /* Write the C99 file of a kernel program (portable, or with o->target the SIMD backend's); false

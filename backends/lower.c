@@ -8,7 +8,9 @@
 #include "tfmcrt.h"
 
 /* the runtime numbers activations, norms and score functions as the IRs do */
-_Static_assert(TFMCRT_RELU == (int)ACT_RELU && TFMCRT_GEGLU == (int)ACT_GEGLU && TFMCRT_SILU == (int)ACT_SILU, "activations");
+_Static_assert(TFMCRT_RELU == (int)ACT_RELU && TFMCRT_GEGLU == (int)ACT_GEGLU && TFMCRT_SILU == (int)ACT_SILU &&
+                   TFMCRT_GEGLU_TANH == (int)ACT_GEGLU_TANH,
+               "activations");
 _Static_assert(TFMCRT_NORM_NONE == (int)NORM_NONE && TFMCRT_DYT == (int)NORM_DYT, "norms");
 _Static_assert(TFMCRT_SOFTMAX == (int)SCORE_SOFTMAX && TFMCRT_HARD == (int)SCORE_HARD, "score functions");
 
@@ -63,7 +65,7 @@ static void named(Lower *L, long v, const char *name) { arg(L, (KArg){ .kind = K
 static void act(Lower *L, Activation a)
 {
     static const char *const names[] = { "TFMCRT_RELU", "TFMCRT_GELU", "TFMCRT_GELU_TANH", "TFMCRT_SILU",
-                                         "TFMCRT_SWIGLU", "TFMCRT_GEGLU" };
+                                         "TFMCRT_SWIGLU", "TFMCRT_GEGLU", "TFMCRT_GEGLU_TANH" };
     /* the runtime's values are the model IR's order (tfmcrt.h) */
     named(L, (long)a, names[a]);
 }
@@ -112,6 +114,13 @@ static void lower_op(Lower *L, int i)
             cnst(L, o->consts[0]);
             cnst(L, o->consts[1]);
             size(L, g->dim);
+        }
+        if (o->scale != 1.0f) {
+            /* Gemma: the embedding times sqrt(dim) (a tied head reads the table unscaled) */
+            begin(L, K_SCALE, i);
+            tensor(L, o->out);
+            count(L, g->dim, 1);
+            flt(L, o->scale);
         }
         return;
     }
@@ -223,9 +232,14 @@ static void lower_op(Lower *L, int i)
         n(L);
         size(L, o->rope.heads);
         size(L, o->rope.head_dim);
-        pos0(L);
-        if (o->consts[0] >= 0) cnst(L, o->consts[0]); /* scaled: each pair's frequency */
-        else flt(L, o->rope.base);
+        if (o->consts[0] >= 0) {
+            size(L, o->rope.dims); /* scaled or partial: the rotating dimensions, each pair's frequency */
+            pos0(L);
+            cnst(L, o->consts[0]);
+        } else {
+            pos0(L);
+            flt(L, o->rope.base);
+        }
         return;
     case G_KV_STORE:
         begin(L, K_KV_STORE, i);

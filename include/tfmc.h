@@ -208,6 +208,9 @@ typedef struct TfmcCOptions {
     long byte_arrays;         /* weight arrays of at least this many floats are written as byte
                                * strings (fast to compile); 0: the default, 1024; -1: never (all
                                * hexadecimal floats) */
+    const char *tokenizer;    /* with main, for a model: a tokenizer.json the file carries as data,
+                               * so that its main reads and writes text (--prompt); NULL: the model's
+                               * `tokenizer` statement, if any; "": none (docs/models.md) */
 } TfmcCOptions;
 /* Write the C99 code of the compiled program (and with opts->header its header: the .c stays
  * self-contained, the header is for the other files of a program that call it). An unknown

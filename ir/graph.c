@@ -82,6 +82,7 @@ int graph_add_op(Arena *a, Graph *g, GraphOpKind kind, int out, int in0, int in1
         o.consts = ARENA_ARRAY(a, int, o.nconsts);
         for (int i = 0; i < o.nconsts; i++) o.consts[i] = -1;
     }
+    if (kind == G_EMBED) o.scale = 1.0f; /* the token rows as they are */
     o.comment = comment;
     VEC_PUSH(a, g->ops, g->nops, g->cap_ops, o);
     return g->nops - 1;
@@ -218,7 +219,7 @@ double graph_flops(const Graph *g, int n)
         case G_MHA_SCORES: case G_MHA_MIX: f += 2.0 * hd * keys; break;
         case G_MHA_SOFTMAX: f += 3.0 * o->attn.heads * keys; break;
         case G_MOE: {
-            bool gated = o->moe.act == ACT_SWIGLU || o->moe.act == ACT_GEGLU;
+            bool gated = act_gated(o->moe.act);
             f += 2.0 * o->moe.experts * g->dim + o->moe.top * 2.0 * (gated ? 3 : 2) * o->moe.hidden * g->dim;
             break;
         }
@@ -309,6 +310,7 @@ static const char *act_name(Activation a)
     case ACT_SILU: return "silu";
     case ACT_SWIGLU: return "swiglu";
     case ACT_GEGLU: return "geglu";
+    case ACT_GEGLU_TANH: return "geglu_tanh";
     }
     return "?";
 }
@@ -396,13 +398,14 @@ void graph_print(const Graph *g, FILE *out)
         if (A & GA_ACT) fprintf(out, " act=%s", act_name(o->act));
         if (A & GA_DK) fprintf(out, " dk=%d", o->dk);
         if (A & GA_DV) fprintf(out, " dv=%d", o->dv);
-        if (A & GA_SCALE) fprintf(out, " scale=%g", (double)o->scale);
+        if ((A & GA_SCALE) && !(o->kind == G_EMBED && o->scale == 1.0f)) fprintf(out, " scale=%g", (double)o->scale);
         if ((A & GA_CAUSAL) && o->causal) fprintf(out, " causal");
         if ((A & GA_NEVER_LATER) && o->never_later && !o->causal) fprintf(out, " never-later");
         if (A & GA_FIRST) fprintf(out, " columns %d..%d", o->first, o->first + t->cols - 1);
         if (A & GA_NORM) fprintf(out, " %s eps=%g", norm_name(o->norm.kind), (double)o->norm.eps);
         if ((A & GA_NORM) && o->norm.kind == NORM_DYT) fprintf(out, " alpha=%g", (double)o->norm.alpha);
         if (A & GA_ROPE) fprintf(out, " heads=%d head_dim=%d base=%g", o->rope.heads, o->rope.head_dim, (double)o->rope.base);
+        if ((A & GA_ROPE) && o->rope.dims < o->rope.head_dim) fprintf(out, " dims=%d", o->rope.dims);
         if (A & GA_HEADS) fprintf(out, " heads=%d head_dim=%d", o->heads.heads, o->heads.head_dim);
         if (A & GA_ATTN) {
             fprintf(out, " heads=%d kv_heads=%d head_dim=%d %s scale=%g", o->attn.heads, o->attn.kv_heads,

@@ -32,7 +32,7 @@ static int norm(Arena *a, Graph *g, int x, const Norm *n, const char *t)
     o->norm.kind = n->kind;
     o->norm.eps = n->eps;
     o->norm.alpha = n->alpha;
-    o->consts[0] = graph_add_const(a, g, n->weight, g->dim, 0, name(a, t, "weight"));
+    o->consts[0] = graph_add_const(a, g, n->applied ? n->applied : n->weight, g->dim, 0, name(a, t, "weight"));
     o->consts[1] = graph_add_const(a, g, n->bias, g->dim, 0, name(a, t, "bias"));
     return out;
 }
@@ -55,18 +55,19 @@ static int attention(Arena *a, Graph *g, int x, const ModelBlock *b, const char 
             o->norm.eps = ns[k]->eps;
             o->heads.heads = hs[k];
             o->heads.head_dim = b->head_dim;
-            o->consts[0] = graph_add_const(a, g, ns[k]->weight, b->head_dim, 0, name(a, L, k ? "k_norm.weight" : "q_norm.weight"));
+            o->consts[0] = graph_add_const(a, g, ns[k]->applied ? ns[k]->applied : ns[k]->weight, b->head_dim, 0,
+                                           name(a, L, k ? "k_norm.weight" : "q_norm.weight"));
         }
     }
     if (b->pos == POS_ROPE) {
         int r = op(a, g, G_ROPE, tq, tq, -1, "rotary positions (queries)");
-        GraphRope rq = { b->mha_heads, b->head_dim, b->rope_base };
+        GraphRope rq = { b->mha_heads, b->head_dim, b->rope_dims, b->rope_base };
         g->ops[r].rope = rq;
-        g->ops[r].consts[0] = graph_add_const(a, g, b->rope_freq, b->head_dim / 2, 0, name(a, L, "rope_freq"));
+        g->ops[r].consts[0] = graph_add_const(a, g, b->rope_freq, b->rope_dims / 2, 0, name(a, L, "rope_freq"));
         r = op(a, g, G_ROPE, tk, tk, -1, "rotary positions (keys)");
-        GraphRope rk = { b->kv_heads, b->head_dim, b->rope_base };
+        GraphRope rk = { b->kv_heads, b->head_dim, b->rope_dims, b->rope_base };
         g->ops[r].rope = rk;
-        g->ops[r].consts[0] = graph_add_const(a, g, b->rope_freq, b->head_dim / 2, 0, name(a, L, "rope_freq"));
+        g->ops[r].consts[0] = graph_add_const(a, g, b->rope_freq, b->rope_dims / 2, 0, name(a, L, "rope_freq"));
     }
     int kc = tensor(a, g, kv, false, name(a, L, "k_cache"));
     int vc = tensor(a, g, kv, false, name(a, L, "v_cache"));
@@ -136,6 +137,7 @@ Graph *graph_from_declared(Arena *a, const Model *m)
     int d = m->dim;
     int x = tensor(a, g, d, false, "embed");
     int e = op(a, g, G_EMBED, x, -1, -1, "token and position embeddings");
+    g->ops[e].scale = m->embed_scale;
     g->ops[e].consts[0] = graph_add_const(a, g, m->tok_emb, m->vocab_size, d, "embed.token.weight");
     if (m->pos == POS_LEARNED || m->pos == POS_SINUSOIDAL)
         g->ops[e].consts[1] = graph_add_const(a, g, m->pos_emb, m->positions, d,

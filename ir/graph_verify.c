@@ -59,7 +59,7 @@ static bool matrix_ok(Verify *v, const GraphConst *c, int rows, int cols, const 
     return true;
 }
 
-static bool act_ok(Activation a) { return a >= ACT_RELU && a <= ACT_GEGLU; }
+static bool act_ok(Activation a) { return a >= ACT_RELU && a <= ACT_GEGLU_TANH; }
 
 /* Shapes and attributes of one op; its references are already known to be in range. */
 static bool check_op(Verify *v, const GraphOp *o)
@@ -87,6 +87,7 @@ static bool check_op(Verify *v, const GraphOp *o)
         if (cst(v, o, 1) && !matrix_ok(v, cst(v, o, 1), g->positions, g->dim, "position table")) return false;
         if (cst(v, o, 1) && (!cst(v, o, 0)->vals) != (!cst(v, o, 1)->vals))
             return fail(v, "one table compressed and the other not");
+        if (!(o->scale > 0)) return fail(v, "embedding scale %g", (double)o->scale);
         return true;
     case G_LINEAR: {
         const GraphConst *w = cst(v, o, 0);
@@ -126,7 +127,10 @@ static bool check_op(Verify *v, const GraphOp *o)
         if (o->rope.heads <= 0 || o->rope.head_dim <= 0 || o->rope.head_dim % 2 || out->cols != o->rope.heads * o->rope.head_dim)
             return fail(v, "%d columns are not %d heads of an even head_dim %d", out->cols, o->rope.heads, o->rope.head_dim);
         if (!(o->rope.base > 0) || !isfinite(o->rope.base)) return fail(v, "rope base %g", (double)o->rope.base);
-        return !cst(v, o, 0) || vector_ok(v, cst(v, o, 0), o->rope.head_dim / 2, "rope frequencies");
+        if (o->rope.dims < 2 || o->rope.dims % 2 || o->rope.dims > o->rope.head_dim)
+            return fail(v, "%d rotating dimensions of a head of %d", o->rope.dims, o->rope.head_dim);
+        if (o->rope.dims < o->rope.head_dim && !cst(v, o, 0)) return fail(v, "partial rotary needs its frequencies");
+        return !cst(v, o, 0) || vector_ok(v, cst(v, o, 0), o->rope.dims / 2, "rope frequencies");
     case G_HEAD_NORM:
         if (a != o->out) return fail(v, "head_norm works in place");
         if (o->heads.heads <= 0 || o->heads.head_dim <= 0 || out->cols != o->heads.heads * o->heads.head_dim)
@@ -164,7 +168,7 @@ static bool check_op(Verify *v, const GraphOp *o)
         if (o->nconsts != 1 + 6 * mo->experts) return fail(v, "%d constants for %d experts", o->nconsts, mo->experts);
         if (cols(v, a) != d || out->cols != d) return fail(v, "a mixture of experts maps the residual");
         if (!matrix_ok(v, cst(v, o, 0), mo->experts, d, "router")) return false;
-        bool gated = mo->act == ACT_SWIGLU || mo->act == ACT_GEGLU;
+        bool gated = act_gated(mo->act);
         for (int e = 0; e < mo->experts; e++) {
             int c = 1 + 6 * e;
             if (!matrix_ok(v, cst(v, o, c), mo->hidden, d, "expert up") || !vector_ok(v, cst(v, o, c + 1), mo->hidden, "bias") ||

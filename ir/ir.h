@@ -10,17 +10,23 @@
 
 /* ------------------------------------------------------------ model IR */
 
-typedef enum Activation { ACT_RELU, ACT_GELU, ACT_GELU_TANH, ACT_SILU, ACT_SWIGLU, ACT_GEGLU } Activation;
+/* The runtime's activation values are these, in this order (tfmcrt.h). */
+typedef enum Activation { ACT_RELU, ACT_GELU, ACT_GELU_TANH, ACT_SILU, ACT_SWIGLU, ACT_GEGLU, ACT_GEGLU_TANH } Activation;
+/* Gated: act(gate x) * (up x). */
+static inline bool act_gated(Activation a) { return a == ACT_SWIGLU || a == ACT_GEGLU || a == ACT_GEGLU_TANH; }
 typedef enum NormKind { NORM_NONE, NORM_LAYERNORM, NORM_RMSNORM, NORM_DYT } NormKind;
 typedef enum ScoreKind { SCORE_SOFTMAX, SCORE_SOFTMAX1, SCORE_LINEAR, SCORE_HARD } ScoreKind;
 typedef enum PosKind { POS_NONE, POS_LEARNED, POS_SINUSOIDAL, POS_ROPE, POS_ALIBI } PosKind;
 
 /* A normalisation: layernorm (x - mean) / sqrt(var + eps) * w + b, rmsnorm x / sqrt(mean(x^2) + eps) * w,
- * dyt w * tanh(alpha x) + b (Zhu et al. 2025, "Transformers without Normalization"). */
+ * dyt w * tanh(alpha x) + b (Zhu et al. 2025, "Transformers without Normalization"). With an offset
+ * the scale applied is offset + w (Gemma stores w - 1): `applied` holds it, made once the weights
+ * are in (model_decl.c); the graph uses it, and `weight` stays what the file holds. */
 typedef struct Norm {
     NormKind kind;
-    float eps, alpha;
+    float eps, alpha, offset;
     float *weight, *bias; /* [dim]; bias NULL for rmsnorm */
+    float *applied;       /* offset + weight when offset != 0, else NULL */
 } Norm;
 
 /* A feed-forward network: down(act(up x + b_up)) + b_down, or for gated activations
@@ -73,7 +79,8 @@ typedef struct ModelBlock {
     ScoreKind score;
     PosKind pos;          /* rope / alibi act inside attention */
     float rope_base;
-    const float *rope_freq; /* scaled rotary positions: each pair's frequency [head_dim / 2], or NULL */
+    int rope_dims;          /* the leading dimensions of each head that rotate (rope(dims R)); head_dim: all */
+    const float *rope_freq; /* each rotating pair's frequency [rope_dims / 2] when scaled or partial, or NULL */
     float *wq, *bq;       /* [heads * head_dim][dim] */
     float *wk, *bk, *wv, *bv; /* [kv_heads * head_dim][dim] */
     float *wo, *bo;       /* [dim][heads * head_dim] */
@@ -99,6 +106,7 @@ typedef struct Model {
     bool has_bos;             /* RASP models: position 0 holds the BOS token */
     int bos_id;
     float *tok_emb;           /* [vocab_size][dim] */
+    float embed_scale;        /* declared: the token embedding is multiplied by it (Gemma: sqrt(dim)); 1: none */
     float *pos_emb;           /* [positions][dim]; declared models: NULL unless learned or sinusoidal */
     ModelBlock *blocks;
     int nblocks, cap_blocks;
@@ -119,6 +127,7 @@ typedef struct Model {
     int *eos;                 /* declared: the ids that end generation */
     /* declared: rope(scaling llama3(...)); factor 0: none */
     float rope_factor, rope_low, rope_high, rope_original;
+    int rope_dims;            /* declared: rope(dims R); 0: the whole head */
     int neos;
     /* RASP vocabulary: token id i is vocab[i] */
     const Value *vocab;
@@ -140,8 +149,8 @@ size_t model_memory_limit(size_t requested);
 
 /* Every weight of a declared model under its name in our scheme (docs/weights.md); cols 0 marks
  * a vector. Loading and --emit=weights both walk this one list. */
-typedef void (*TensorVisit)(void *ud, const char *name, float *data, int rows, int cols);
-void model_tfmc_tensors(Arena *a, const Model *m, TensorVisit visit, void *ud);
+typedef void (*TensorVisit)(void *ud, const char *name, float **slot, int rows, int cols);
+void model_tfmc_tensors(Arena *a, Model *m, TensorVisit visit, void *ud);
 
 /* ------------------------------------------------------- safetensors */
 
@@ -154,6 +163,10 @@ bool safetensors_has(const SafeTensors *st, const char *name);
 /* Read tensor `name` of the given shape as f32 into out (converting f16/bf16); NaN/Inf rejected.
  * shape[1] == 0 for a vector. */
 bool safetensors_read(SafeTensors *st, const char *name, int rows, int cols, float *out, char *err, size_t cap);
+/* Tensor `name` of the given shape in place, when it needs no conversion (stored F32, aligned, on
+ * a little-endian machine), every value checked finite: 1 with *out pointing into the mapping (valid
+ * until safetensors_close); 0 when it must be read with safetensors_read; -1 with the problem in err. */
+int safetensors_map(SafeTensors *st, const char *name, int rows, int cols, const float **out, char *err, size_t cap);
 /* Check that tensor `name` has the given shape, without reading it: 0 when it does, 1 when it is
  * missing, 2 when its shape differs (the problem in err). Present tensors count as used. */
 int safetensors_check(SafeTensors *st, const char *name, int rows, int cols, char *err, size_t cap);
@@ -184,8 +197,8 @@ void model_print(const Model *m, FILE *out, Arena *a);
  * graph_verify's check_op and graph_flops (switches the compiler checks for completeness), and
  * its kernel calls in the lowering. */
 #define GRAPH_OPS(X)                                                                                   \
-    X(EMBED, "embed", 0, 0, 0, 2, "tokens positions", 0,                                                 \
-      "out[n][dim] = token rows (+ position rows) of the token ids")                                  \
+    X(EMBED, "embed", 0, 0, 0, 2, "tokens positions", GA_SCALE,                                          \
+      "out[n][dim] = scale * token rows (+ position rows) of the token ids")                          \
     X(LINEAR, "linear", 1, 2, 0, 2, "W b", 0, "out[n][rows] = in[n][cols] W^T + b; a second input: it + that") \
     X(ACT, "act", 1, 1, 0, 0, "", GA_ACT, "out = act(in)")                                               \
     X(ADD, "add", 2, 2, 0, 0, "", 0, "out = a + b")                                                      \
@@ -197,7 +210,7 @@ void model_print(const Model *m, FILE *out, Arena *a);
       "out[n][dv] = softmax(scale q k^T) v, a row at a time (online softmax)")                        \
     X(NORM, "norm", 1, 1, 0, 2, "weight bias", GA_NORM, "out = norm(in)")                                \
     X(GLU, "glu", 2, 2, 0, 0, "", GA_ACT, "out = act(gate) * up")                                        \
-    X(ROPE, "rope", 1, 1, 0, 1, "freq", GA_ROPE, "in place: rotary positions of q or k (freq: scaled)")  \
+    X(ROPE, "rope", 1, 1, 0, 1, "freq", GA_ROPE, "in place: rotary positions of q or k (freq: scaled or partial)") \
     X(HEAD_NORM, "head_norm", 1, 1, 0, 1, "weight", GA_NORM | GA_HEADS, "in place: each head of q or k normalised") \
     X(KV_STORE, "kv_store", 2, 2, 2, 0, "", 0, "k and v rows into the caches at pos0")                   \
     X(ATTEND, "attend", 1, 1, 2, 0, "", GA_ATTN, "out = attention of q over the caches")                 \
@@ -266,6 +279,7 @@ typedef struct GraphHeads {
 
 typedef struct GraphRope {
     int heads, head_dim;
+    int dims; /* the leading dimensions of each head that rotate (pairs j, j + dims / 2) */
     float base;
 } GraphRope;
 

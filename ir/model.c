@@ -174,11 +174,12 @@ static void declared_print(const Model *m, FILE *out)
 {
     static const char *const pos[] = { "none", "learned", "sinusoidal", "rope", "alibi" };
     static const char *const score[] = { "softmax", "softmax1", "linear", "hard" };
-    static const char *const act[] = { "relu", "gelu", "gelu_tanh", "silu", "swiglu", "geglu" };
+    static const char *const act[] = { "relu", "gelu", "gelu_tanh", "silu", "swiglu", "geglu", "geglu_tanh" };
     ModelStats s;
     model_stats(m, &s);
     fprintf(out, "model %s (declared)\n  vocab %d, max_len %d, dim %d, positions %s, %d blocks, %ld parameters\n", m->name,
             m->vocab_size, m->max_len, m->dim, pos[m->pos], m->nblocks, s.params);
+    if (m->embed_scale != 1.0f) fprintf(out, "  token embedding scaled by %g\n", (double)m->embed_scale);
     for (int i = 0; i < m->nblocks; i++) {
         const ModelBlock *b = &m->blocks[i];
         fprintf(out, "  block %d: ", i);
@@ -186,16 +187,20 @@ static void declared_print(const Model *m, FILE *out)
             fprintf(out, "attention heads %d, kv_heads %d, head_dim %d%s, window %d, score %s%s%s", b->mha_heads,
                     b->kv_heads, b->head_dim, b->causal ? ", causal" : "", b->window, score[b->score],
                     b->bq ? ", bias" : "", b->parallel ? ", parallel" : "");
+        if (b->kind == BLOCK_MHA && b->pos == POS_ROPE && b->rope_dims < b->head_dim)
+            fprintf(out, ", rotary on %d of %d dimensions", b->rope_dims, b->head_dim);
         else if (b->kind == BLOCK_FFN)
             fprintf(out, "mlp hidden %d, act %s%s", b->ffn.hidden, act[b->ffn.act], b->ffn.b_up ? ", bias" : "");
         else
             fprintf(out, "moe experts %d, top %d, hidden %d, act %s", b->experts, b->top, b->ffn.hidden, act[b->ffn.act]);
         fprintf(out, ", norm %s", norm_name(&b->norm));
+        if (b->norm.offset != 0) fprintf(out, " (offset %g)", (double)b->norm.offset);
         if (b->post_norm.kind != NORM_NONE) fprintf(out, ", post_norm %s", norm_name(&b->post_norm));
         if (b->shared_with >= 0) fprintf(out, " (weights of block %d)", b->shared_with);
         fputc('\n', out);
     }
-    fprintf(out, "  final norm %s, unembed %s\n", norm_name(&m->final_norm), m->tied ? "tied" : "separate");
+    fprintf(out, "  final norm %s%s, unembed %s\n", norm_name(&m->final_norm), m->final_norm.offset != 0 ? " (offset)" : "",
+            m->tied ? "tied" : "separate");
 }
 
 void model_print(const Model *m, FILE *out, Arena *a)

@@ -111,8 +111,15 @@ static bool parse_norm(Decl *D, const char *stmt, const MAtom *v, Norm *n)
         const char *name = opt_name(o);
         const char *want = n->kind == NORM_DYT ? "alpha" : "eps";
         double x;
+        if (name && !strcmp(name, "offset") && n->kind != NORM_DYT) {
+            /* the scale applied is offset + w (Gemma: 1) */
+            if (!atom_number(D, kind, "offset", opt_value(D, kind, o), &x)) return false;
+            n->offset = (float)x;
+            continue;
+        }
         if (!name || strcmp(name, want)) {
-            ERR(D, o->loc, "`%s` takes `%s`, not `%s`", kind, want, name ? name : "?");
+            ERR(D, o->loc, "`%s` takes `%s`%s, not `%s`", kind, want, n->kind == NORM_DYT ? "" : " and `offset`",
+                name ? name : "?");
             return false;
         }
         if (!atom_number(D, kind, want, opt_value(D, kind, o), &x)) return false;
@@ -127,17 +134,17 @@ static bool parse_norm(Decl *D, const char *stmt, const MAtom *v, Norm *n)
 
 static bool parse_act(Decl *D, const MAtom *v, Activation *act)
 {
-    static const char *const names[] = { "relu", "gelu", "gelu_tanh", "silu", "swiglu", "geglu" };
-    static const Activation acts[] = { ACT_RELU, ACT_GELU, ACT_GELU_TANH, ACT_SILU, ACT_SWIGLU, ACT_GEGLU };
+    static const char *const names[] = { "relu", "gelu", "gelu_tanh", "silu", "swiglu", "geglu", "geglu_tanh" };
+    static const Activation acts[] = { ACT_RELU, ACT_GELU, ACT_GELU_TANH, ACT_SILU, ACT_SWIGLU, ACT_GEGLU, ACT_GEGLU_TANH };
     if (!v) return false;
     if (v->kind == MA_NAME)
-        for (int i = 0; i < 6; i++)
+        for (int i = 0; i < 7; i++)
             if (!strcmp(v->str, names[i])) {
                 *act = acts[i];
                 return true;
             }
-    ERR(D, v->loc, "`act` is relu, gelu, gelu_tanh, silu, swiglu or geglu");
-    suggest_value(D, v, names, 6);
+    ERR(D, v->loc, "`act` is relu, gelu, gelu_tanh, silu, swiglu, geglu or geglu_tanh");
+    suggest_value(D, v, names, 7);
     return false;
 }
 
@@ -244,6 +251,10 @@ static bool parse_layer(Decl *D, const MStmt *st, ModelBlock *b)
             ERR(D, st->name_loc, "rope needs an even head_dim, and it is %ld", hd);
             return false;
         }
+        if (D->m->pos == POS_ROPE && D->m->rope_dims > hd) {
+            ERR(D, st->name_loc, "rope(dims %d) rotates more dimensions than a head has (head_dim %ld)", D->m->rope_dims, hd);
+            return false;
+        }
         if (heads * hd > DECL_INT_MAX) {
             /* sizes are ints in the IR; their products are taken in size_t, but one head row may not pass this */
             ERR(D, heads_loc, "`heads %ld` of `head_dim %ld` is %ld query dimensions, more than tfmc takes (%ld)", heads,
@@ -288,7 +299,7 @@ float decl_unallocated[1];
 static float *alloc_f(Decl *D, size_t n)
 {
     D->weight_bytes += (double)n * sizeof(float);
-    if (D->counting) return decl_unallocated;
+    if (D->counting || D->from_file) return decl_unallocated;
     return ARENA_ARRAY(D->a, float, n ? n : 1);
 }
 
@@ -302,7 +313,7 @@ static void alloc_norm(Decl *D, Norm *n)
 static void alloc_ffn(Decl *D, Ffn *f, bool bias)
 {
     size_t d = (size_t)D->dim, h = (size_t)f->hidden;
-    bool gated = f->act == ACT_SWIGLU || f->act == ACT_GEGLU;
+    bool gated = act_gated(f->act);
     f->up = alloc_f(D, h * d);
     f->down = alloc_f(D, d * h);
     if (gated) f->gate = alloc_f(D, h * d);
@@ -387,16 +398,17 @@ static void rope_scaling(Decl *D, const MAtom *v, Model *m)
     m->rope_original = (float)orig;
 }
 
-/* The frequency of each rotary pair under Llama 3's scaling: long wavelengths slowed by the factor,
- * short ones kept, those between blended (transformers' _compute_llama3_parameters). */
-static const float *llama3_frequencies(Arena *a, const Model *m, float base, int hd)
+/* The frequency of each pair of `rot` rotating dimensions, base^(-2j/rot) as float (as
+ * transformers computes its inv_freq), under Llama 3's scaling when declared: long wavelengths
+ * slowed by the factor, short ones kept, those between blended (_compute_llama3_parameters). */
+static const float *rope_frequencies(Arena *a, const Model *m, float base, int rot)
 {
-    float *freq = ARENA_ARRAY(a, float, hd / 2 > 0 ? hd / 2 : 1);
+    float *freq = ARENA_ARRAY(a, float, rot / 2 > 0 ? rot / 2 : 1);
     double lo_wave = m->rope_original / m->rope_low, hi_wave = m->rope_original / m->rope_high;
-    for (int j = 0; j < hd / 2; j++) {
-        double inv = (double)(float)pow((double)base, -2.0 * j / hd);
+    for (int j = 0; j < rot / 2; j++) {
+        double inv = (double)(float)pow((double)base, -2.0 * j / rot);
         double wave = 2 * 3.14159265358979323846 / inv, out;
-        if (wave < hi_wave) out = inv;
+        if (!(m->rope_factor > 0) || wave < hi_wave) out = inv;
         else if (wave > lo_wave) out = inv / m->rope_factor;
         else {
             double smooth = (m->rope_original / wave - m->rope_low) / (m->rope_high - m->rope_low);
@@ -405,6 +417,37 @@ static const float *llama3_frequencies(Arena *a, const Model *m, float base, int
         freq[j] = (float)out;
     }
     return freq;
+}
+
+/* offset + w for every norm declared with an offset, once its weights are in (shared blocks point
+ * at their owner's norms, so they share the result too). */
+static void apply_norm_offset(Arena *a, Norm *n, int d)
+{
+    if (n->kind == NORM_NONE || n->offset == 0 || !n->weight || n->applied) return;
+    n->applied = ARENA_ARRAY(a, float, (size_t)d);
+    for (int i = 0; i < d; i++) n->applied[i] = n->offset + n->weight[i];
+}
+
+static void apply_norm_offsets(Arena *a, Model *m)
+{
+    for (int i = 0; i < m->nblocks; i++) {
+        ModelBlock *b = &m->blocks[i];
+        if (b->shared_with >= 0) continue;
+        apply_norm_offset(a, &b->norm, m->dim);
+        apply_norm_offset(a, &b->post_norm, m->dim);
+        apply_norm_offset(a, &b->q_norm, b->head_dim);
+        apply_norm_offset(a, &b->k_norm, b->head_dim);
+    }
+    for (int i = 0; i < m->nblocks; i++) {
+        ModelBlock *b = &m->blocks[i];
+        if (b->shared_with < 0) continue;
+        const ModelBlock *o = &m->blocks[b->shared_with];
+        b->norm.applied = o->norm.applied;
+        b->post_norm.applied = o->post_norm.applied;
+        b->q_norm.applied = o->q_norm.applied;
+        b->k_norm.applied = o->k_norm.applied;
+    }
+    apply_norm_offset(a, &m->final_norm, m->dim);
 }
 
 /* ---------------------------------------------------------- statements */
@@ -501,6 +544,7 @@ static void alloc_embeddings(Decl *D)
     m->tok_emb = alloc_f(D, (size_t)m->vocab_size * d);
     /* rotary, ALiBi and position-free models have no table */
     m->pos_emb = m->pos == POS_LEARNED || m->pos == POS_SINUSOIDAL ? alloc_f(D, (size_t)m->positions * d) : NULL;
+    if (m->pos == POS_SINUSOIDAL && D->from_file) m->pos_emb = ARENA_ARRAY(D->a, float, (size_t)m->positions * d); /* computed, never read */
     m->unembed = D->tied ? m->tok_emb : alloc_f(D, (size_t)m->vocab_size * d);
     alloc_norm(D, &m->final_norm);
 }
@@ -511,6 +555,7 @@ static void realise_weights(Decl *D)
 {
     Model *m = D->m;
     D->counting = false;
+    D->from_file = D->weights != NULL && !D->has_init;
     D->weight_bytes = 0;
     for (int i = 0; i < m->nblocks; i++) {
         ModelBlock *b = &m->blocks[i];
@@ -587,6 +632,7 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
     m->declared = true;
     m->out_kind = OUT_LOGITS;
     m->pos = POS_NONE;
+    m->embed_scale = 1.0f;
     static const char *const known[] = { "vocab", "max_len", "dim", "weights", "init", "embed", "block", "norm", "unembed",
                                          "tokenizer", "eos" };
     float rope_base = 10000.0f;
@@ -601,9 +647,18 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
             for (const MOpt *o = st->opts; o; o = o->next) {
                 const char *n = opt_name(o);
                 if (n && !strcmp(n, "token") && o->natoms == 1) continue;
+                if (n && !strcmp(n, "scale")) {
+                    /* the token rows times S (Gemma: sqrt(dim)); a tied head reads them unscaled */
+                    double sc;
+                    if (atom_number(&D, "embed", "scale", opt_value(&D, "embed", o), &sc)) {
+                        if (!(sc > 0) || !isfinite((float)sc)) ERR(&D, o->loc, "the embedding scale must be positive");
+                        else m->embed_scale = (float)sc;
+                    }
+                    continue;
+                }
                 if (!n || strcmp(n, "position")) {
-                    static const char *const k[] = { "token", "position" };
-                    unknown_option(&D, "embed", o, k, 2);
+                    static const char *const k[] = { "token", "position", "scale" };
+                    unknown_option(&D, "embed", o, k, 3);
                     continue;
                 }
                 const MAtom *v = opt_value(&D, "embed", o);
@@ -621,8 +676,17 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
                             rope_scaling(&D, opt_value(&D, "rope", ro), m);
                             continue;
                         }
+                        if (opt_name(ro) && !strcmp(opt_name(ro), "dims")) {
+                            /* partial rotary: the first R dimensions of each head rotate (GPT-NeoX) */
+                            if (atom_number(&D, "rope", "dims", opt_value(&D, "rope", ro), &base)) {
+                                if (base != (int)base || base < 2 || (int)base % 2)
+                                    ERR(&D, ro->loc, "rope(dims R) needs an even whole number of dimensions, at least 2");
+                                else m->rope_dims = (int)base;
+                            }
+                            continue;
+                        }
                         if (!opt_name(ro) || strcmp(opt_name(ro), "base")) {
-                            ERR(&D, ro->loc, "`rope` takes `base B` and `scaling llama3(...)`");
+                            ERR(&D, ro->loc, "`rope` takes `base B`, `dims R` and `scaling llama3(...)`");
                             continue;
                         }
                         if (atom_number(&D, "rope", "base", opt_value(&D, "rope", ro), &base)) {
@@ -656,7 +720,7 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
             if (!o || o->next || o->atoms[0].kind != MA_STRING ||
                 !(o->natoms == 1 || (o->natoms == 3 && o->atoms[1].kind == MA_NAME && !strcmp(o->atoms[1].str, "as") &&
                                      o->atoms[2].kind == MA_NAME))) {
-                ERR(&D, st->loc, "write `weights \"FILE.safetensors\" [as gpt2|llama|tfmc];`");
+                ERR(&D, st->loc, "write `weights \"FILE.safetensors\" [as gpt2|llama|gpt_neox|tfmc];`");
                 continue;
             }
             D.weights = o->atoms[0].str;
@@ -665,10 +729,11 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
                 const char *s = o->atoms[2].str;
                 if (!strcmp(s, "gpt2")) D.scheme = SCHEME_GPT2;
                 else if (!strcmp(s, "llama")) D.scheme = SCHEME_LLAMA;
+                else if (!strcmp(s, "gpt_neox")) D.scheme = SCHEME_NEOX;
                 else if (strcmp(s, "tfmc")) {
-                    static const char *const schemes[] = { "gpt2", "llama", "tfmc" };
-                    ERR(&D, o->atoms[2].loc, "the weight naming scheme is gpt2, llama or tfmc");
-                    suggest_value(&D, &o->atoms[2], schemes, 3);
+                    static const char *const schemes[] = { "gpt2", "llama", "gpt_neox", "tfmc" };
+                    ERR(&D, o->atoms[2].loc, "the weight naming scheme is gpt2, llama, gpt_neox or tfmc");
+                    suggest_value(&D, &o->atoms[2], schemes, 4);
                 }
             }
         } else if (!strcmp(n, "init")) {
@@ -735,14 +800,17 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
     }
     if (m->pos == POS_ROPE)
         for (int i = 0; i < m->nblocks; i++) {
-            m->blocks[i].pos = POS_ROPE;
-            m->blocks[i].rope_base = rope_base;
-            if (m->rope_factor > 0 && m->blocks[i].kind == BLOCK_MHA) {
-                /* one table per head size: blocks of equal head_dim share it */
+            ModelBlock *b = &m->blocks[i];
+            b->pos = POS_ROPE;
+            b->rope_base = rope_base;
+            if (b->kind != BLOCK_MHA) continue;
+            b->rope_dims = m->rope_dims ? m->rope_dims : b->head_dim;
+            if (m->rope_factor > 0 || b->rope_dims < b->head_dim) {
+                /* one table per number of rotating dimensions: blocks that rotate as many share it */
                 const float *same = NULL;
                 for (int k = 0; k < i && !same; k++)
-                    if (m->blocks[k].rope_freq && m->blocks[k].head_dim == m->blocks[i].head_dim) same = m->blocks[k].rope_freq;
-                m->blocks[i].rope_freq = same ? same : llama3_frequencies(arena, m, rope_base, m->blocks[i].head_dim);
+                    if (m->blocks[k].rope_freq && m->blocks[k].rope_dims == b->rope_dims) same = m->blocks[k].rope_freq;
+                b->rope_freq = same ? same : rope_frequencies(arena, m, rope_base, b->rope_dims);
             }
         }
     if (m->pos == POS_ALIBI)
@@ -772,6 +840,7 @@ Model *model_declare(Arena *arena, const ModelDecl *decl, const SrcFile *file, D
             }
     if (D.has_init) decl_random_weights(&D);
     else if (!decl_load_weights(&D)) return NULL;
+    apply_norm_offsets(arena, m);
     m->dim_labels = NULL;
     return m;
 }

@@ -5,7 +5,7 @@
 
 #include "lower.h"
 
-typedef enum Scheme { SCHEME_TFMC, SCHEME_GPT2, SCHEME_LLAMA } Scheme;
+typedef enum Scheme { SCHEME_TFMC, SCHEME_GPT2, SCHEME_LLAMA, SCHEME_NEOX } Scheme;
 
 typedef struct Decl {
     Arena *a;
@@ -24,12 +24,13 @@ typedef struct Decl {
     bool tied;
     bool check_only;  /* statements, options and the weight file's header: no weights allocated or read */
     bool counting;    /* weights are counted, not allocated (until the memory is known to fit) */
+    bool from_file;   /* weights are allocated as the file is read (or used in place), not before */
     double weight_bytes;
     size_t max_memory; /* 0: the machine's */
 } Decl;
 
 /* What a not yet allocated weight points to: it says that the weight exists (a bias, a gate);
- * nothing may read or write it. */
+ * nothing may read or write it. Weights read from a file keep it until they are read. */
 extern float decl_unallocated[1];
 
 #define ERR(D, loc, ...) ((D)->errors++, diag_error((D)->diags, (D)->file, (loc), __VA_ARGS__))

@@ -373,7 +373,8 @@ SafeTensors *safetensors_open(const char *path, const TfmcAllocator *al, bool *n
         snprintf(err, cap, "the file has %zu bytes, fewer than the 8-byte header length", size);
         return NULL;
     }
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    /* private and writable: tensors used in place are copy-on-write, never the file */
+    void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) {
         snprintf(err, cap, "cannot map the file: %s", strerror(errno));
@@ -591,6 +592,51 @@ bool safetensors_read(SafeTensors *st, const char *name, int rows, int cols, flo
         out[i] = f;
     }
     return true;
+}
+
+/* Where the first non-finite value of count floats is, or count. A float is not finite when its
+ * exponent bits are all ones: or-ed over a block in eight independent lanes (which plain -O2
+ * turns into vector code), then the block that has one searched again. */
+static size_t first_non_finite(const float *w, size_t count)
+{
+    for (size_t at = 0; at < count; at += 4096) {
+        size_t n = count - at < 4096 ? count - at : 4096, i = 0;
+        uint32_t lane[8] = { 0 }, bad = 0;
+        for (; i + 8 <= n; i += 8)
+            for (int k = 0; k < 8; k++) {
+                uint32_t b;
+                memcpy(&b, w + at + i + k, 4);
+                lane[k] |= (uint32_t)((b & 0x7F800000u) == 0x7F800000u);
+            }
+        for (int k = 0; k < 8; k++) bad |= lane[k];
+        for (; i < n; i++) bad |= !isfinite(w[at + i]);
+        if (!bad) continue;
+        for (i = 0; i < n; i++)
+            if (!isfinite(w[at + i])) return at + i;
+    }
+    return count;
+}
+
+int safetensors_map(SafeTensors *st, const char *name, int rows, int cols, const float **out, char *err, size_t cap)
+{
+    static const uint32_t one = 1;
+    Entry *e = find(st, name);
+    if (!e || e->dtype != DT_F32 || *(const unsigned char *)&one != 1) return 0;
+    const unsigned char *p = e->data + e->begin;
+    if ((uintptr_t)p % _Alignof(float)) return 0;
+    if (safetensors_check(st, name, rows, cols, err, cap) != 0) return -1;
+    size_t count = (size_t)rows * (size_t)(cols ? cols : 1);
+    const float *w = (const float *)(const void *)p;
+    size_t bad = first_non_finite(w, count);
+    if (bad < count) {
+        long at[2] = { cols ? (long)(bad / (size_t)cols) : (long)bad, cols ? (long)(bad % (size_t)cols) : 0 };
+        char where[64];
+        shape_text(at, cols ? 2 : 1, where, sizeof where);
+        snprintf(err, cap, "tensor `%s` holds %s at %s", name, isnan(w[bad]) ? "NaN" : "an infinity", where);
+        return -1;
+    }
+    *out = w;
+    return 1;
 }
 
 int safetensors_count(const SafeTensors *st) { return st->n; }

@@ -240,6 +240,18 @@ static TfmcStatus emit_c(TfmcContext *ctx, const TfmcProgram *p, const TfmcCOpti
     o.arena = &ctx->arena;
     o.code_name = opts ? opts->code_name : NULL;
     o.byte_arrays = opts ? opts->byte_arrays : 0;
+    const char *tokenizer = opts && opts->tokenizer ? opts->tokenizer : p->tokenizer;
+    if (opts && opts->tokenizer && opts->tokenizer[0] && !(o.main && p->kind == TFMC_PROGRAM_MODEL)) {
+        tfmc_report(ctx, "a tokenizer is carried by the generated main of a model: add --main%s",
+                    p->kind == TFMC_PROGRAM_MODEL ? "" : " (and a model declaration)");
+        return TFMC_ERR_USAGE;
+    }
+    if (o.main && p->kind == TFMC_PROGRAM_MODEL && tokenizer && tokenizer[0]) {
+        st = tokenizer_embed(ctx, tokenizer, &o.tokenizer_json, &o.tokenizer_len, &o.tokenizer_load_bytes);
+        /* an unreadable tokenizer is bad input here: TFMC_ERR_IO would say the C could not be written */
+        if (st != TFMC_OK) return st == TFMC_ERR_IO ? TFMC_ERR_INPUT : st;
+        o.tokenizer_name = tokenizer;
+    }
     if (opts && opts->target && !(o.target = simd_target(opts->target))) {
         tfmc_report(ctx, "unknown SIMD target `%s` (%s)", opts->target, simd_target_names);
         return TFMC_ERR_USAGE;
@@ -607,11 +619,11 @@ typedef struct TensorList {
     int n, cap;
 } TensorList;
 
-static void collect(void *ud, const char *name, float *data, int rows, int cols)
+static void collect(void *ud, const char *name, float **slot, int rows, int cols)
 {
     TensorList *l = ud;
     /* vectors are written with shape [rows] */
-    Tensor t = { name, data, cols ? (size_t)rows : 1, cols ? (size_t)cols : (size_t)rows };
+    Tensor t = { name, *slot, cols ? (size_t)rows : 1, cols ? (size_t)cols : (size_t)rows };
     VEC_PUSH(l->arena, l->v, l->n, l->cap, t);
 }
 
@@ -625,7 +637,7 @@ static TfmcStatus write_safetensors(TfmcContext *ctx, const TfmcProgram *p, cons
     if (m->declared) {
         /* a declared model's weights, whatever they were read from, in our scheme */
         TensorList l = { &ctx->arena, NULL, 0, 0 };
-        model_tfmc_tensors(&ctx->arena, m, collect, &l);
+        model_tfmc_tensors(&ctx->arena, (Model *)m, collect, &l); /* collect only reads */
         return write_file(ctx, path, m, l.v, l.n);
     }
     size_t d = (size_t)m->dim;
@@ -888,13 +900,7 @@ TfmcStatus tfmc_session_decode(TfmcSession *s, int id, float *logits)
     return session_feed(s, &id, 1, logits, logits ? 1 : 0, true);
 }
 
-int tfmc_argmax(const float *v, size_t n)
-{
-    size_t best = 0;
-    for (size_t i = 1; i < n; i++)
-        if (v[i] > v[best]) best = i;
-    return (int)best;
-}
+int tfmc_argmax(const float *v, size_t n) { return tfmcrt_argmax(v, n); }
 
 TfmcStatus tfmc_session_profile(TfmcSession *s, bool on)
 {

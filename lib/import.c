@@ -352,10 +352,10 @@ static TfmcStatus import_dir(TfmcContext *ctx, const char *dir, const char *out_
     if (!read_config(&c)) return TFMC_ERR_INPUT;
     const char *type = str_field(&c, "model_type", NULL);
     Field *type_f = field(&c, "model_type");
-    static const char *const families[] = { "gpt2", "llama", "mistral", "qwen2", "qwen3", "phi3" };
-    static const char *const later[] = { "gemma", "gemma2", "gpt_neox" };
+    static const char *const families[] = { "gpt2", "llama", "mistral", "qwen2", "qwen3", "phi3", "gemma", "gpt_neox" };
+    static const char *const later[] = { "gemma2", "gemma3", "gemma3_text" };
     bool known = false;
-    for (int i = 0; type && i < 6; i++) known |= !strcmp(type, families[i]);
+    for (int i = 0; type && i < 8; i++) known |= !strcmp(type, families[i]);
     if (!type) {
         refuse(&c, NULL, NULL, "config.json has no `model_type`");
         return TFMC_ERR_INPUT;
@@ -363,11 +363,12 @@ static TfmcStatus import_dir(TfmcContext *ctx, const char *dir, const char *out_
     if (!known) {
         bool planned = false;
         for (int i = 0; i < 3; i++) planned |= !strcmp(type, later[i]);
-        refuse(&c, type_f, "tfmc imports gpt2, llama, mistral, qwen2, qwen3 and phi3 (docs/import.md)",
+        refuse(&c, type_f, "tfmc imports gpt2, llama, mistral, qwen2, qwen3, phi3, gemma and gpt_neox (docs/import.md)",
                "`model_type` is \"%s\", which tfmc does not import%s", type, planned ? " yet" : "");
         return TFMC_ERR_INPUT;
     }
-    bool gpt2 = !strcmp(type, "gpt2"), qwen3 = !strcmp(type, "qwen3");
+    bool gpt2 = !strcmp(type, "gpt2"), qwen3 = !strcmp(type, "qwen3"), gemma = !strcmp(type, "gemma");
+    bool neox = !strcmp(type, "gpt_neox");
 
     /* weights: one file, or a sharded checkpoint's index */
     const char *weights = NULL;
@@ -402,7 +403,48 @@ static TfmcStatus import_dir(TfmcContext *ctx, const char *dir, const char *out_
     const char *act = NULL;
     long window = 0;
     char scaling[256] = "";
-    if (gpt2) {
+    long rotary = 0;             /* GPT-NeoX: the rotating dimensions of a head, when not all */
+    bool parallel = false;       /* GPT-NeoX: use_parallel_residual */
+    const char *theta_name = "rope_theta", *pct_name = "rotary_pct"; /* the fields GPT-NeoX's came from */
+    if (neox) {
+        vocab = int_field(&c, "vocab_size", -1);
+        dim = int_field(&c, "hidden_size", -1);
+        layers = int_field(&c, "num_hidden_layers", -1);
+        heads = int_field(&c, "num_attention_heads", -1);
+        kv_heads = heads;
+        head_dim = heads ? dim / heads : 1;
+        hidden = int_field(&c, "intermediate_size", -1);
+        positions = int_field(&c, "max_position_embeddings", 2048);
+        eps = num_field(&c, "layer_norm_eps", 1e-5);
+        /* rope_theta in transformers 4.4x and later, rotary_emb_base before */
+        if (!field(&c, "rope_theta")) theta_name = "rotary_emb_base";
+        theta = num_field(&c, theta_name, 10000);
+        field(&c, "rotary_emb_base");
+        if (field(&c, "partial_rotary_factor")) pct_name = "partial_rotary_factor";
+        Field *pct_f = field(&c, pct_name);
+        double pct = num_field(&c, pct_name, 0.25);
+        field(&c, "rotary_pct");
+        tied = bool_field(&c, "tie_word_embeddings", false);
+        parallel = bool_field(&c, "use_parallel_residual", true);
+        attn_bias = bool_field(&c, "attention_bias", true);
+        mlp_bias = true;
+        const char *fn = str_field(&c, "hidden_act", "gelu");
+        if (!strcmp(fn, "gelu")) act = "gelu";
+        else if (!strcmp(fn, "gelu_new") || !strcmp(fn, "gelu_pytorch_tanh") || !strcmp(fn, "gelu_fast")) act = "gelu_tanh";
+        else if (!strcmp(fn, "relu")) act = "relu";
+        else if (!strcmp(fn, "silu")) act = "silu";
+        else refuse(&c, field(&c, "hidden_act"), "tfmc has gelu, gelu_new (gelu_tanh), relu and silu", "`hidden_act` is \"%s\", which tfmc does not have", fn);
+        if (!c.failed && heads > 0 && dim % heads == 0) {
+            /* transformers: rotary_ndims = int(head_size * rotary_pct) */
+            rotary = (long)(head_dim * pct);
+            if (!(pct > 0) || pct > 1 || rotary < 2 || rotary % 2)
+                refuse(&c, pct_f, "tfmc rotates an even number of dimensions, at least 2, of each head",
+                       "`%s` %g gives %ld rotating dimensions of a head of %ld", pct_name, pct, rotary, head_dim);
+            if (rotary == head_dim) rotary = 0;
+        }
+        Field *rs = field(&c, "rope_scaling");
+        if (rs && rs->type != JSON_NULL) read_rope_scaling(&c, rs, scaling, sizeof scaling);
+    } else if (gpt2) {
         vocab = int_field(&c, "vocab_size", -1);
         dim = int_field(&c, "n_embd", -1);
         layers = int_field(&c, "n_layer", -1);
@@ -434,9 +476,29 @@ static TfmcStatus import_dir(TfmcContext *ctx, const char *dir, const char *out_
         eps = num_field(&c, "rms_norm_eps", 1e-6);
         theta = num_field(&c, "rope_theta", 10000);
         tied = bool_field(&c, "tie_word_embeddings", false);
-        const char *fn = str_field(&c, "hidden_act", "silu");
-        if (strcmp(fn, "silu")) refuse(&c, field(&c, "hidden_act"), "tfmc's gated MLP with silu is swiglu", "`hidden_act` is \"%s\", which tfmc does not have in a %s MLP", fn, type);
-        act = "swiglu";
+        if (gemma) {
+            /* Gemma: hidden_activation when given, else hidden_act (as transformers 4.5x reads it) */
+            eps = num_field(&c, "rms_norm_eps", 1e-6);
+            tied = bool_field(&c, "tie_word_embeddings", true);
+            Field *ha = field(&c, "hidden_activation");
+            bool given = ha && ha->type != JSON_NULL;
+            const char *an = given ? "hidden_activation" : "hidden_act";
+            const char *fn = str_field(&c, an, "gelu_pytorch_tanh");
+            if (!strcmp(fn, "gelu_pytorch_tanh") || !strcmp(fn, "gelu_new") || !strcmp(fn, "gelu_tanh")) act = "geglu_tanh";
+            else if (!strcmp(fn, "gelu")) act = "geglu";
+            else refuse(&c, field(&c, an), "tfmc's gated MLPs are geglu_tanh (gelu_pytorch_tanh), geglu (gelu) and swiglu (silu)",
+                        "`%s` is \"%s\", which tfmc does not have in a gemma MLP", an, fn);
+            if (!given && act && !strcmp(act, "geglu")) {
+                SrcLoc loc;
+                place(&c, field(&c, "hidden_act")->at, &loc);
+                diag_warning(&ctx->diags, cfg, loc, "`hidden_act` is \"gelu\" and `hidden_activation` is not given: imported as exact "
+                             "gelu, as transformers 4.5x runs it (earlier versions ran gelu_pytorch_tanh)");
+            }
+        } else {
+            const char *fn = str_field(&c, "hidden_act", "silu");
+            if (strcmp(fn, "silu")) refuse(&c, field(&c, "hidden_act"), "tfmc's gated MLP with silu is swiglu", "`hidden_act` is \"%s\", which tfmc does not have in a %s MLP", fn, type);
+            act = "swiglu";
+        }
         attn_bias = bool_field(&c, "attention_bias", false);
         mlp_bias = bool_field(&c, "mlp_bias", false);
         qkv_bias = !strcmp(type, "qwen2"); /* Qwen 2: biases on q, k and v, none on o */
@@ -490,7 +552,8 @@ static TfmcStatus import_dir(TfmcContext *ctx, const char *dir, const char *out_
     else
         line(&o, 2, gpt2 ? "n_positions" : "max_position_embeddings", "max_len %ld;", max_len);
     line(&o, 2, gpt2 ? "n_embd" : "hidden_size", "dim %ld;", dim);
-    line(&o, 2, "the checkpoint, read unchanged", "weights \"%s%s\" as %s;", prefix, weights, gpt2 ? "gpt2" : "llama");
+    line(&o, 2, "the checkpoint, read unchanged", "weights \"%s%s\" as %s;", prefix, weights,
+         gpt2 ? "gpt2" : neox ? "gpt_neox" : "llama");
     if (have_tokenizer) line(&o, 2, "tokenizer.json", "tokenizer \"%stokenizer.json\";", prefix);
     if (neos) {
         char ids[200] = "";
@@ -498,11 +561,30 @@ static TfmcStatus import_dir(TfmcContext *ctx, const char *dir, const char *out_
         for (int i = 0; i < neos; i++) at += (size_t)snprintf(ids + at, sizeof ids - at, "%s%d", i ? ", " : "", eos[i]);
         line(&o, 2, eos_from, "eos %s;", ids);
     }
+    char rot[64] = "", emb_scale[64] = "";
+    if (rotary) snprintf(rot, sizeof rot, ", dims %ld", rotary);
+    /* Gemma: the embedding times sqrt(hidden_size), rounded to float as transformers does */
+    if (gemma) snprintf(emb_scale, sizeof emb_scale, ", scale %.9g", (double)(float)sqrt((double)dim));
+    const char *pos_from = neox ? (rotary ? arena_printf(a, "%s, %s: partial rotary", theta_name, pct_name) : theta_name)
+                                : gemma ? "rope_theta; Gemma: embedding times sqrt(hidden_size)" : "rope_theta";
     if (gpt2) line(&o, 2, "GPT-2: learned positions", "embed token, position learned;");
-    else if (scaling[0]) line(&o, 2, "rope_theta, rope_scaling", "embed token, position rope(base %.9g, %s);", theta, scaling);
-    else line(&o, 2, "rope_theta", "embed token, position rope(base %.9g);", theta);
+    else if (scaling[0])
+        line(&o, 2, arena_printf(a, "%s, rope_scaling", pos_from), "embed token, position rope(base %.9g%s, %s)%s;", theta, rot,
+             scaling, emb_scale);
+    else line(&o, 2, pos_from, "embed token, position rope(base %.9g%s)%s;", theta, rot, emb_scale);
     line(&o, 2, gpt2 ? "n_layer" : "num_hidden_layers", "block x %ld {", layers);
-    if (gpt2) {
+    if (neox) {
+        line(&o, 4, arena_printf(a, "num_attention_heads, layer_norm_eps, attention_bias%s", parallel ? ", use_parallel_residual" : ""),
+             "attention heads %ld, causal, norm layernorm(eps %.9g), bias %s%s;", heads, eps, attn_bias ? "true" : "false",
+             parallel ? ", parallel" : "");
+        line(&o, 4, "intermediate_size, hidden_act, layer_norm_eps", "mlp hidden %ld, act %s, norm layernorm(eps %.9g);", hidden, act, eps);
+    } else if (gemma) {
+        line(&o, 4, "num_attention_heads, num_key_value_heads, head_dim, rms_norm_eps (Gemma: 1 + w), attention_bias",
+             "attention heads %ld, kv_heads %ld, head_dim %ld, causal, norm rmsnorm(eps %.9g, offset 1), bias %s;", heads, kv_heads,
+             head_dim, eps, attn_bias ? "true" : "false");
+        line(&o, 4, arena_printf(a, "intermediate_size, %s, rms_norm_eps (1 + w)", act && !strcmp(act, "geglu") ? "hidden_act gelu" : "gelu_pytorch_tanh"),
+             "mlp hidden %ld, act %s, norm rmsnorm(eps %.9g, offset 1), bias false;", hidden, act, eps);
+    } else if (gpt2) {
         line(&o, 4, "n_head, layer_norm_epsilon", "attention heads %ld, causal, norm layernorm(eps %.9g);", heads, eps);
         line(&o, 4, "n_inner, activation_function", "mlp hidden %ld, act %s, norm layernorm(eps %.9g);", hidden, act, eps);
     } else {
@@ -520,6 +602,8 @@ static TfmcStatus import_dir(TfmcContext *ctx, const char *dir, const char *out_
     }
     line(&o, 2, NULL, "}");
     if (gpt2) line(&o, 2, "layer_norm_epsilon", "norm layernorm(eps %.9g);", eps);
+    else if (neox) line(&o, 2, "layer_norm_eps", "norm layernorm(eps %.9g);", eps);
+    else if (gemma) line(&o, 2, "rms_norm_eps (Gemma: 1 + w)", "norm rmsnorm(eps %.9g, offset 1);", eps);
     else line(&o, 2, "rms_norm_eps", "norm rmsnorm(eps %.9g);", eps);
     line(&o, 2, "tie_word_embeddings", "unembed %s;", tied ? "tied" : "separate");
     fprintf(fp, "}\n");

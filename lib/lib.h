@@ -36,6 +36,11 @@ struct TfmcContext {
     bool llvm;         /* run compiled programs through the LLVM JIT (tfmc_set_backend) */
 };
 
+/* A tokenizer.json for generated C (tokenize.c): checked by loading it (a bad file is reported
+ * as tfmc_tokenizer_load reports it), its bytes in the context's arena, and what parsing them takes
+ * from a fixed buffer (support/bump.c, the allocator the generated code parses it with). */
+TfmcStatus tokenizer_embed(TfmcContext *ctx, const char *path, const char **json, size_t *len, size_t *load_bytes);
+
 /* The program's JIT code, compiled by the LLVM backend the first time (compile.c). */
 TfmcStatus lib_ensure_jit(TfmcContext *ctx, const TfmcProgram *p);
 /* The LLVM backend's module (jit_load.c), opened on first use; NULL with the reason in *error. */

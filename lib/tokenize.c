@@ -2,6 +2,7 @@
  * itself knows nothing of contexts). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -89,4 +90,60 @@ TfmcStatus tfmc_tokenizer_load_string(TfmcContext *ctx, const char *name, const 
                                       TfmcTokenizer **out)
 {
     GUARDED(ctx, TfmcStatus, TFMC_ERR_NOMEM, parse(ctx, name ? name : "<string>", json, len, out));
+}
+
+/* The most parsing one tokenizer.json takes: the high-water mark of a fixed buffer that grows
+ * until the parse fits. The generated code runs the same parser over the same allocator, so the
+ * mark is exact for it. */
+static TfmcStatus measure(TfmcContext *ctx, const char *text, size_t len, size_t *load_bytes)
+{
+    size_t cap = len * 16 + ((size_t)16 << 20);
+    for (;;) {
+        void *buf = ctx->alloc.realloc(ctx->alloc.ud, NULL, cap);
+        if (!buf) return TFMC_ERR_NOMEM;
+        Bump b;
+        bump_init(&b, buf, cap);
+        TfmcAllocator al = bump_allocator(&b);
+        TokenizerError err;
+        TfmcTokenizer *t = tokenizer_parse(text, len, &al, &err);
+        ctx->alloc.realloc(ctx->alloc.ud, buf, 0); /* (t lived in buf: nothing to free) */
+        if (t) {
+            /* every allocation is aligned within the buffer; the buffer itself may need that much more */
+            *load_bytes = b.high + sizeof(ArenaAlign);
+            return TFMC_OK;
+        }
+        if (!err.nomem || cap > ((size_t)1 << 34)) return err.nomem ? TFMC_ERR_NOMEM : TFMC_ERR_INPUT;
+        cap *= 2;
+    }
+}
+
+TfmcStatus tokenizer_embed(TfmcContext *ctx, const char *path, const char **json, size_t *len, size_t *load_bytes)
+{
+    TfmcTokenizer *t;
+    TfmcStatus st = tfmc_tokenizer_load(ctx, path, &t);
+    if (st != TFMC_OK) return st;
+    tfmc_tokenizer_free(t);
+    FILE *f = fopen(path, "rb");
+    SrcLoc none = { 0, 0, 0, 0 };
+    char *text = NULL;
+    size_t n = 0;
+    if (f && fseek(f, 0, SEEK_END) == 0) {
+        long size = ftell(f);
+        if (size >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+            text = arena_alloc(&ctx->arena, (size_t)size + 1);
+            n = fread(text, 1, (size_t)size, f);
+            if (n != (size_t)size) text = NULL;
+            else text[n] = '\0';
+        }
+    }
+    if (f) fclose(f);
+    if (!text) {
+        SrcFile *sf = ARENA_NEW(&ctx->arena, SrcFile);
+        sf->path = arena_strdup(&ctx->arena, path);
+        diag_error(&ctx->diags, sf, none, "cannot read the tokenizer: %s", strerror(errno));
+        return TFMC_ERR_IO;
+    }
+    *json = text;
+    *len = n;
+    return measure(ctx, text, n, load_bytes);
 }

@@ -71,6 +71,11 @@ void tfmcrt_copy(float *out, const float *in, size_t count)
     if (count) memcpy(out, in, count * sizeof(float));
 }
 
+void tfmcrt_scale(float *x, size_t count, float s)
+{
+    for (size_t i = 0; i < count; i++) x[i] *= s;
+}
+
 /* Without branches: a branch on the sign of each activation mispredicts half the time. */
 TFMCRT_CLONES
 void tfmcrt_relu(float *x, size_t count)
@@ -227,7 +232,8 @@ static float act1(float x, int act)
     case TFMCRT_RELU: return x > 0 ? x : 0;
     case TFMCRT_GELU:
     case TFMCRT_GEGLU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
-    case TFMCRT_GELU_TANH: return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+    case TFMCRT_GELU_TANH:
+    case TFMCRT_GEGLU_TANH: return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
     case TFMCRT_SILU:
     case TFMCRT_SWIGLU: return x / (1.0f + expf(-x));
     default: return x;
@@ -341,11 +347,11 @@ void tfmcrt_rope(float *x, size_t n, size_t heads, size_t hd, size_t pos0, float
         }
 }
 
-/* As tfmcrt_rope, with the frequency of each pair given: freq[hd / 2] (scaled rotary positions:
- * Llama 3's rope_scaling, computed when the model is declared). */
-void tfmcrt_rope_freq(float *x, size_t n, size_t heads, size_t hd, size_t pos0, const float *freq)
+/* As tfmcrt_rope on the first rot dimensions of each head, with the frequency of each pair given:
+ * freq[rot / 2] (scaled rotary positions, Llama 3's rope_scaling; partial rotary, GPT-NeoX). */
+void tfmcrt_rope_freq(float *x, size_t n, size_t heads, size_t hd, size_t rot, size_t pos0, const float *freq)
 {
-    size_t half = hd / 2;
+    size_t half = rot / 2;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < half; j++) {
             double angle = (double)(pos0 + i) * (double)freq[j];
@@ -364,14 +370,14 @@ static void rope_freq_task(void *arg, size_t task)
     const RowJob *j = arg;
     size_t i0, i1;
     row_range(j, task, &i0, &i1);
-    tfmcrt_rope_freq(j->out + i0 * j->heads * j->d, i1 - i0, j->heads, j->d, j->pos0 + i0, j->w);
+    tfmcrt_rope_freq(j->out + i0 * j->heads * j->d, i1 - i0, j->heads, j->d, (size_t)j->kind, j->pos0 + i0, j->w);
 }
 
-void tfmcrt_rope_freq_ex(const TfmcrtExec *ex, float *x, size_t n, size_t heads, size_t hd, size_t pos0,
+void tfmcrt_rope_freq_ex(const TfmcrtExec *ex, float *x, size_t n, size_t heads, size_t hd, size_t rot, size_t pos0,
                          const float *freq)
 {
-    RowJob j = { x, NULL, NULL, freq, NULL, n, 1, 1, hd, heads, pos0, 0, 0, 0 };
-    j.tasks = tfmcrt_tasks(ex, n, heads * hd * 4 + hd * 40);
+    RowJob j = { x, NULL, NULL, freq, NULL, n, 1, 1, hd, heads, pos0, (int)rot, 0, 0 };
+    j.tasks = tfmcrt_tasks(ex, n, heads * hd * 4 + rot * 20);
     tfmcrt_parallel_for(ex, j.tasks, rope_freq_task, &j);
 }
 

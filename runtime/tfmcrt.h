@@ -7,6 +7,7 @@
 #define TFMCRT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -144,6 +145,8 @@ TFMCRT_API void tfmcrt_embed_csr(float *out, const int *ids, size_t n, size_t po
 
 /* out[count] = in[count] (the buffers do not overlap). */
 TFMCRT_API void tfmcrt_copy(float *out, const float *in, size_t count);
+/* x[count] *= s (Gemma's embedding scale). */
+TFMCRT_API void tfmcrt_scale(float *x, size_t count, float s);
 
 /* x[count] = max(x, 0) in place. */
 TFMCRT_API void tfmcrt_relu(float *x, size_t count);
@@ -165,13 +168,29 @@ TFMCRT_API void tfmcrt_mix(float *out, const float *p, const float *v, size_t n,
 /* x[n] = softmax(x[n]) in place, max-subtracted for stability. */
 TFMCRT_API void tfmcrt_softmax(float *x, size_t n);
 
+/* ----------------------------------------------------- choosing the next token */
+
+/* The index of the largest of v[0..n) (the smaller index of equal values; 0 when n is 0). */
+TFMCRT_API int tfmcrt_argmax(const float *v, size_t n);
+/* The generator's state for a seed (splitmix64; never 0). */
+TFMCRT_API uint64_t tfmcrt_sample_seed(uint64_t seed);
+/* The next token from logits[0..n): the argmax when temperature is 0; else drawn from
+ * softmax(logits / temperature), cut to the top_k most likely (0: all) and then to the fewest, most
+ * likely first, whose probability reaches top_p (1: all), with the xorshift64* generator in *state
+ * (advanced by one draw). work holds n ints. Deterministic: the same logits, options and state give
+ * the same id on every machine (docs/models.md, "Sampling", specifies every step). -1 when n is 0 or
+ * an option is out of range (temperature < 0 or not finite, top_k < 0, top_p outside (0, 1]). The
+ * library's tfmc_sample and the generated main both call this one. */
+TFMCRT_API int tfmcrt_sample(const float *logits, size_t n, float temperature, int top_k, float top_p,
+                             uint64_t *state, int *work);
+
 /* ----------------------------------------------------- declared models
  * Each kernel with an _ex twin also runs on an execution context's threads, bit-identical for
  * every thread count: norms and rotary positions by whole positions, activations by ranges of
  * 256 floats, linear by blocks of rows of W, attention by heads. */
 
 enum { TFMCRT_NORM_NONE, TFMCRT_LAYERNORM, TFMCRT_RMSNORM, TFMCRT_DYT };
-enum { TFMCRT_RELU, TFMCRT_GELU, TFMCRT_GELU_TANH, TFMCRT_SILU, TFMCRT_SWIGLU, TFMCRT_GEGLU };
+enum { TFMCRT_RELU, TFMCRT_GELU, TFMCRT_GELU_TANH, TFMCRT_SILU, TFMCRT_SWIGLU, TFMCRT_GEGLU, TFMCRT_GEGLU_TANH };
 enum { TFMCRT_SOFTMAX, TFMCRT_SOFTMAX1, TFMCRT_LINEAR, TFMCRT_HARD };
 
 /* out[n][d] = norm(in[n][d]): layernorm (x - mean) / sqrt(var + eps) * w + b (biased variance),
@@ -190,7 +209,8 @@ TFMCRT_API void tfmcrt_head_norm_ex(const TfmcrtExec *ex, float *x, size_t n, si
 TFMCRT_API void tfmcrt_act(float *x, size_t count, int act);
 TFMCRT_API void tfmcrt_act_ex(const TfmcrtExec *ex, float *x, size_t count, int act);
 
-/* out[count] = act(gate) * up: swiglu (silu) or geglu (gelu, erf form). */
+/* out[count] = act(gate) * up: swiglu (silu), geglu (gelu, erf form) or geglu_tanh (gelu, tanh form:
+ * Gemma). */
 TFMCRT_API void tfmcrt_glu(float *out, const float *gate, const float *up, size_t count, int act);
 TFMCRT_API void tfmcrt_glu_ex(const TfmcrtExec *ex, float *out, const float *gate, const float *up, size_t count,
                               int act);
@@ -200,10 +220,13 @@ TFMCRT_API void tfmcrt_glu_ex(const TfmcrtExec *ex, float *out, const float *gat
 TFMCRT_API void tfmcrt_rope(float *x, size_t n, size_t heads, size_t hd, size_t pos0, float base);
 TFMCRT_API void tfmcrt_rope_ex(const TfmcrtExec *ex, float *x, size_t n, size_t heads, size_t hd, size_t pos0,
                                float base);
-/* Rotary positions with each pair's frequency given (freq[hd / 2]): scaled RoPE. */
-TFMCRT_API void tfmcrt_rope_freq(float *x, size_t n, size_t heads, size_t hd, size_t pos0, const float *freq);
-TFMCRT_API void tfmcrt_rope_freq_ex(const TfmcrtExec *ex, float *x, size_t n, size_t heads, size_t hd, size_t pos0,
-                                    const float *freq);
+/* Rotary positions on the first rot dimensions of each head (rot <= hd, even; the rest pass
+ * unchanged: partial rotary, GPT-NeoX), each pair's frequency given: pairs (j, j + rot/2) turn by
+ * pos * freq[j], j < rot/2 (scaled RoPE: Llama 3's table). */
+TFMCRT_API void tfmcrt_rope_freq(float *x, size_t n, size_t heads, size_t hd, size_t rot, size_t pos0,
+                                 const float *freq);
+TFMCRT_API void tfmcrt_rope_freq_ex(const TfmcrtExec *ex, float *x, size_t n, size_t heads, size_t hd, size_t rot,
+                                    size_t pos0, const float *freq);
 
 /* Store rows k[n][kvd] and v[n][kvd] at positions pos0.. of the caches [max_len][kvd]. */
 TFMCRT_API void tfmcrt_kv_store(float *kcache, float *vcache, const float *k, const float *v, size_t n, size_t pos0,

@@ -14,10 +14,10 @@ and OUT_TEXT, the text itself, when given. The output depends on the input files
 import os
 import sys
 
-# In dependency order: the header and the CPU check (the part a backend compiles for the baseline
+# In dependency order: the header, the CPU check and the sampler (the part a backend compiles for the baseline
 # of the machine, before any wider target), then what the kernels share, the kernels, and the
 # single-threaded half of the pool file (parallel_for, task counts).
-BASELINE = ["tfmcrt.h", "tfmcrt_cpu.c"]
+BASELINE = ["tfmcrt.h", "tfmcrt_cpu.c", "tfmcrt_sample.c"]
 FILES = BASELINE + ["tfmcrt_simd.h", "tfmcrt.c", "tfmcrt_linear.c", "tfmcrt_attention.c", "tfmcrt_pool.c"]
 LOCAL_INCLUDES = ('#include "tfmcrt.h"', '#include "tfmcrt_simd.h"')
 

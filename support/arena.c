@@ -8,11 +8,14 @@
 struct ArenaBlock {
     ArenaBlock *next;
     size_t used, cap;
-    _Alignas(max_align_t) unsigned char data[];
+    ArenaAlign data[]; /* (bytes, aligned for anything) */
 };
 
 size_t arena_block_bytes = 64 * 1024;
 
+/* TFMC_NO_LIBC_ALLOCATOR: the tokenizer pasted into generated C (scripts/amalgamate_tokenizer.py)
+ * has no libc allocator in its text at all: its memory is a fixed buffer (support/bump.c). */
+#ifndef TFMC_NO_LIBC_ALLOCATOR
 static void *libc_realloc(void *ud, void *ptr, size_t size)
 {
     (void)ud;
@@ -24,17 +27,34 @@ static void *libc_realloc(void *ud, void *ptr, size_t size)
 }
 
 const TfmcAllocator libc_allocator = { libc_realloc, NULL };
+#endif
 
 void arena_init(Arena *a, const TfmcAllocator *alloc, jmp_buf *on_oom)
 {
     a->alloc = alloc;
     a->on_oom = on_oom;
     a->head = NULL;
+    a->cleanups = NULL;
+}
+
+struct ArenaCleanup {
+    void (*fn)(void *);
+    void *ud;
+    ArenaCleanup *next;
+};
+
+void arena_on_free(Arena *a, void (*fn)(void *), void *ud)
+{
+    ArenaCleanup *c = arena_alloc(a, sizeof *c);
+    c->fn = fn;
+    c->ud = ud;
+    c->next = a->cleanups;
+    a->cleanups = c;
 }
 
 void *arena_alloc(Arena *a, size_t size)
 {
-    size_t align = _Alignof(max_align_t);
+    size_t align = sizeof(ArenaAlign);
     size = (size + align - 1) & ~(align - 1);
     if (size == 0) size = align;
     ArenaBlock *b = a->head;
@@ -53,7 +73,7 @@ void *arena_alloc(Arena *a, size_t size)
             a->head = b;
         }
     }
-    void *p = b->data + b->used;
+    void *p = (unsigned char *)b->data + b->used;
     b->used += size;
     return p;
 }
@@ -152,6 +172,8 @@ const char *text_str(Text *t) { return t->s ? t->s : ""; }
 
 void arena_free(Arena *a)
 {
+    for (ArenaCleanup *c = a->cleanups; c; c = c->next) c->fn(c->ud);
+    a->cleanups = NULL;
     ArenaBlock *b = a->head;
     while (b) {
         ArenaBlock *next = b->next;

@@ -17,10 +17,22 @@
 /* Bump allocation from blocks freed all at once. Allocation failure jumps to
  * the context's recovery point (the API entry), so callers never check NULL. */
 typedef struct ArenaBlock ArenaBlock;
+typedef struct ArenaCleanup ArenaCleanup;
+/* The strictest alignment of the scalars (max_align_t's, spelt out so that the support layer also
+ * builds as C99: the tokenizer's amalgamation pastes it into generated code); its size is a
+ * multiple of it, and every arena allocation is rounded to its size. */
+typedef union ArenaAlign {
+    long double ld;
+    long long ll;
+    double d;
+    void *p;
+    void (*f)(void);
+} ArenaAlign;
 typedef struct Arena {
     const TfmcAllocator *alloc;
     jmp_buf *on_oom;
     ArenaBlock *head;
+    ArenaCleanup *cleanups; /* run by arena_free, the latest first */
 } Arena;
 
 /* The C library's realloc and free as a TfmcAllocator (a context's default). */
@@ -39,7 +51,31 @@ char *arena_strdup(Arena *a, const char *s);
 char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Grow an array of `*cap` elements of `size` bytes to hold at least `need` elements. */
 void *arena_grow(Arena *a, void *ptr, int *cap, int need, size_t size);
+/* Have arena_free call fn(ud) before it frees the blocks: for what the arena's memory points into
+ * and the arena does not own (a memory-mapped weight file). */
+void arena_on_free(Arena *a, void (*fn)(void *), void *ud);
 void arena_free(Arena *a);
+
+/* ---------------------------------------------------------------- a fixed buffer as an allocator */
+
+/* A TfmcAllocator over one buffer the caller owns, for code that must not call malloc (the
+ * tokenizer in generated C): each allocation is put on top of the last (aligned as ArenaAlign,
+ * after a header of its size); the last one grows, shrinks and is freed in place, so frees in
+ * reverse order give the memory back; anything else freed stays taken until bump_release. No
+ * room: NULL. `high` is the most ever taken, so running code once over a large buffer says how
+ * large a buffer that code needs (tfmc sizes a generated tokenizer's buffer so). */
+typedef struct Bump {
+    unsigned char *base;
+    size_t cap;
+    size_t top;  /* bytes taken, from base */
+    size_t last; /* the offset of the last allocation's header, or cap when none */
+    size_t high; /* the largest top so far */
+} Bump;
+void bump_init(Bump *b, void *buf, size_t cap);
+TfmcAllocator bump_allocator(Bump *b);
+/* Everything taken after the mark (bump_mark's value) is given back at once. */
+size_t bump_mark(const Bump *b);
+void bump_release(Bump *b, size_t mark);
 
 /* A string built piece by piece in an arena (JSON headers, messages). */
 typedef struct Text {

@@ -450,7 +450,8 @@ static bool bpe(Work *w, const unsigned char *s, size_t n, Ints *out, Symbols *s
  * fixed slots in pairs, each word in the pair its hash picks, the one used last first (a new word
  * pushes out the older of the two). Only words of up to CACHE_TEXT bytes with up to CACHE_IDS ids
  * are kept. A text of 256 bytes or more gets a slot per 16 bytes (a power of two, from 64 to
- * CACHE_SLOTS: 60 bytes each, at most 480 KiB); the table lives for one call. */
+ * CACHE_SLOTS: 60 bytes each, at most 480 KiB) at its first word of up to CACHE_TEXT bytes; the
+ * table lives for one call. */
 enum { CACHE_TEXT = 24, CACHE_IDS = 7, CACHE_SLOTS = 8192 };
 typedef struct CacheSlot {
     uint32_t hash;
@@ -465,8 +466,9 @@ typedef struct Encoder {
     Spans sa, sb;
     Symbols sy;
     Heap heap;
-    CacheSlot *cache; /* NULL: no cache (a short text) */
-    size_t cache_mask, cache_cap;
+    CacheSlot *cache;   /* allocated at the first word it can hold */
+    size_t cache_slots; /* 0: no cache (a short text) */
+    size_t cache_cap;
 } Encoder;
 
 static bool cache_holds(const CacheSlot *slot, const unsigned char *s, size_t n, uint32_t hash)
@@ -477,9 +479,13 @@ static bool cache_holds(const CacheSlot *slot, const unsigned char *s, size_t n,
 /* One word through the cache. */
 static bool encode_word(Work *w, Encoder *e, const unsigned char *s, size_t n, Ints *out)
 {
-    if (!e->cache || n > CACHE_TEXT) return bpe(w, s, n, out, &e->sy, &e->heap);
+    if (!e->cache_slots || n > CACHE_TEXT) return bpe(w, s, n, out, &e->sy, &e->heap);
+    if (!e->cache) { /* (a text of one long word takes none) */
+        grow(w, (void **)&e->cache, &e->cache_cap, e->cache_slots, sizeof(CacheSlot));
+        memset(e->cache, 0, sizeof(CacheSlot) * e->cache_slots);
+    }
     uint32_t hash = tokenizer_hash((const char *)s, n);
-    CacheSlot *pair = &e->cache[hash & e->cache_mask & ~(size_t)1];
+    CacheSlot *pair = &e->cache[hash & (e->cache_slots - 1) & ~(size_t)1];
     if (!cache_holds(&pair[0], s, n, hash) && cache_holds(&pair[1], s, n, hash)) {
         CacheSlot swap = pair[0];
         pair[0] = pair[1];
@@ -645,18 +651,15 @@ TfmcStatus tfmc_tokenizer_encode(const TfmcTokenizer *t, const char *text, size_
     Encoder e;
     memset(&e, 0, sizeof e);
     Ints out = { 0 };
-    TfmcStatus status = TFMC_OK;
+    volatile TfmcStatus status = TFMC_OK; /* (read after the longjmp of an allocation failure) */
     if (setjmp(oom)) {
         status = TFMC_ERR_NOMEM;
         goto done;
     }
     if (len >= 256) {
         /* a slot per 16 bytes of text, up to CACHE_SLOTS */
-        size_t slots = 64;
-        while (slots < len / 16 && slots < CACHE_SLOTS) slots *= 2;
-        grow(&w, (void **)&e.cache, &e.cache_cap, slots, sizeof(CacheSlot));
-        memset(e.cache, 0, sizeof(CacheSlot) * slots);
-        e.cache_mask = slots - 1;
+        e.cache_slots = 64;
+        while (e.cache_slots < len / 16 && e.cache_slots < CACHE_SLOTS) e.cache_slots *= 2;
     }
     if (flags & TFMC_TOKENIZE_ADD_SPECIAL)
         for (int i = 0; i < t->nprefix; i++) ints_push(&w, &out, t->prefix[i]);

@@ -77,7 +77,7 @@ static char *keep(Loader *l, JsonStr s) { return arena_strndup(&l->t->arena, s.s
 
 static bool read_bool(Loader *l)
 {
-    bool b;
+    bool b = false; /* (set unless json_bool fails, and then check jumps out) */
     mark(l);
     if (json_peek(&l->r) == JSON_NULL) {
         json_null(&l->r);

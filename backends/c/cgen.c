@@ -57,10 +57,9 @@ static void bytes_prelude(Cgen *c)
             "#if defined(__GNUC__)\n#pragma GCC diagnostic ignored \"-Woverlength-strings\"\n#endif\n\n");
 }
 
-static void byte_string(FILE *f, const float *w, size_t n)
+void cgen_byte_string(FILE *f, const void *data, size_t bytes)
 {
-    const unsigned char *b = (const unsigned char *)w;
-    size_t bytes = n * sizeof(float);
+    const unsigned char *b = data;
     char line[160]; /* one line of the literal, written at once: a quarter of the time of putc */
     size_t len = 0;
     fputs("\n    \"", f);
@@ -99,7 +98,7 @@ void cgen_weights_array(Cgen *c, const char *name, const float *w, size_t n, con
                     name, n * sizeof(float), n, name, name, name);
         fprintf(c->wf, "/* %s, as bytes */\n%sconst union %s_bytes { unsigned char b[%zu]; float f[%zu]; } %s_u = {", comment,
                 sep ? "" : "static ", name, n * sizeof(float), n, name);
-        byte_string(c->wf, w, n);
+        cgen_byte_string(c->wf, w, n * sizeof(float));
         fprintf(c->wf, "\n};\n");
         if (!sep) fprintf(c->wf, "#define %s (%s_u.f)\n", name, name);
         fputc('\n', c->wf);

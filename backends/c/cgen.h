@@ -26,6 +26,9 @@ void cgen_c_string(FILE *out, const char *s);
 const char *cgen_ident(const char *name, char *buf, size_t cap);
 /* From this many floats on, a weight array is a byte string (CgenOptions.byte_arrays 0). */
 #define CGEN_BYTE_ARRAYS 1024
+/* bytes[0..n) as C string literals of 120 characters a line, each byte printable as itself (but ",
+ * \\ and ?), else as the shortest octal escape the next byte allows; no NUL is added. */
+void cgen_byte_string(FILE *f, const void *bytes, size_t n);
 /* A weight array as exact hexadecimal floats (zeros as 0), or a byte string (the same bits). */
 void cgen_weights_array(Cgen *c, const char *name, const float *w, size_t n, const char *comment);
 /* The stdin loop of a generated main(): one sequence per line, split at whitespace, given to

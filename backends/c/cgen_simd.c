@@ -76,6 +76,8 @@ static void simd_macro(Cgen *c)
 
 void cgen_prologue(Cgen *c)
 {
+    /* errno: the generated main reads numbers with strtod, as the command line does */
+    if (c->o->main) fprintf(c->out, "#include <errno.h>\n");
     fprintf(c->out, "#include <stddef.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
     if (!c->o->target) {
         fprintf(c->out, "#include \"tfmcrt.h\"\n\n");

@@ -115,6 +115,7 @@ static void call(const Frame *f)
                                  Z(f, 10));
         break;
     case K_COPY: tfmcrt_copy(F(f, 0), F(f, 1), Z(f, 2)); break;
+    case K_SCALE: tfmcrt_scale(F(f, 0), Z(f, 1), R(f, 2)); break;
     case K_ACT: tfmcrt_act_ex(ex, F(f, 1), Z(f, 2), K(f, 3)); break;
     case K_ADD: tfmcrt_add_ex(ex, F(f, 1), F(f, 2), F(f, 3), Z(f, 4)); break;
     case K_SCORES: tfmcrt_scores(F(f, 0), F(f, 1), F(f, 2), Z(f, 3), Z(f, 4), R(f, 5), K(f, 6)); break;
@@ -128,7 +129,7 @@ static void call(const Frame *f)
         break;
     case K_HEAD_NORM: tfmcrt_head_norm_ex(ex, F(f, 1), Z(f, 2), Z(f, 3), Z(f, 4), K(f, 5), R(f, 6), W(f, 7)); break;
     case K_GLU: tfmcrt_glu_ex(ex, F(f, 1), F(f, 2), F(f, 3), Z(f, 4), K(f, 5)); break;
-    case K_ROPE_FREQ: tfmcrt_rope_freq_ex(ex, F(f, 1), Z(f, 2), Z(f, 3), Z(f, 4), Z(f, 5), W(f, 6)); break;
+    case K_ROPE_FREQ: tfmcrt_rope_freq_ex(ex, F(f, 1), Z(f, 2), Z(f, 3), Z(f, 4), Z(f, 5), Z(f, 6), W(f, 7)); break;
     case K_ROPE: tfmcrt_rope_ex(ex, F(f, 1), Z(f, 2), Z(f, 3), Z(f, 4), Z(f, 5), R(f, 6)); break;
     case K_KV_STORE: tfmcrt_kv_store_ex(ex, F(f, 1), F(f, 2), F(f, 3), F(f, 4), Z(f, 5), Z(f, 6), Z(f, 7)); break;
     case K_SLICE: tfmcrt_slice(F(f, 0), F(f, 1), Z(f, 2), Z(f, 3), Z(f, 4), Z(f, 5)); break;

@@ -5,7 +5,11 @@ For each folder of tests/fixtures/hf (gpt2; llama with grouped-query attention, 
 checkpoint and generation_config.json's eos list; mistral with a sliding window and one key/value
 head; qwen2 with biases on q, k and v only and tied embeddings; qwen3 with per-head q and k norms and
 head_dim larger than hidden / heads; phi3 with fused qkv_proj and gate_up_proj and a window), llama32 with Llama 3.1's rope_scaling and
-a max_position_embeddings of 131072 (max_len capped at 8192), copied to a temporary folder:
+a max_position_embeddings of 131072 (max_len capped at 8192); gemma with (1 + w) norms, the embedding
+times sqrt(hidden_size), the tanh-GELU gate, MQA and head_dim * heads != hidden; gpt_neox (Pythia) with
+its per-head fused query_key_value, a quarter of each head rotating, the parallel residual and old
+buffers in the file; gpt_neox_seq as newer transformers saves it (rope_theta, partial_rotary_factor
+0.5, a sequential residual); each copied to a temporary folder:
 `tfmc import DIR -o DIR/model.tfm`, then `tfmc run` of the .tfm (and its generated C) must give the logits of the
 prompt's last position within 1e-4 x max|logit| of expected.json (a numpy forward written from each
 family's modeling code, tests/fixtures/hf/gen_hf.py), the same argmax at every position, the same
@@ -64,7 +68,7 @@ def main(argv):
     tfmc, fixtures = os.path.abspath(argv[1]), os.path.abspath(argv[2])
     c = Checks()
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ["gpt2", "llama", "llama32", "mistral", "qwen2", "qwen3", "phi3"]:
+        for name in ["gpt2", "llama", "llama32", "mistral", "qwen2", "qwen3", "phi3", "gemma", "gpt_neox", "gpt_neox_seq"]:
             d = os.path.join(tmp, name)
             shutil.copytree(os.path.join(fixtures, name), d)
             expected = json.load(open(os.path.join(d, "expected.json")))
@@ -106,6 +110,14 @@ def main(argv):
         c.check('window 4' in open(os.path.join(tmp, "mistral", "model.tfm")).read(), "mistral: sliding_window as window")
         c.check('bias qkv' in open(os.path.join(tmp, "qwen2", "model.tfm")).read(), "qwen2: bias qkv")
         c.check('qk_norm rmsnorm' in open(os.path.join(tmp, "qwen3", "model.tfm")).read(), "qwen3: qk_norm")
+        text = open(os.path.join(tmp, "gemma", "model.tfm")).read()
+        c.check(text.count("offset 1") == 3 and "scale 5.65685415" in text and "act geglu_tanh" in text,
+                "gemma: (1 + w) norms, sqrt(32) embedding scale, geglu_tanh")
+        text = open(os.path.join(tmp, "gpt_neox", "model.tfm")).read()
+        c.check("rope(base 10000, dims 2)" in text and ", parallel;" in text and "as gpt_neox" in text,
+                "gpt_neox: 2 of 8 dimensions rotate, parallel residual")
+        text = open(os.path.join(tmp, "gpt_neox_seq", "model.tfm")).read()
+        c.check("rope(base 25000, dims 4)" in text and "parallel" not in text, "gpt_neox_seq: rope_theta, partial_rotary_factor, sequential")
 
         # refusals: the field, its place, its value
         def refused(base, edit, pattern, what):
@@ -132,6 +144,22 @@ def main(argv):
         refused("gpt2", lambda cfg, d: cfg.update(scale_attn_by_inverse_layer_idx=True), r"`scale_attn_by_inverse_layer_idx` is true", "a GPT-2 flag")
         refused("llama", lambda cfg, d: cfg.pop("hidden_size"), r"config\.json has no `hidden_size`", "a missing size")
         refused("llama", lambda cfg, d: cfg.update(num_key_value_heads=3), r"heads do not divide", "heads that do not divide")
+        refused("gemma", lambda cfg, d: cfg.update(hidden_activation="relu"), r"config\.json:\d+:\d+: error: `hidden_activation` is \"relu\"",
+                "gemma hidden_activation")
+        refused("gpt_neox", lambda cfg, d: cfg.update(rotary_pct=0.1), r"`rotary_pct` 0\.1 gives 0 rotating dimensions of a head of 8",
+                "gpt_neox rotary_pct too small")
+        refused("gpt_neox", lambda cfg, d: cfg.update(hidden_act="gelu_10"), r"`hidden_act` is \"gelu_10\"", "gpt_neox hidden_act")
+        refused("gemma", lambda cfg, d: cfg.update(model_type="gemma2"), r"`model_type` is \"gemma2\", which tfmc does not import yet",
+                "gemma2 not yet")
+        # Gemma's hidden_act "gelu" without hidden_activation: the versions of transformers differ; a warning says which
+        d = os.path.join(tmp, "gemma_gelu")
+        shutil.copytree(os.path.join(fixtures, "gemma"), d)
+        cfg = json.load(open(os.path.join(d, "config.json")))
+        cfg["hidden_act"] = "gelu"
+        json.dump(cfg, open(os.path.join(d, "config.json"), "w"), indent=2)
+        r = run([tfmc, "import", d, "-o", os.path.join(d, "model.tfm")])
+        c.check(r.returncode == 0 and "warning: `hidden_act` is \"gelu\"" in r.stderr and "act geglu," in open(os.path.join(d, "model.tfm")).read(),
+                "gemma hidden_act gelu: exact geglu, with a warning")
 
         def no_config(cfg, d):
             os.remove(os.path.join(d, "config.json"))

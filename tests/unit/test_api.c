@@ -551,7 +551,7 @@ static void test_emit_write_error(void)
     const TfmcProgram *p = NULL;
     CHECK_INT(tfmc_load_string(ctx, "r.tfm", src, strlen(src)), TFMC_OK);
     CHECK_INT(tfmc_find_program(ctx, NULL, &p), TFMC_OK);
-    TfmcCOptions co = { true, NULL, NULL, NULL, NULL, NULL, NULL, 0 };
+    TfmcCOptions co = { true, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL };
     CHECK_INT(tfmc_emit_c(ctx, p, &co, full), TFMC_ERR_IO);
     const TfmcDiagnostic *d = tfmc_diagnostic(ctx, tfmc_diagnostic_count(ctx) - 1);
     CU_ASSERT(d && strstr(d->message, "cannot write the C of `reverse`"));

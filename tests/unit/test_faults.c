@@ -188,7 +188,7 @@ static void scenario(Step *S, int level, Outcome *out, FILE *sink)
         STEP(S, TFMC_OK, tfmc_model_info(ctx, rev, &info));
         STEP(S, TFMC_OK, tfmc_emit(ctx, rev, TFMC_EMIT_MODEL, sink));
         STEP(S, TFMC_OK, tfmc_emit(ctx, hist, TFMC_EMIT_GRAPH, sink));
-        TfmcCOptions co = { true, "-O2 --main", NULL, NULL, NULL, NULL, NULL, 0 };
+        TfmcCOptions co = { true, "-O2 --main", NULL, NULL, NULL, NULL, NULL, 0, NULL };
         STEP(S, TFMC_OK, tfmc_emit_c(ctx, rev, &co, sink));
         STEP(S, TFMC_OK, tfmc_write_safetensors(ctx, hist, out_path));
     }
@@ -196,7 +196,7 @@ static void scenario(Step *S, int level, Outcome *out, FILE *sink)
     for (int k = 0; k < 2; k++) {
         const TfmcProgram *p = models[k];
         if (!p) continue;
-        TfmcCOptions co = { false, NULL, NULL, NULL, NULL, NULL, NULL, 0 };
+        TfmcCOptions co = { false, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL };
         STEP(S, TFMC_OK, tfmc_emit_c(ctx, p, &co, sink));
         STEP(S, TFMC_OK, tfmc_write_safetensors(ctx, p, out_path));
         TfmcSession *s = NULL;

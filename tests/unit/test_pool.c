@@ -257,7 +257,7 @@ static void test_rows_threads(void)
                 wrong += memcmp(ref, got, count * sizeof *got) != 0;
             }
         }
-        for (int act = TFMCRT_SWIGLU; act <= TFMCRT_GEGLU; act++) {
+        for (int act = TFMCRT_SWIGLU; act <= TFMCRT_GEGLU_TANH; act++) {
             tfmcrt_glu(ref, g, u, count, act);
             for (int t = 2; t <= 4; t++) {
                 tfmcrt_glu_ex(&execs[t], got, g, u, count, act);
@@ -269,6 +269,21 @@ static void test_rows_threads(void)
         for (int t = 2; t <= 4; t++) {
             memcpy(got, x, n * d * sizeof *got);
             tfmcrt_rope_ex(&execs[t], got, n, 2, 20, 3, 10000.0f);
+            wrong += memcmp(ref, got, n * d * sizeof *got) != 0;
+        }
+        /* partial rotary: 6 of 20 dimensions turn, the others stay as they were */
+        float freq[3] = { 1.0f, 0.1f, 0.01f };
+        memcpy(ref, x, n * d * sizeof *ref);
+        tfmcrt_rope_freq(ref, n, 2, 20, 6, 3, freq);
+        for (size_t i = 0; i < n * d; i++)
+            if (i % 20 >= 6 && ref[i] != x[i]) wrong++;
+        /* by hand: position 3, pair (1, 4) of the second head at frequency 0.1 */
+        float c3 = (float)cos(0.3), s3 = (float)sin(0.3);
+        CU_ASSERT_DOUBLE_EQUAL(ref[21], x[21] * c3 - x[24] * s3, 1e-6);
+        CU_ASSERT_DOUBLE_EQUAL(ref[24], x[24] * c3 + x[21] * s3, 1e-6);
+        for (int t = 2; t <= 4; t++) {
+            memcpy(got, x, n * d * sizeof *got);
+            tfmcrt_rope_freq_ex(&execs[t], got, n, 2, 20, 6, 3, freq);
             wrong += memcmp(ref, got, n * d * sizeof *got) != 0;
         }
         free(x), free(w), free(b), free(ref), free(got), free(g), free(u);

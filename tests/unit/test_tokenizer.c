@@ -9,6 +9,47 @@
 #include "unicode.h"
 #include "unit.h"
 
+/* ------------------------------------------------------------ the fixed-buffer allocator */
+
+/* support/bump.c, the tokenizer's allocator in generated C: aligned allocations, the last one
+ * resized and freed in place, frees in reverse order giving everything back, marks, NULL when full. */
+static void test_bump(void)
+{
+    static ArenaAlign buf[1024]; /* 16 KiB */
+    Bump b;
+    bump_init(&b, (unsigned char *)buf + 1, sizeof buf - 1); /* a misaligned start is aligned */
+    TfmcAllocator al = bump_allocator(&b);
+    char *x = al.realloc(al.ud, NULL, 10);
+    char *y = al.realloc(al.ud, NULL, 100);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+    CU_ASSERT_EQUAL((uintptr_t)x % sizeof(ArenaAlign), 0);
+    CU_ASSERT_EQUAL((uintptr_t)y % sizeof(ArenaAlign), 0);
+    CU_ASSERT(y >= x + 10);
+    memset(y, 7, 100);
+    size_t top = b.top;
+    CU_ASSERT_PTR_EQUAL(al.realloc(al.ud, y, 1000), y); /* the last grows in place */
+    CU_ASSERT(y[99] == 7);
+    memset(x, 3, 10);
+    char *x2 = al.realloc(al.ud, x, 20); /* not the last: moved, its bytes kept */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x2);
+    CU_ASSERT(x2 > y && x2[9] == 3);
+    CU_ASSERT_PTR_NULL(al.realloc(al.ud, x2, 0));
+    CU_ASSERT_PTR_NULL(al.realloc(al.ud, y, 0)); /* reverse order: all given back but x */
+    CU_ASSERT(b.top < top);
+    size_t mark = bump_mark(&b);
+    CU_ASSERT_PTR_NULL(al.realloc(al.ud, NULL, 20000)); /* no room: NULL */
+    CU_ASSERT_PTR_NOT_NULL(al.realloc(al.ud, NULL, 4000));
+    CU_ASSERT_PTR_NOT_NULL(al.realloc(al.ud, NULL, 4000));
+    size_t high = b.high;
+    bump_release(&b, mark);
+    CU_ASSERT_EQUAL(b.top, mark);
+    CU_ASSERT_EQUAL(b.high, high);
+    char *z = al.realloc(al.ud, NULL, 8);
+    CU_ASSERT_PTR_NOT_NULL(z);
+    CU_ASSERT_PTR_EQUAL(al.realloc(al.ud, z, 16), z); /* after a release the newest is the last again */
+}
+
 /* ------------------------------------------------------------ JSON */
 
 static void test_json_values(void)
@@ -448,6 +489,7 @@ static void test_sampling(void)
 bool register_tokenizer_tests(void)
 {
     static const UnitTest tests[] = {
+        { "bump: a fixed buffer as an allocator", test_bump },
         { "json: values, escapes, surrogate pairs", test_json_values },
         { "json: errors at their line and column", test_json_errors },
         { "bpe: merge ranks, leftmost first", test_bpe_ranks },

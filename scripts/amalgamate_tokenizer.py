@@ -6,8 +6,9 @@ as scripts/amalgamate.py does for the runtime).
 usage: amalgamate_tokenizer.py SOURCE_ROOT OUT_C [OUT_TEXT]
 
 Concatenates include/tfmc.h, support/support.h, support/json.h, tokenizer/unicode.h,
-tokenizer/tokenizer.h and the sources support/arena.c, support/bump.c, support/json.c,
-tokenizer/unicode_tables.c, tokenizer/unicode.c, tokenizer/tokenizer.c, with their own includes
+tokenizer/tokenizer.h, tokenizer/model.h and the sources support/arena.c, support/bump.c,
+support/json.c, tokenizer/unicode_tables.c, tokenizer/unicode.c, tokenizer/tokenizer.c,
+tokenizer/encode.c, tokenizer/decode.c, with their own includes
 dropped, behind a prelude. Every function and variable the sources define is made static (the
 declaration or definition at the start of a line gets TFMCTOK_API, `static __attribute__((unused))`;
 the header's `extern` lines of variables defined further down are dropped, since a static array
@@ -20,9 +21,10 @@ import os
 import re
 import sys
 
-HEADERS = ["include/tfmc.h", "support/support.h", "support/json.h", "tokenizer/unicode.h", "tokenizer/tokenizer.h"]
+HEADERS = ["include/tfmc.h", "support/support.h", "support/json.h", "tokenizer/unicode.h", "tokenizer/tokenizer.h",
+           "tokenizer/model.h"]
 SOURCES = ["support/arena.c", "support/bump.c", "support/json.c", "tokenizer/unicode_tables.c", "tokenizer/unicode.c",
-           "tokenizer/tokenizer.c"]
+           "tokenizer/tokenizer.c", "tokenizer/encode.c", "tokenizer/decode.c"]
 
 PRELUDE = """\
 /* The tfmc tokenizer, amalgamated (scripts/amalgamate_tokenizer.py) from

@@ -1,4 +1,6 @@
-/* tokenizer.c: Hugging Face tokenizer.json, read and run.
+/* tokenizer.c: Hugging Face tokenizer.json, read: the parts of the file into the structure of
+ * model.h, and the tables encoding needs built at load. Encoding is in encode.c, decoding in
+ * decode.c.
  *
  * Encoding follows the tokenizers library's pipeline: added tokens are found in the raw text
  * first (leftmost, longest); each stretch between them is normalised (NFC, Prepend, Replace), cut
@@ -9,100 +11,14 @@
  * works on bytes; a SentencePiece-style one starts from UTF-8 characters and falls back to its
  * <0xAB> byte tokens for a character it lacks. Decoding is the decoder chain on each token's
  * bytes: ByteLevel, or Replace ▁ by a space, ByteFallback, Fuse, Strip a leading space. */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
-#include "tokenizer.h"
-#include "unicode.h"
-
-/* ------------------------------------------------------------ the structure */
-
-typedef enum Pattern { PATTERN_GPT2, PATTERN_LLAMA3, PATTERN_QWEN2 } Pattern;
-typedef enum SplitBehavior { SPLIT_ISOLATED, SPLIT_REMOVED, SPLIT_MERGED_PREVIOUS, SPLIT_MERGED_NEXT } SplitBehavior;
-
-typedef enum StepKind {
-    /* normalisers */
-    NORM_NFC,
-    NORM_PREPEND,
-    NORM_REPLACE,
-    /* pre-tokenisers */
-    PRE_PATTERN,    /* one of the known regular expressions, each match a piece (Isolated) */
-    PRE_SPLIT,      /* Split on a string */
-    PRE_BYTE_LEVEL, /* a space before a piece (add_prefix_space) and the GPT-2 pattern (use_regex) */
-    PRE_METASPACE,  /* spaces become the replacement; prepended; split before each */
-    PRE_DIGITS,     /* each digit a piece of its own (individual_digits) or runs of digits */
-} StepKind;
-
-typedef struct Step {
-    StepKind kind;
-    Pattern pattern;
-    SplitBehavior behavior;
-    bool prefix_space; /* ByteLevel's add_prefix_space (Metaspace's old spelling of prepend always) */
-    bool split;        /* Metaspace: a piece before each replacement */
-    bool use_regex;    /* ByteLevel: split by the GPT-2 pattern (the default) */
-    bool individual;   /* Digits: each digit alone */
-    int prepend;       /* Metaspace: 0 never, 1 first, 2 always (-1: not given) */
-    const char *from, *to; /* Replace, Prepend (to), Split and Metaspace (from) */
-    size_t from_n, to_n;
-} Step;
-
-typedef struct Added {
-    int id;
-    const char *content;
-    size_t len;
-    bool special, lstrip, rstrip, single_word, normalized;
-} Added;
-
-typedef struct MergeSlot {
-    uint64_t key; /* (left id + 1) << 32 | (right id + 1); 0: empty */
-    int rank, result;
-} MergeSlot;
-
-struct TfmcTokenizer {
-    TfmcAllocator alloc;
-    Arena arena;
-    size_t bytes;
-    int vocab;            /* ids 0..vocab-1 */
-    const char **piece;   /* the bytes of each id (NULL: no such id) */
-    uint32_t *piece_len;
-    unsigned char *kind;  /* per id: PIECE_* bits */
-    uint32_t *vslot;      /* the vocabulary's hash table (id + 1; 0 empty) */
-    size_t vmask;
-    MergeSlot *mslot;
-    size_t mmask;
-    int merges;
-    bool byte_level;      /* pieces are bytes (the ByteLevel pre-tokeniser or decoder) */
-    bool byte_fallback;
-    bool fuse_unk, ignore_merges;
-    int unk;              /* -1: none */
-    int byte_id[256];     /* byte-level: the id of each byte; fallback: <0xAB> */
-    Step *norm;
-    int nnorm;
-    Step *pre;
-    int npre;
-    Added *added;
-    int nadded;
-    size_t added_max;      /* the longest added token */
-    bool added_first[256]; /* a byte some added token starts with */
-    uint32_t *aslot;       /* added tokens by content (index + 1; 0 empty) */
-    size_t amask;
-    size_t *added_lens;    /* the lengths of added tokens, longest first, each once */
-    int nadded_lens;
-    size_t max_text;       /* the longest text one token decodes to */
-    /* the decoder */
-    bool dec_byte_level, dec_byte_fallback;
-    const char *dec_from, *dec_to; /* Replace (▁ to a space); Metaspace too */
-    size_t dec_from_n, dec_to_n;
-    int dec_strip;         /* leading spaces stripped from the text */
-    /* the post-processor's template for one sequence */
-    int *prefix, *suffix;
-    int nprefix, nsuffix;
-};
-
-enum { PIECE_ADDED = 1, PIECE_SPECIAL = 2, PIECE_BYTE = 4 /* <0xAB>, decoded as its byte */ };
+#include "model.h"
 
 /* ------------------------------------------------------------ loading */
 
@@ -171,53 +87,39 @@ static bool read_bool(Loader *l)
     return b;
 }
 
-static uint32_t hash_bytes(const char *s, size_t n)
+/* A hash of n bytes, eight at a time (a multiply and a shift per word, then a finalizer). */
+uint32_t tokenizer_hash(const char *s, size_t n)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
-}
-
-static int vocab_find(const TfmcTokenizer *t, const char *s, size_t n)
-{
-    if (!t->vslot) return -1;
-    for (size_t i = hash_bytes(s, n) & t->vmask;; i = (i + 1) & t->vmask) {
-        uint32_t v = t->vslot[i];
-        if (!v) return -1;
-        int id = (int)v - 1;
-        if (t->piece_len[id] == n && !memcmp(t->piece[id], s, n)) return id;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
     }
+    if (i < n) {
+        uint64_t w = 0;
+        memcpy(&w, s + i, n - i);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    h ^= h >> 29;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 32;
+    return (uint32_t)h;
 }
 
 /* Add id to the hash table (the table has room: it is sized at least twice the ids). */
 static void vocab_insert(TfmcTokenizer *t, int id)
 {
-    for (size_t i = hash_bytes(t->piece[id], t->piece_len[id]) & t->vmask;; i = (i + 1) & t->vmask) {
+    for (size_t i = tokenizer_hash(t->piece[id], t->piece_len[id]) & t->vmask;; i = (i + 1) & t->vmask) {
         if (!t->vslot[i]) {
             t->vslot[i] = (uint32_t)id + 1;
             return;
         }
         int other = (int)t->vslot[i] - 1;
         if (other == id) return;
-    }
-}
-
-static uint64_t merge_key(int a, int b) { return (uint64_t)(uint32_t)(a + 1) << 32 | (uint32_t)(b + 1); }
-
-static size_t merge_hash(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    return (size_t)k;
-}
-
-static const MergeSlot *merge_find(const TfmcTokenizer *t, int a, int b)
-{
-    uint64_t k = merge_key(a, b);
-    for (size_t i = merge_hash(k) & t->mmask;; i = (i + 1) & t->mmask) {
-        if (t->mslot[i].key == k) return &t->mslot[i];
-        if (!t->mslot[i].key) return NULL;
     }
 }
 
@@ -632,6 +534,10 @@ static void read_model(Loader *l)
             memcpy(joined + lens[0], bytes[1], lens[1]);
             int result = vocab_find(t, joined, need);
             if (result < 0) failed_at(l, NULL, "the merge %d of `%s` and `%s` makes a token that is not in the vocabulary", rank, copy[0], copy[1]);
+            /* a ▁ joined to the character before it (build_fast_paths) */
+            for (size_t k = 1; k + 3 <= need; k++)
+                if (!memcmp(joined + k, word_start, 3) && !(k >= 3 && !memcmp(joined + k - 3, word_start, 3)))
+                    t->no_cut_after[(unsigned char)joined[k - 1]] = true;
             uint64_t k = merge_key(ids[0], ids[1]);
             size_t i = merge_hash(k) & t->mmask;
             while (t->mslot[i].key && t->mslot[i].key != k) i = (i + 1) & t->mmask;
@@ -768,6 +674,68 @@ static void read_post(Loader *l, int depth)
     l->r = after;
 }
 
+/* The added tokens' trie: a node per distinct prefix, the first token of each content at its node. */
+static void build_added_trie(TfmcTokenizer *t)
+{
+    size_t total = 1;
+    for (int i = 0; i < t->nadded; i++) total += t->added[i].len;
+    t->anode_parent = ARENA_ARRAY(&t->arena, uint32_t, total);
+    t->anode_token = ARENA_ARRAY(&t->arena, uint32_t, total);
+    size_t slots = 16;
+    while (slots < 2 * total) slots *= 2;
+    t->aedge = ARENA_ARRAY(&t->arena, uint64_t, slots);
+    t->aemask = slots - 1;
+    t->nanodes = 1;
+    for (int i = 0; i < t->nadded; i++) {
+        const Added *a = &t->added[i];
+        uint32_t node = 0;
+        for (size_t k = 0; k < a->len; k++) {
+            unsigned char byte = (unsigned char)a->content[k];
+            uint32_t child = trie_next(t, node, byte);
+            if (!child) {
+                child = t->nanodes++;
+                t->anode_parent[child] = node;
+                if (node == 0) {
+                    t->added_root[byte] = child;
+                } else {
+                    uint64_t key = ((uint64_t)node << 8 | byte) + 1;
+                    size_t at = merge_hash(key) & t->aemask;
+                    while (t->aedge[at]) at = (at + 1) & t->aemask;
+                    t->aedge[at] = key << 32 | child;
+                }
+            }
+            node = child;
+        }
+        if (!t->anode_token[node]) t->anode_token[node] = (uint32_t)i + 1;
+    }
+}
+
+/* What encoding looks up most, precomputed: the ids of the characters of the BMP (256 KiB), NFC's quick-check table,
+ * and whether BPE may run word by word. */
+static void build_fast_paths(TfmcTokenizer *t)
+{
+    if (!t->byte_level) {
+        t->char_id = ARENA_ARRAY(&t->arena, int32_t, 0x10000);
+        for (uint32_t cp = 0; cp < 0x10000; cp++) {
+            unsigned char buf[4];
+            size_t n = utf8_encode(cp, buf);
+            t->char_id[cp] = cp >= 0xD800 && cp < 0xE000 ? -1 : vocab_find(t, (const char *)buf, n);
+        }
+    }
+    for (int k = 0; k < t->nnorm; k++)
+        if (t->norm[k].kind == NORM_NFC && !t->nfc_unstable) {
+            t->nfc_unstable = arena_alloc(&t->arena, UNICODE_NFC_TABLE_BYTES);
+            unicode_nfc_unstable(t->nfc_unstable);
+        }
+    /* SentencePiece-style text is one piece per stretch (Llama 2, Gemma: no pre-tokeniser), and
+     * BPE over it is BPE over its words when no merge joins a character to a following ▁: then the
+     * text is cut before each ▁ that follows another character (all but the bytes no_cut_after
+     * marks, which read_model saw in such a merge). A merge never joins across the cut, and BPE
+     * merges in each word as it would in the whole. ignore_merges looks up whole pieces, so it
+     * keeps them whole. */
+    t->split_words = !t->byte_level && !t->ignore_merges && vocab_find(t, word_start, 3) >= 0;
+}
+
 /* The top level: record where each part is, then read them in the order they depend on each
  * other (added tokens; normaliser, pre-tokeniser and decoder, which say whether the vocabulary is
  * bytes; the model; the post-processor, which names tokens). */
@@ -839,29 +807,8 @@ static void load(Loader *l, const char *text, size_t len)
             failed_at(l, "tfmc finds added tokens in the text before it is normalised (docs/tokenizers.md)",
                       "the added token `%s` is matched after normalisation (\"normalized\": true), which tfmc does not support with a normalizer",
                       t->added[i].content);
-    /* added tokens by content, and their lengths */
-    size_t slots = 16;
-    while (slots < 2 * (size_t)(t->nadded + 1)) slots *= 2;
-    t->aslot = ARENA_ARRAY(&t->arena, uint32_t, slots);
-    t->amask = slots - 1;
-    t->added_lens = ARENA_ARRAY(&t->arena, size_t, t->nadded + 1);
-    for (int i = 0; i < t->nadded; i++) {
-        Added *a = &t->added[i];
-        size_t at = hash_bytes(a->content, a->len) & t->amask;
-        bool dup = false;
-        for (;; at = (at + 1) & t->amask) {
-            if (!t->aslot[at]) break;
-            Added *o = &t->added[t->aslot[at] - 1];
-            if (o->len == a->len && !memcmp(o->content, a->content, a->len)) { dup = true; break; }
-        }
-        if (!dup) t->aslot[at] = (uint32_t)i + 1;
-        int k = 0;
-        while (k < t->nadded_lens && t->added_lens[k] > a->len) k++;
-        if (k < t->nadded_lens && t->added_lens[k] == a->len) continue;
-        memmove(t->added_lens + k + 1, t->added_lens + k, sizeof(size_t) * (size_t)(t->nadded_lens - k));
-        t->added_lens[k] = a->len;
-        t->nadded_lens++;
-    }
+    build_added_trie(t);
+    build_fast_paths(t);
     /* the longest decoded token (a bound for streaming buffers) */
     for (int id = 0; id < t->vocab; id++) {
         if (!t->piece[id]) continue;
@@ -954,676 +901,6 @@ const char *tfmc_tokenizer_piece(const TfmcTokenizer *t, int id, size_t *len)
 bool tfmc_tokenizer_is_special(const TfmcTokenizer *t, int id)
 {
     return id >= 0 && id < t->vocab && (t->kind[id] & PIECE_SPECIAL);
-}
-
-/* ------------------------------------------------------------ encoding */
-
-/* Growable arrays of an encode call, from the tokenizer's allocator; a failure jumps out. */
-typedef struct Work {
-    const TfmcTokenizer *t;
-    jmp_buf *oom;
-    void *blocks[16]; /* what to free at the end */
-    int nblocks;
-} Work;
-
-typedef struct Bytes { unsigned char *s; size_t n, cap; } Bytes;
-typedef struct Ints { int *v; size_t n, cap; } Ints;
-typedef struct Span { size_t at, n; } Span;
-typedef struct Spans { Span *v; size_t n, cap; } Spans;
-
-/* Grow *p (tracked in w) to hold `need` elements of `size`; slot is its index in w->blocks. */
-static void grow(Work *w, void **p, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap) return;
-    size_t ncap = *cap ? *cap : 64;
-    while (ncap < need) ncap *= 2;
-    int slot = -1;
-    for (int i = 0; i < w->nblocks; i++)
-        if (w->blocks[i] == *p) slot = i;
-    if (ncap > SIZE_MAX / size) longjmp(*w->oom, 1);
-    void *np = w->t->alloc.realloc(w->t->alloc.ud, *p, ncap * size);
-    if (!np) longjmp(*w->oom, 1);
-    if (slot < 0) {
-        if (w->nblocks == (int)(sizeof w->blocks / sizeof w->blocks[0])) longjmp(*w->oom, 1);
-        slot = w->nblocks++;
-    }
-    w->blocks[slot] = np;
-    *p = np;
-    *cap = ncap;
-}
-
-static void bytes_put(Work *w, Bytes *b, const void *s, size_t n)
-{
-    grow(w, (void **)&b->s, &b->cap, b->n + n + 1, 1);
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-}
-
-static void ints_push(Work *w, Ints *v, int x)
-{
-    grow(w, (void **)&v->v, &v->cap, v->n + 1, sizeof(int));
-    v->v[v->n++] = x;
-}
-
-static void spans_push(Work *w, Spans *v, size_t at, size_t n)
-{
-    if (n == 0) return;
-    grow(w, (void **)&v->v, &v->cap, v->n + 1, sizeof(Span));
-    v->v[v->n++] = (Span){ at, n };
-}
-
-static uint32_t cp_at(const unsigned char *s, size_t n, size_t i, int *len)
-{
-    if (i >= n) {
-        *len = 0;
-        return 0;
-    }
-    return utf8_decode(s + i, n - i, len);
-}
-
-static bool is_L(uint32_t c) { return unicode_is_letter(c); }
-static bool is_N(uint32_t c) { return unicode_is_number(c); }
-static bool is_S(uint32_t c) { return unicode_is_space(c); }
-static bool is_other(uint32_t c) { return !is_S(c) && !is_L(c) && !is_N(c); }
-
-/* The end of the run of characters of class `in` from i. */
-static size_t run(const unsigned char *s, size_t n, size_t i, bool (*in)(uint32_t))
-{
-    int len;
-    while (i < n && in(cp_at(s, n, i, &len))) i += (size_t)len;
-    return i;
-}
-
-static int lower_ascii(uint32_t c) { return c < 128 ? (int)(c | 0x20) : c == 0x17F ? 's' : -1; }
-
-/* A contraction at i ('s 't 're 've 'm 'll 'd), case-insensitively or not: its end, or i. */
-static size_t contraction(const unsigned char *s, size_t n, size_t i, bool fold)
-{
-    if (s[i] != '\'' || i + 1 >= n) return i;
-    int l1, l2;
-    uint32_t c1 = cp_at(s, n, i + 1, &l1), c2 = cp_at(s, n, i + 1 + (size_t)l1, &l2);
-    int a = fold ? lower_ascii(c1) : (int)(c1 < 128 ? c1 : 0);
-    int b = fold ? lower_ascii(c2) : (int)(c2 < 128 ? c2 : 0);
-    if (a == 's' || a == 't' || a == 'm' || a == 'd') return i + 1 + (size_t)l1;
-    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return i + 1 + (size_t)l1 + (size_t)l2;
-    return i;
-}
-
-/* \s+(?!\S)|\s+ at i (a white-space character): a run that ends the text is taken whole; one followed
- * by more text leaves its last character to start the next piece. */
-static size_t space_run(const unsigned char *s, size_t n, size_t i)
-{
-    size_t end = run(s, n, i, is_S);
-    if (end == n) return end;
-    size_t last = end; /* the start of the run's last character */
-    do last--; while (last > i && (s[last] & 0xC0) == 0x80);
-    return last > i ? last : end;
-}
-
-/* The end of the match of the pattern at i (< n): every character is matched by some branch. */
-static size_t match_at(Pattern p, const unsigned char *s, size_t n, size_t i)
-{
-    int l0, l1;
-    uint32_t c0 = cp_at(s, n, i, &l0);
-    size_t e = contraction(s, n, i, p != PATTERN_GPT2);
-    if (e > i) return e;
-    if (p == PATTERN_GPT2) {
-        /* ' ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+' */
-        size_t j = c0 == ' ' ? i + 1 : i;
-        uint32_t c = cp_at(s, n, j, &l1);
-        if (j < n && is_L(c)) return run(s, n, j, is_L);
-        if (j < n && is_N(c)) return run(s, n, j, is_N);
-        if (j < n && is_other(c)) return run(s, n, j, is_other);
-        return space_run(s, n, i);
-    }
-    /* [^\r\n\p{L}\p{N}]?\p{L}+ */
-    if (c0 != '\r' && c0 != '\n' && !is_L(c0) && !is_N(c0)) {
-        uint32_t c = cp_at(s, n, i + (size_t)l0, &l1);
-        if (i + (size_t)l0 < n && is_L(c)) return run(s, n, i + (size_t)l0, is_L);
-    }
-    if (is_L(c0)) return run(s, n, i, is_L);
-    /* \p{N}{1,3} (Llama 3) or \p{N} (Qwen 2) */
-    if (is_N(c0)) {
-        size_t j = i + (size_t)l0;
-        for (int k = 1; k < (p == PATTERN_LLAMA3 ? 3 : 1) && j < n; k++) {
-            uint32_t c = cp_at(s, n, j, &l1);
-            if (!is_N(c)) break;
-            j += (size_t)l1;
-        }
-        return j;
-    }
-    /* ' ?[^\s\p{L}\p{N}]+[\r\n]*' */
-    size_t j = c0 == ' ' ? i + 1 : i;
-    if (j < n && is_other(cp_at(s, n, j, &l1))) {
-        j = run(s, n, j, is_other);
-        while (j < n && (s[j] == '\r' || s[j] == '\n')) j++;
-        return j;
-    }
-    /* '\s*[\r\n]+': up to the last line break of the white-space run */
-    size_t end = run(s, n, i, is_S), last_break = n;
-    for (size_t k = i; k < end; k++)
-        if (s[k] == '\r' || s[k] == '\n') last_break = k;
-    if (last_break < n) return last_break + 1;
-    return space_run(s, n, i);
-}
-
-/* Cut each piece of `in` (text `src`) by one pre-tokeniser step into `out` (text `dst`). */
-static void pre_step(Work *w, const Step *st, const Bytes *src, const Spans *in, Bytes *dst, Spans *out, bool first_segment)
-{
-    dst->n = 0;
-    out->n = 0;
-    for (size_t k = 0; k < in->n; k++) {
-        const unsigned char *s = src->s + in->v[k].at;
-        size_t n = in->v[k].n;
-        size_t base = dst->n;
-        switch (st->kind) {
-        case PRE_PATTERN:
-            bytes_put(w, dst, s, n);
-            for (size_t i = 0; i < n;) {
-                size_t e = match_at(st->pattern, s, n, i);
-                spans_push(w, out, base + i, e - i);
-                i = e;
-            }
-            break;
-        case PRE_BYTE_LEVEL: {
-            if (st->prefix_space && s[0] != ' ') bytes_put(w, dst, " ", 1);
-            bytes_put(w, dst, s, n);
-            size_t m = dst->n - base;
-            const unsigned char *d = dst->s + base;
-            if (!st->use_regex) {
-                spans_push(w, out, base, m);
-                break;
-            }
-            for (size_t i = 0; i < m;) {
-                size_t e = match_at(PATTERN_GPT2, d, m, i);
-                spans_push(w, out, base + i, e - i);
-                i = e;
-            }
-            break;
-        }
-        case PRE_METASPACE: {
-            bool prepend = st->prepend == 2 || (st->prepend == 1 && first_segment && k == 0);
-            if (prepend && !(n >= st->from_n && !memcmp(s, st->from, st->from_n))) bytes_put(w, dst, st->from, st->from_n);
-            for (size_t i = 0; i < n; i++) {
-                if (s[i] == ' ') bytes_put(w, dst, st->from, st->from_n);
-                else bytes_put(w, dst, s + i, 1);
-            }
-            size_t m = dst->n - base, start = 0;
-            const unsigned char *d = dst->s + base;
-            if (st->split) /* split before each replacement (MergedWithNext) */
-                for (size_t i = 1; i + st->from_n <= m; i++)
-                    if (!memcmp(d + i, st->from, st->from_n)) {
-                        spans_push(w, out, base + start, i - start);
-                        start = i;
-                    }
-            spans_push(w, out, base + start, m - start);
-            break;
-        }
-        case PRE_SPLIT: {
-            bytes_put(w, dst, s, n);
-            size_t start = 0; /* the start of the piece not yet pushed */
-            for (size_t i = 0; i + st->from_n <= n;) {
-                if (memcmp(s + i, st->from, st->from_n)) {
-                    i++;
-                    continue;
-                }
-                size_t e = i + st->from_n;
-                switch (st->behavior) {
-                case SPLIT_ISOLATED: spans_push(w, out, base + start, i - start); spans_push(w, out, base + i, e - i); start = e; break;
-                case SPLIT_REMOVED: spans_push(w, out, base + start, i - start); start = e; break;
-                case SPLIT_MERGED_PREVIOUS: spans_push(w, out, base + start, e - start); start = e; break;
-                case SPLIT_MERGED_NEXT: spans_push(w, out, base + start, i - start); start = i; break;
-                }
-                i = e;
-            }
-            spans_push(w, out, base + start, n - start);
-            break;
-        }
-        case PRE_DIGITS: {
-            bytes_put(w, dst, s, n);
-            size_t start = 0;
-            for (size_t i = 0; i < n;) {
-                if (s[i] >= '0' && s[i] <= '9') {
-                    size_t e = st->individual ? i + 1 : i;
-                    if (!st->individual) while (e < n && s[e] >= '0' && s[e] <= '9') e++;
-                    spans_push(w, out, base + start, i - start);
-                    spans_push(w, out, base + i, e - i);
-                    start = i = e;
-                } else {
-                    i++;
-                }
-            }
-            spans_push(w, out, base + start, n - start);
-            break;
-        }
-        case NORM_NFC: case NORM_PREPEND: case NORM_REPLACE: break;
-        }
-    }
-}
-
-typedef struct Pair { int rank; int pos; int left, right; int a, b; } Pair;
-typedef struct Heap { Pair *v; size_t n, cap; } Heap;
-
-static bool pair_before(const Pair *x, const Pair *y) { return x->rank != y->rank ? x->rank < y->rank : x->pos < y->pos; }
-
-static void heap_push(Work *w, Heap *h, Pair p)
-{
-    grow(w, (void **)&h->v, &h->cap, h->n + 1, sizeof(Pair));
-    size_t i = h->n++;
-    while (i > 0 && pair_before(&p, &h->v[(i - 1) / 2])) {
-        h->v[i] = h->v[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    h->v[i] = p;
-}
-
-static Pair heap_pop(Heap *h)
-{
-    Pair top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && pair_before(&h->v[c + 1], &h->v[c])) c++;
-        if (!pair_before(&h->v[c], &last)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
-
-typedef struct Symbols { int *id, *prev, *next; size_t n, cap_id, cap_prev, cap_next; } Symbols;
-
-static void add_pair(Work *w, Heap *h, const Symbols *sy, int left)
-{
-    int right = sy->next[left];
-    if (left < 0 || right < 0) return;
-    const MergeSlot *m = merge_find(w->t, sy->id[left], sy->id[right]);
-    if (m) heap_push(w, h, (Pair){ m->rank, left, left, right, sy->id[left], sy->id[right] });
-}
-
-/* BPE on one piece: its ids appended to out. false: a character has no token (no unk, no fallback). */
-static bool bpe(Work *w, const unsigned char *s, size_t n, Ints *out, Symbols *sy, Heap *h)
-{
-    const TfmcTokenizer *t = w->t;
-    if (t->ignore_merges) {
-        int id = vocab_find(t, (const char *)s, n);
-        if (id >= 0) {
-            ints_push(w, out, id);
-            return true;
-        }
-    }
-    sy->n = 0;
-    grow(w, (void **)&sy->id, &sy->cap_id, n, sizeof(int));
-    grow(w, (void **)&sy->prev, &sy->cap_prev, n, sizeof(int));
-    grow(w, (void **)&sy->next, &sy->cap_next, n, sizeof(int));
-    for (size_t i = 0; i < n;) {
-        if (t->byte_level) {
-            sy->id[sy->n++] = t->byte_id[s[i++]];
-            continue;
-        }
-        int len;
-        utf8_decode(s + i, n - i, &len);
-        int id = vocab_find(t, (const char *)s + i, (size_t)len);
-        if (id >= 0) {
-            sy->id[sy->n++] = id;
-        } else if (t->byte_fallback) {
-            for (int k = 0; k < len; k++) sy->id[sy->n++] = t->byte_id[s[i + (size_t)k]];
-        } else if (t->unk >= 0) {
-            if (!(t->fuse_unk && sy->n > 0 && sy->id[sy->n - 1] == t->unk)) sy->id[sy->n++] = t->unk;
-        } else {
-            return false;
-        }
-        i += (size_t)len;
-    }
-    for (size_t i = 0; i < sy->n; i++) {
-        sy->prev[i] = (int)i - 1;
-        sy->next[i] = i + 1 < sy->n ? (int)i + 1 : -1;
-    }
-    h->n = 0;
-    for (size_t i = 0; i + 1 < sy->n; i++) add_pair(w, h, sy, (int)i);
-    while (h->n) {
-        Pair p = heap_pop(h);
-        /* stale when either side has merged since */
-        if (sy->id[p.left] != p.a || sy->next[p.left] != p.right || sy->id[p.right] != p.b) continue;
-        const MergeSlot *m = merge_find(t, p.a, p.b);
-        sy->id[p.left] = m->result;
-        int after = sy->next[p.right];
-        sy->next[p.left] = after;
-        if (after >= 0) sy->prev[after] = p.left;
-        sy->id[p.right] = -1;
-        sy->next[p.right] = -1;
-        if (sy->prev[p.left] >= 0) add_pair(w, h, sy, sy->prev[p.left]);
-        add_pair(w, h, sy, p.left);
-    }
-    for (int i = sy->n ? 0 : -1; i >= 0; i = sy->next[i]) ints_push(w, out, sy->id[i]);
-    return true;
-}
-
-/* Normalise s into out. */
-static void normalise(Work *w, const unsigned char *s, size_t n, Bytes *out, Bytes *tmp)
-{
-    const TfmcTokenizer *t = w->t;
-    out->n = 0;
-    bytes_put(w, out, s, n);
-    for (int k = 0; k < t->nnorm; k++) {
-        const Step *st = &t->norm[k];
-        tmp->n = 0;
-        switch (st->kind) {
-        case NORM_NFC: {
-            bool ascii = true;
-            for (size_t i = 0; i < out->n && ascii; i++) ascii = out->s[i] < 0x80;
-            if (ascii) continue;
-            grow(w, (void **)&tmp->s, &tmp->cap, UNICODE_NFC_BYTES(out->n) + 4 * UNICODE_NFC_POINTS(out->n), 1);
-            /* the code points in the buffer's tail, aligned */
-            size_t off = (UNICODE_NFC_BYTES(out->n) + 3) & ~(size_t)3;
-            tmp->n = unicode_nfc(out->s, out->n, tmp->s, (uint32_t *)(void *)(tmp->s + off));
-            break;
-        }
-        case NORM_PREPEND:
-            if (out->n == 0) continue;
-            bytes_put(w, tmp, st->to, st->to_n);
-            bytes_put(w, tmp, out->s, out->n);
-            break;
-        case NORM_REPLACE:
-            for (size_t i = 0; i < out->n;) {
-                if (i + st->from_n <= out->n && !memcmp(out->s + i, st->from, st->from_n)) {
-                    bytes_put(w, tmp, st->to, st->to_n);
-                    i += st->from_n;
-                } else {
-                    bytes_put(w, tmp, out->s + i, 1);
-                    i++;
-                }
-            }
-            break;
-        case PRE_PATTERN: case PRE_SPLIT: case PRE_BYTE_LEVEL: case PRE_METASPACE: case PRE_DIGITS: continue;
-        }
-        Bytes swap = *out;
-        *out = *tmp;
-        *tmp = swap;
-    }
-}
-
-static bool word_char(const unsigned char *s, size_t n, size_t i)
-{
-    int len;
-    uint32_t c = cp_at(s, n, i, &len);
-    return c == '_' || is_L(c) || is_N(c);
-}
-
-/* The added token that matches at i, longest first; its extent (with lstrip and rstrip) in *from, *to. */
-static const Added *added_at(const TfmcTokenizer *t, const unsigned char *s, size_t n, size_t i, size_t lo, unsigned flags,
-                             size_t *from, size_t *to)
-{
-    if (!t->added_first[s[i]]) return NULL;
-    for (int k = 0; k < t->nadded_lens; k++) {
-        size_t len = t->added_lens[k];
-        if (len > n - i) continue;
-        for (size_t at = hash_bytes((const char *)s + i, len) & t->amask; t->aslot[at]; at = (at + 1) & t->amask) {
-            const Added *a = &t->added[t->aslot[at] - 1];
-            if (a->len != len || memcmp(a->content, s + i, len)) continue;
-            if (a->special && (flags & TFMC_TOKENIZE_PLAIN)) break;
-            if (a->single_word) {
-                size_t before = i;
-                while (before > 0 && (s[before - 1] & 0xC0) == 0x80) before--;
-                if ((i > 0 && word_char(s, n, before - 1 < before ? before - 1 : 0)) || (i + len < n && word_char(s, n, i + len)))
-                    break;
-            }
-            size_t f = i, e = i + len;
-            if (a->lstrip)
-                while (f > lo && (s[f - 1] == ' ' || s[f - 1] == '\t' || s[f - 1] == '\n' || s[f - 1] == '\r')) f--;
-            if (a->rstrip)
-                while (e < n && (s[e] == ' ' || s[e] == '\t' || s[e] == '\n' || s[e] == '\r')) e++;
-            *from = f;
-            *to = e;
-            return a;
-        }
-    }
-    return NULL;
-}
-
-typedef struct Encoder {
-    Bytes norm, tmp, pa, pb;
-    Spans sa, sb;
-    Symbols sy;
-    Heap heap;
-} Encoder;
-
-/* One stretch of text between added tokens: normalise, pre-tokenise, BPE. */
-static bool encode_segment(Work *w, Encoder *e, const unsigned char *s, size_t n, bool first, Ints *out)
-{
-    const TfmcTokenizer *t = w->t;
-    if (n == 0) return true;
-    normalise(w, s, n, &e->norm, &e->tmp);
-    if (e->norm.n == 0) return true;
-    Bytes *src = &e->pa, *dst = &e->pb;
-    Spans *in = &e->sa, *outp = &e->sb;
-    src->n = 0;
-    bytes_put(w, src, e->norm.s, e->norm.n);
-    in->n = 0;
-    spans_push(w, in, 0, src->n);
-    for (int k = 0; k < t->npre; k++) {
-        pre_step(w, &t->pre[k], src, in, dst, outp, first);
-        Bytes *bt = src; src = dst; dst = bt;
-        Spans *st = in; in = outp; outp = st;
-    }
-    for (size_t k = 0; k < in->n; k++)
-        if (!bpe(w, src->s + in->v[k].at, in->v[k].n, out, &e->sy, &e->heap)) return false;
-    return true;
-}
-
-size_t tfmc_tokenizer_max_ids(const TfmcTokenizer *t, size_t len)
-{
-    /* a byte is at most one token; a normaliser may prepend and a pre-tokeniser add a space per piece */
-    return 2 * len + 8 + (size_t)t->nprefix + (size_t)t->nsuffix;
-}
-
-TfmcStatus tfmc_tokenizer_encode(const TfmcTokenizer *t, const char *text, size_t len, unsigned flags, int *ids,
-                                 size_t cap, size_t *n)
-{
-    const unsigned char *s = (const unsigned char *)text;
-    size_t bad = utf8_check(s, len);
-    if (bad < len) {
-        *n = bad;
-        return TFMC_ERR_INPUT;
-    }
-    jmp_buf oom;
-    Work w = { t, &oom, { 0 }, 0 };
-    Encoder e;
-    memset(&e, 0, sizeof e);
-    Ints out = { 0 };
-    volatile TfmcStatus status = TFMC_OK; /* (read after the longjmp of an allocation failure) */
-    if (setjmp(oom)) {
-        status = TFMC_ERR_NOMEM;
-        goto done;
-    }
-    if (flags & TFMC_TOKENIZE_ADD_SPECIAL)
-        for (int i = 0; i < t->nprefix; i++) ints_push(&w, &out, t->prefix[i]);
-    size_t start = 0; /* the start of the text not yet encoded */
-    bool first = true;
-    for (size_t i = 0; i < len;) {
-        size_t from, to;
-        const Added *a = added_at(t, s, len, i, start, flags, &from, &to);
-        if (!a) {
-            i++;
-            continue;
-        }
-        if (!encode_segment(&w, &e, s + start, from - start, first && start == 0, &out)) {
-            status = TFMC_ERR_INPUT;
-            *n = start;
-            goto done;
-        }
-        first = false;
-        ints_push(&w, &out, a->id);
-        start = i = to;
-    }
-    if (!encode_segment(&w, &e, s + start, len - start, first && start == 0, &out)) {
-        status = TFMC_ERR_INPUT;
-        *n = start;
-        goto done;
-    }
-    if (flags & TFMC_TOKENIZE_ADD_SPECIAL)
-        for (int i = 0; i < t->nsuffix; i++) ints_push(&w, &out, t->suffix[i]);
-    *n = out.n;
-    if (ids && cap && out.n) memcpy(ids, out.v, sizeof(int) * (out.n < cap ? out.n : cap));
-done:
-    for (int i = 0; i < w.nblocks; i++) t->alloc.realloc(t->alloc.ud, w.blocks[i], 0);
-    return status;
-}
-
-/* ------------------------------------------------------------ decoding */
-
-/* The bytes one token decodes to (before the leading strip and the UTF-8 assembly). */
-static size_t token_bytes(const TfmcTokenizer *t, int id, unsigned flags, unsigned char *out)
-{
-    /* added tokens go through the decoder too (Gemma's "▁▁" runs are added tokens), but a
-     * byte-level one holds its text as it is */
-    if ((t->kind[id] & PIECE_SPECIAL) && (flags & TFMC_TOKENIZE_SKIP_SPECIAL)) return 0;
-    const unsigned char *p = (const unsigned char *)t->piece[id];
-    size_t n = t->piece_len[id];
-    if ((t->kind[id] & PIECE_BYTE) && t->dec_byte_fallback) {
-        int hi = p[3] <= '9' ? p[3] - '0' : p[3] - 'A' + 10, lo = p[4] <= '9' ? p[4] - '0' : p[4] - 'A' + 10;
-        out[0] = (unsigned char)(hi * 16 + lo);
-        return 1;
-    }
-    if (!t->dec_from_n) {
-        memcpy(out, p, n);
-        return n;
-    }
-    size_t m = 0;
-    for (size_t i = 0; i < n;) {
-        if (i + t->dec_from_n <= n && !memcmp(p + i, t->dec_from, t->dec_from_n)) {
-            memcpy(out + m, t->dec_to, t->dec_to_n);
-            m += t->dec_to_n;
-            i += t->dec_from_n;
-        } else {
-            out[m++] = p[i++];
-        }
-    }
-    return m;
-}
-
-size_t tfmc_tokenizer_stream_bytes(const TfmcTokenizer *t) { return 3 * (t->max_text + 4) + 1; }
-
-void tfmc_tokenizer_stream_init(TfmcTokenStream *s, const TfmcTokenizer *t, unsigned flags)
-{
-    memset(s, 0, sizeof *s);
-    s->tokenizer = t;
-    s->flags = flags;
-    s->strip = t->dec_strip;
-}
-
-/* How many bytes at s (n of them) form the longest valid start of a UTF-8 character (at least
- * 1), and in *need how many the whole character takes. */
-static int utf8_prefix(const unsigned char *s, size_t n, int *need)
-{
-    unsigned c = s[0];
-    int len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
-    *need = len;
-    if (len <= 1) return 1;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c == 0xE0) lo = 0xA0;
-    else if (c == 0xED) hi = 0x9F;
-    else if (c == 0xF0) lo = 0x90;
-    else if (c == 0xF4) hi = 0x8F;
-    int k = 1;
-    for (; k < len && (size_t)k < n; k++) {
-        if (s[k] < lo || s[k] > hi) break;
-        lo = 0x80, hi = 0xBF;
-    }
-    return k;
-}
-
-static const unsigned char replacement[3] = { 0xEF, 0xBF, 0xBD };
-
-/* Emit the complete characters of buf[0..n); keep an incomplete valid tail in the stream unless
- * `final`. Invalid bytes become U+FFFD (one per maximal invalid part, as the Unicode standard and
- * every UTF-8 decoder the references use). Returns the bytes written to out. */
-static size_t assemble(TfmcTokenStream *st, const unsigned char *buf, size_t n, bool final, char *out)
-{
-    size_t m = 0;
-    st->npending = 0;
-    for (size_t i = 0; i < n;) {
-        int need, got = utf8_prefix(buf + i, n - i, &need);
-        if (need == got) {
-            memcpy(out + m, buf + i, (size_t)got);
-            m += (size_t)got;
-            i += (size_t)got;
-        } else if (need > 0 && i + (size_t)got == n && !final) {
-            memcpy(st->pending, buf + i, (size_t)got);
-            st->npending = got;
-            break;
-        } else {
-            memcpy(out + m, replacement, 3);
-            m += 3;
-            i += (size_t)got;
-        }
-    }
-    out[m] = '\0';
-    return m;
-}
-
-TfmcStatus tfmc_tokenizer_stream_push(TfmcTokenStream *s, int id, char *out, size_t *len)
-{
-    const TfmcTokenizer *t = s->tokenizer;
-    *len = 0;
-    out[0] = '\0';
-    if (id < 0 || id >= t->vocab || !t->piece[id]) return TFMC_ERR_INPUT;
-    unsigned char buf[4 + 4096];
-    unsigned char *b = buf;
-    size_t need = 4 + t->max_text;
-    if (need > sizeof buf) {
-        b = t->alloc.realloc(t->alloc.ud, NULL, need);
-        if (!b) return TFMC_ERR_NOMEM;
-    }
-    memcpy(b, s->pending, (size_t)s->npending);
-    size_t n = (size_t)s->npending;
-    size_t k = token_bytes(t, id, s->flags, b + n);
-    size_t skip = 0;
-    while (s->strip > 0 && skip < k && b[n + skip] == ' ') skip++, s->strip--;
-    if (skip < k) s->strip = 0;
-    memmove(b + n, b + n + skip, k - skip);
-    n += k - skip;
-    *len = assemble(s, b, n, false, out);
-    if (b != buf) t->alloc.realloc(t->alloc.ud, b, 0);
-    return TFMC_OK;
-}
-
-void tfmc_tokenizer_stream_flush(TfmcTokenStream *s, char *out, size_t *len)
-{
-    unsigned char buf[4];
-    size_t n = (size_t)s->npending;
-    memcpy(buf, s->pending, n);
-    *len = assemble(s, buf, n, true, out);
-}
-
-TfmcStatus tfmc_tokenizer_decode(const TfmcTokenizer *t, const int *ids, size_t n, unsigned flags, char *out,
-                                 size_t cap, size_t *len)
-{
-    TfmcTokenStream st;
-    tfmc_tokenizer_stream_init(&st, t, flags);
-    size_t bound = tfmc_tokenizer_stream_bytes(t);
-    char small[4096];
-    char *piece = bound <= sizeof small ? small : t->alloc.realloc(t->alloc.ud, NULL, bound);
-    if (!piece) return TFMC_ERR_NOMEM;
-    size_t total = 0;
-    TfmcStatus status = TFMC_OK;
-    for (size_t i = 0; i <= n; i++) {
-        size_t m;
-        if (i < n) {
-            status = tfmc_tokenizer_stream_push(&st, ids[i], piece, &m);
-            if (status != TFMC_OK) break;
-        } else {
-            tfmc_tokenizer_stream_flush(&st, piece, &m);
-        }
-        if (total < cap) memcpy(out + total, piece, total + m <= cap ? m : cap - total);
-        total += m;
-    }
-    if (cap) out[total < cap ? total : cap - 1] = '\0';
-    *len = total;
-    if (piece != small) t->alloc.realloc(t->alloc.ud, piece, 0);
-    return status;
 }
 
 size_t tfmc_tokenizer_bytes(const TfmcTokenizer *t)

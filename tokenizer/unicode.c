@@ -23,6 +23,9 @@ size_t utf8_check(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
+        /* ASCII eight bytes at a time */
+        uint64_t word;
+        if (i + 8 <= n && (memcpy(&word, s + i, 8), !(word & 0x8080808080808080ULL))) { i += 8; continue; }
         if (s[i] < 0x80) { i++; continue; }
         int l = utf8_valid_length(s + i, n - i);
         if (!l) return i;
@@ -196,4 +199,82 @@ size_t unicode_nfc(const unsigned char *s, size_t n, unsigned char *out, uint32_
     size_t bytes = 0;
     for (size_t i = 0; i < kept; i++) bytes += utf8_encode(work[i], out + bytes);
     return bytes;
+}
+
+/* ------------------------------------------------------------ NFC's quick check */
+
+static void set_bit(uint8_t *bits, uint32_t cp)
+{
+    if (cp < UNICODE_NFC_LIMIT) bits[cp >> 3] |= (uint8_t)(1u << (cp & 7));
+}
+
+static bool bit(const uint8_t *bits, uint32_t cp) { return cp < UNICODE_NFC_LIMIT && (bits[cp >> 3] >> (cp & 7) & 1); }
+
+void unicode_nfc_unstable(uint8_t *bits)
+{
+    memset(bits, 0, UNICODE_NFC_TABLE_BYTES);
+    /* non-starters */
+    for (int i = 0; i < unicode_class_count; i++)
+        for (uint32_t cp = unicode_classes[i].lo; cp <= unicode_classes[i].hi; cp++)
+            if (unicode_classes[i].ccc) set_bit(bits, cp);
+    /* characters that may join the one before them (NFC_Quick_Check=Maybe), Hangul vowels and trailing consonants too */
+    for (int i = 0; i < unicode_composition_count; i++) set_bit(bits, unicode_compositions[i].second);
+    for (uint32_t cp = V_BASE; cp < V_BASE + V_COUNT; cp++) set_bit(bits, cp);
+    for (uint32_t cp = T_BASE + 1; cp < T_BASE + T_COUNT; cp++) set_bit(bits, cp);
+    /* characters that NFC changes (NFC_Quick_Check=No): a decomposition that does not compose back
+     * (singletons, exclusions), or a composite whose decomposition starts with a character that
+     * joins the one before it */
+    for (int i = 0; i < unicode_decomposition_count; i++) {
+        const UnicodeDecomposition *d = &unicode_decompositions[i];
+        bool primary = d->second && compose(d->first, d->second) == d->cp;
+        uint32_t first = d->first;
+        for (const UnicodeDecomposition *f; primary && (f = find_decomposition(first)) != NULL;) first = f->first;
+        if (!primary || bit(bits, first) || unicode_combining_class(first)) set_bit(bits, d->cp);
+    }
+}
+
+/* The start of the character before i (i > 0). */
+static size_t char_before(const unsigned char *s, size_t i)
+{
+    do i--; while (i > 0 && (s[i] & 0xC0) == 0x80);
+    return i;
+}
+
+size_t unicode_nfc_quick(const uint8_t *unstable, const unsigned char *s, size_t n, unsigned char *out, uint32_t *work)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n;) {
+        /* the stretch of stable characters from i: NFC leaves it as it is */
+        size_t j = i;
+        uint32_t cp = 0;
+        int len = 0;
+        while (j < n) {
+            if (s[j] < 0xCC) { /* below U+0300 */
+                j += s[j] < 0x80 ? 1 : 2;
+                continue;
+            }
+            cp = utf8_decode(s + j, n - j, &len);
+            if (bit(unstable, cp)) break;
+            j += (size_t)len;
+        }
+        if (j == n) {
+            memcpy(out + m, s + i, n - i);
+            return m + (n - i);
+        }
+        /* an unstable character at j: normalise from the last stable one before it (it may join
+         * it) up to the next stable one */
+        size_t from = j > i ? char_before(s, j) : j;
+        memcpy(out + m, s + i, from - i);
+        m += from - i;
+        size_t to = j + (size_t)len;
+        while (to < n) {
+            if (s[to] < 0xCC) break;
+            cp = utf8_decode(s + to, n - to, &len);
+            if (!bit(unstable, cp)) break;
+            to += (size_t)len;
+        }
+        m += unicode_nfc(s + from, to - from, out + m, work);
+        i = to;
+    }
+    return m;
 }

@@ -43,4 +43,15 @@ uint8_t unicode_combining_class(uint32_t cp);
 #define UNICODE_NFC_BYTES(n) (8 * (n) + 64)
 size_t unicode_nfc(const unsigned char *s, size_t n, unsigned char *out, uint32_t *work);
 
+/* NFC's quick check (UAX #15, section 9): a character that is a starter and that NFC neither
+ * changes nor joins to the one before it is stable, and text cut before a stable character
+ * normalises as its two parts do. The table (a bit per code point below UNICODE_NFC_LIMIT; none
+ * above it is unstable) marks the unstable ones; unicode_nfc_unstable fills it from the tables. */
+#define UNICODE_NFC_LIMIT 0x30000u
+#define UNICODE_NFC_TABLE_BYTES (UNICODE_NFC_LIMIT / 8)
+void unicode_nfc_unstable(uint8_t *bits);
+/* unicode_nfc, with the stretches of stable characters copied as they are and only the characters
+ * around an unstable one normalised (the same bounds on out and work). */
+size_t unicode_nfc_quick(const uint8_t *unstable, const unsigned char *s, size_t n, unsigned char *out, uint32_t *work);
+
 #endif

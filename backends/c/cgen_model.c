@@ -118,12 +118,12 @@ static void emit_tokenizer(Cgen *c)
         "/* The tokenizer's memory, a fixed buffer (no malloc; support/bump.c): what parsing the file\n"
         " * keeps and takes on the way (exact: measured by tfmc, which parses it with the same code and\n"
         " * allocator when it writes this file), and the working memory of encoding a prompt of up to\n"
-        " * @P_PROMPT_MAX_BYTES bytes (at most 64 bytes a byte of text) and of decoding, given back after each call. */\n"
+        " * @P_PROMPT_MAX_BYTES bytes (at most 96 bytes a byte of text) and of decoding, given back after each call. */\n"
         "#define @P_TOKENIZER_LOAD_BYTES ");
     fprintf(c->out, "%zu\n", o->tokenizer_load_bytes);
     template(c,
         "#define @P_PROMPT_MAX_BYTES 131072\n"
-        "#define @P_TOKENIZER_WORK_BYTES (64 * @P_PROMPT_MAX_BYTES + 65536)\n"
+        "#define @P_TOKENIZER_WORK_BYTES (96 * @P_PROMPT_MAX_BYTES + 65536)\n"
         "#define @P_TOKENIZER_BYTES (@P_TOKENIZER_LOAD_BYTES + @P_TOKENIZER_WORK_BYTES)\n"
         "static ArenaAlign @p_tokenizer_heap[@P_TOKENIZER_BYTES / sizeof(ArenaAlign) + 1];\n"
         "static Bump @p_bump;\nstatic TfmcAllocator @p_tokenizer_alloc;\n"

@@ -363,7 +363,8 @@ def check_compiled(c, tfmc, tmp, model, tok, eos, prompts, settings):
             # the longest prompt Linux passes (131071 bytes), of texts that take the tokenizer much
             # working memory per byte (one-byte pieces; no merges; four-byte characters), fits its buffer
             for long in [("a " * 65536)[:131071], "".join(chr(0x4e00 + i % 5000) for i in range(43690)),
-                         "\U0001F600" * 32767, "".join(chr(33 + i % 90) for i in range(131071))]:
+                         "\U0001F600" * 32767, "".join(chr(33 + i % 90) for i in range(131071)), " " * 131071,
+                         "".join(chr(97 + i * 7 % 26) for i in range(131071))]:
                 r = run([exe, "--prompt", long, "--generate", "1"])
                 c.check(r.returncode == 1 and "max_len" in r.stderr,
                         "%s: a %d-byte prompt is encoded: %s" % (name, len(long.encode()), r.stderr.strip()))

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "unicode.h"
 #include "unit.h"
 
 /* ------------------------------------------------------------ the fixed-buffer allocator */
@@ -272,6 +273,123 @@ out:
     tfmc_context_free(ctx);
 }
 
+/* `count` copies of `word` encode as `count` copies of `unit` then `tail`: long texts go through
+ * the per-call word cache and, as one piece of many symbols, BPE's heap. */
+static void check_repeated(const TfmcTokenizer *t, const char *word, int count, const int *unit, size_t nunit,
+                           const int *tail, size_t ntail)
+{
+    size_t wl = strlen(word), len = wl * (size_t)count;
+    char *text = malloc(len + 1);
+    for (int i = 0; i < count; i++) memcpy(text + wl * (size_t)i, word, wl);
+    size_t cap = tfmc_tokenizer_max_ids(t, len), n = 0, want = nunit * (size_t)count + ntail;
+    int *ids = malloc(cap * sizeof *ids);
+    CHECK_INT(tfmc_tokenizer_encode(t, text, len, 0, ids, cap, &n), TFMC_OK);
+    CHECK_INT(n, want);
+    bool same = n == want;
+    for (size_t i = 0; same && i < n; i++)
+        same = ids[i] == (i < nunit * (size_t)count ? unit[i % nunit] : tail[i - nunit * (size_t)count]);
+    CU_ASSERT(same);
+    free(ids);
+    free(text);
+}
+
+static void test_long_texts(void)
+{
+    TfmcContext *ctx = tfmc_context_new(NULL);
+    TfmcTokenizer *t = load(ctx, rank_json);
+    if (t) {
+        /* one piece of 300 symbols (no pre-tokeniser): by the heap, as the short cases by a scan */
+        check_repeated(t, "abc", 100, (const int[]){ 5 }, 1, NULL, 0);
+        check_repeated(t, "aa", 150, (const int[]){ 6 }, 1, NULL, 0);
+        check_repeated(t, "ab", 40, (const int[]){ 3 }, 1, NULL, 0);
+        tfmc_tokenizer_free(t);
+    }
+    char *json = sentencepiece_json();
+    t = load(ctx, json);
+    free(json);
+    if (t) {
+        /* ▁hi▁hi...▁: word by word, each word after the first from the cache; the last ▁ alone */
+        check_repeated(t, "hi ", 1000, (const int[]){ 262 }, 1, (const int[]){ 258 }, 1);
+        tfmc_tokenizer_free(t);
+    }
+    tfmc_context_free(ctx);
+}
+
+/* SentencePiece-style text is merged word by word, cut before each ▁, except after a character
+ * that a merge joins to a ▁: here x▁ and x▁h are tokens, so "x hi" stays whole. */
+static void test_words_joined(void)
+{
+    TfmcContext *ctx = tfmc_context_new(NULL);
+    const char *json =
+        "{\"normalizer\": {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\xe2\x96\x81\"},\n"
+        " \"model\": {\"type\": \"BPE\", \"vocab\": {\"\xe2\x96\x81\": 0, \"h\": 1, \"i\": 2, \"x\": 3, \"\xe2\x96\x81h\": 4,\n"
+        "   \"x\xe2\x96\x81\": 5, \"x\xe2\x96\x81h\": 6, \"hi\": 7},\n"
+        "   \"merges\": [\"x \xe2\x96\x81\", \"h i\", \"\xe2\x96\x81 h\", \"x\xe2\x96\x81 h\"]}}";
+    TfmcTokenizer *t = load(ctx, json);
+    if (t) {
+        /* x▁hi: x▁ (rank 0), hi (rank 1); x▁ hi does not merge */
+        CHECK_ENCODE(t, "x hi", 0, "5 7");
+        /* i▁h: cut before ▁ (no merge joins i to it): i | ▁h */
+        CHECK_ENCODE(t, "i h", 0, "2 4");
+        CHECK_ENCODE(t, "x h", 0, "6");
+        tfmc_tokenizer_free(t);
+    }
+    tfmc_context_free(ctx);
+}
+
+/* Added tokens: the longest that may stand at a place, found in a trie of their bytes. */
+static void test_added_longest(void)
+{
+    TfmcContext *ctx = tfmc_context_new(NULL);
+    const char *json =
+        "{\"added_tokens\": [{\"id\": 4, \"content\": \"ab\"}, {\"id\": 5, \"content\": \"abcd\", \"special\": true},\n"
+        "                  {\"id\": 6, \"content\": \"b\"}],\n"
+        " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"c\": 2, \"d\": 3}, \"merges\": []}}";
+    TfmcTokenizer *t = load(ctx, json);
+    if (t) {
+        CHECK_ENCODE(t, "abcda", 0, "5 0");
+        CHECK_ENCODE(t, "abcda", TFMC_TOKENIZE_PLAIN, "4 2 3 0"); /* abcd is special: text; ab is not */
+        CHECK_ENCODE(t, "abc", 0, "4 2");
+        CHECK_ENCODE(t, "cbab", 0, "2 6 4");
+        tfmc_tokenizer_free(t);
+    }
+    tfmc_context_free(ctx);
+}
+
+/* NFC with the quick check equals NFC of the whole, on random strings of characters that
+ * compose, decompose, reorder or block one another. */
+static void test_nfc_quick(void)
+{
+    static const uint32_t pool[] = {
+        'a', 'e', 'o', 'A', ' ', 0xC5, 0xE9, 0x212B /* Angstrom: a singleton */, 0x300, 0x301, 0x308, 0x323,
+        0x327, 0x31B, 0x345, 0x344, 0x1E08, 0x1EA0, 0x1100, 0x1161, 0x11A8, 0xAC00, 0xAC01, 0x0B47, 0x0B3E,
+        0x0B57, 0x0CC6, 0x0CC2, 0x0CD5, 0x0CCA, 0x0F73, 0x1D15E, 0x1D165, 0x2F800, 0x4E00, 0x1F600, 0x0958, 0x05B8,
+    };
+    uint8_t *unstable = malloc(UNICODE_NFC_TABLE_BYTES);
+    unicode_nfc_unstable(unstable);
+    uint64_t seed = 1;
+    unsigned char s[64], whole[UNICODE_NFC_BYTES(64)], quick[UNICODE_NFC_BYTES(64)];
+    uint32_t work[UNICODE_NFC_POINTS(64)];
+    int bad = 0;
+    for (int iter = 0; iter < 20000; iter++) {
+        size_t n = 0;
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        int count = 1 + (int)(seed >> 60);
+        for (int k = 0; k < count; k++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            n += utf8_encode(pool[(seed >> 33) % (sizeof pool / sizeof pool[0])], s + n);
+        }
+        size_t a = unicode_nfc(s, n, whole, work), b = unicode_nfc_quick(unstable, s, n, quick, work);
+        if (a != b || memcmp(whole, quick, a)) bad++;
+    }
+    CHECK_INT(bad, 0);
+    /* é decomposed is composed; precomposed text is left as it is */
+    unsigned char out[UNICODE_NFC_BYTES(8)];
+    CHECK_INT(unicode_nfc_quick(unstable, (const unsigned char *)"e\xcc\x81", 3, out, work), 2);
+    CU_ASSERT(!memcmp(out, "\xc3\xa9", 2));
+    free(unstable);
+}
+
 /* A file tfmc refuses: one diagnostic at line:col whose message holds sub. */
 static void expect_refused(const char *json, int line, int col, const char *sub)
 {
@@ -376,6 +494,10 @@ bool register_tokenizer_tests(void)
         { "json: errors at their line and column", test_json_errors },
         { "bpe: merge ranks, leftmost first", test_bpe_ranks },
         { "sentencepiece: byte fallback, specials, streaming", test_sentencepiece_fallback_and_stream },
+        { "long texts: the word cache, BPE by its heap", test_long_texts },
+        { "sentencepiece: word by word unless a merge joins a word to the next", test_words_joined },
+        { "added tokens: the longest that may stand", test_added_longest },
+        { "nfc: the quick check against the whole", test_nfc_quick },
         { "refused files: what and where", test_refused },
         { "missing files", test_missing_file },
         { "sampling: frequencies, top-k, top-p, seeds", test_sampling },

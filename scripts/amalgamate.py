@@ -81,18 +81,21 @@ def amalgamate(runtime_dir):
 
 
 def c_string_line(line):
+    """One line of C text as a C string literal (with its line break): its UTF-8 bytes, printable
+    ASCII as it is, the rest octal. Also used by amalgamate_tokenizer.py."""
     out = []
-    for ch in line:
+    for b in line.encode("utf-8"):
+        ch = chr(b)
         if ch == "\\":
             out.append("\\\\")
         elif ch == '"':
             out.append('\\"')
         elif ch == "?":
             out.append("\\?")  # no trigraphs
-        elif 32 <= ord(ch) < 127:
+        elif 32 <= b < 127:
             out.append(ch)
         else:
-            out.append("\\%03o" % ord(ch))
+            out.append("\\%03o" % b)
     return '"' + "".join(out) + '\\n"'
 
 

@@ -21,6 +21,8 @@ import os
 import re
 import sys
 
+from amalgamate import c_string_line  # the same literal writer as the runtime's
+
 HEADERS = ["include/tfmc.h", "support/support.h", "support/json.h", "tokenizer/unicode.h", "tokenizer/tokenizer.h",
            "tokenizer/model.h"]
 SOURCES = ["support/arena.c", "support/bump.c", "support/json.c", "tokenizer/unicode_tables.c", "tokenizer/unicode.c",
@@ -92,23 +94,6 @@ def amalgamate(root):
         parts.append("\n/* ---------------------------------------------------------------- %s */\n" % name)
         parts.append(transform(texts[name], funcs, varis))
     return "".join(parts)
-
-
-def c_string_line(line):
-    out = []
-    for b in line.encode("utf-8"):
-        ch = chr(b)
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
-        elif ch == "?":
-            out.append("\\?")  # no trigraphs
-        elif 32 <= b < 127:
-            out.append(ch)
-        else:
-            out.append("\\%03o" % b)
-    return '"' + "".join(out) + '\\n"'
 
 
 def as_c_source(text):

@@ -114,6 +114,31 @@ void cgen_weights_array(Cgen *c, const char *name, const float *w, size_t n, con
     fprintf(c->wf, "\n};\n\n");
 }
 
+/* An int8 constant's values: decimal numbers, or from o->byte_arrays values on a byte string (a
+ * union of the bytes and the int8_t values, as for floats). */
+static void int8_array(Cgen *c, const char *name, const int8_t *q, size_t n, const char *comment)
+{
+    bool sep = c->o->weights != NULL;
+    long threshold = c->o->byte_arrays == 0 ? CGEN_BYTE_ARRAYS : c->o->byte_arrays;
+    if (threshold > 0 && n >= (size_t)threshold) {
+        bytes_prelude(c);
+        if (sep)
+            fprintf(c->out, "extern const union %s_bytes { unsigned char b[%zu]; int8_t q[%zu]; } %s_u;\n#define %s (%s_u.q)\n",
+                    name, n, n, name, name, name);
+        fprintf(c->wf, "/* %s, as bytes */\n%sconst union %s_bytes { unsigned char b[%zu]; int8_t q[%zu]; } %s_u = {",
+                comment, sep ? "" : "static ", name, n, n, name);
+        cgen_byte_string(c->wf, q, n);
+        fprintf(c->wf, "\n};\n");
+        if (!sep) fprintf(c->wf, "#define %s (%s_u.q)\n", name, name);
+        fputc('\n', c->wf);
+        return;
+    }
+    if (sep) fprintf(c->out, "extern const int8_t %s[%zu];\n", name, n);
+    fprintf(c->wf, "/* %s */\n%sconst int8_t %s[%zu] = {", comment, sep ? "" : "static ", name, n);
+    for (size_t i = 0; i < n; i++) fprintf(c->wf, "%s %d,", i % 16 == 0 ? "\n   " : "", (int)q[i]);
+    fprintf(c->wf, "\n};\n\n");
+}
+
 static void int_array(Cgen *c, const char *name, const int *v, size_t n)
 {
     bool sep = c->o->weights != NULL;
@@ -270,6 +295,19 @@ static void emit_const(Cgen *c, int i)
         free(p);
         return;
     }
+    if (k->q8) {
+        size_t groups = (size_t)graph_q8_groups(k);
+        snprintf(name, sizeof name, "%s_q8", c->cname[i]);
+        char full[1024];
+        snprintf(full, sizeof full, "%s in int8: W[r][c] = %s[r * %d + c] * %s_scale[r * %zu + c / %d]", comment, name,
+                 k->cols, c->cname[i], groups, k->q8_group);
+        int8_array(c, name, k->q8, (size_t)k->rows * (size_t)k->cols, full);
+        snprintf(name, sizeof name, "%s_scale", c->cname[i]);
+        snprintf(full, sizeof full, "%s: a scale per row and group of %d inputs, [%d][%zu]", k->name, k->q8_group,
+                 k->rows, groups);
+        cgen_weights_array(c, name, k->q8_scale, (size_t)k->rows * groups, full);
+        return;
+    }
     if (!k->vals) {
         cgen_weights_array(c, c->cname[i], k->data, (size_t)k->rows * (size_t)(k->cols ? k->cols : 1), comment);
         return;
@@ -290,6 +328,9 @@ static const char *score_name(ScoreKind s)
     return names[s];
 }
 
+/* The argument kinds that name a constant's arrays. */
+#define CONST_ARG(k) ((k) == KA_CONST || (k) == KA_ROWPTR || (k) == KA_COLIDX || (k) == KA_Q8 || (k) == KA_Q8_SCALE)
+
 void cgen_emit_constants(Cgen *c)
 {
     const Graph *g = c->g;
@@ -306,7 +347,7 @@ void cgen_emit_constants(Cgen *c)
     for (int i = 0; i < k->ncalls; i++)
         for (int j = 0; j < k->calls[i].nargs; j++) {
             const KArg *x = &k->calls[i].args[j];
-            if ((x->kind == KA_CONST || x->kind == KA_ROWPTR || x->kind == KA_COLIDX) && x->index >= 0) {
+            if (CONST_ARG(x->kind) && x->index >= 0) {
                 uses[x->index]++;
                 linear_uses[x->index] += k->calls[i].kernel == K_LINEAR && j == 4;
             }
@@ -315,14 +356,14 @@ void cgen_emit_constants(Cgen *c)
                     if (g->ops[x->index].consts[q] >= 0) uses[g->ops[x->index].consts[q]]++;
         }
     for (int i = 0; i < nc; i++)
-        c->packed[i] = c->o->target && !g->consts[i].vals && g->consts[i].cols && uses[i] && uses[i] == linear_uses[i];
+        c->packed[i] = c->o->target && g->consts[i].data && g->consts[i].cols && uses[i] && uses[i] == linear_uses[i];
     for (int i = 0; i < k->ncalls; i++) {
         const KCall *call = &k->calls[i];
         c->unrolled[i] = unrollable(c, call);
         if (c->unrolled[i]) continue; /* its weights are in its code */
         for (int j = 0; j < call->nargs; j++) {
             const KArg *x = &call->args[j];
-            if ((x->kind == KA_CONST || x->kind == KA_ROWPTR || x->kind == KA_COLIDX) && x->index >= 0) needed[x->index] = true;
+            if (CONST_ARG(x->kind) && x->index >= 0) needed[x->index] = true;
             if (x->kind == KA_EXPERTS) {
                 const GraphOp *o = &g->ops[x->index];
                 for (int q = 1; q < o->nconsts; q++)
@@ -353,7 +394,7 @@ void cgen_emit_constants(Cgen *c)
             int list[1] = { x->index };
             const int *cs = list;
             int ncs = 0;
-            if ((x->kind == KA_CONST || x->kind == KA_ROWPTR || x->kind == KA_COLIDX) && x->index >= 0) ncs = 1;
+            if (CONST_ARG(x->kind) && x->index >= 0) ncs = 1;
             if (x->kind == KA_EXPERTS) {
                 cs = g->ops[x->index].consts + 1;
                 ncs = g->ops[x->index].nconsts - 1;
@@ -412,6 +453,8 @@ static void emit_arg(Cgen *c, const KCall *call, const KArg *x)
         return;
     case KA_ROWPTR: fprintf(c->out, "%s_rowptr", c->cname[x->index]); return;
     case KA_COLIDX: fprintf(c->out, "%s_colidx", c->cname[x->index]); return;
+    case KA_Q8: fprintf(c->out, "%s_q8", c->cname[x->index]); return;
+    case KA_Q8_SCALE: fprintf(c->out, "%s_scale", c->cname[x->index]); return;
     case KA_IDS: fputs("ids", c->out); return;
     case KA_N: fputs(n, c->out); return;
     case KA_POS0: fputs("pos0", c->out); return;

@@ -474,25 +474,27 @@ void tfmcrt_linear_csr_acc_ex(const TfmcrtExec *ex, float *out, const float *acc
 
 /* ------------------------------------------------------------ int8 weights */
 
-/* One int8 row of W times x (the scales of its groups in scale[]): in each group sixteen
- * independent lane sums of q * x (lane k takes columns k, k + 16, ... of the group), the group's
- * last columns one by one, the lanes added in pairs onto that; then the group's sum times its
- * scale added to the row's, group by group. Independent lanes: vector code under plain -O2. */
+/* One int8 row of W times x (the scales of its groups in scale[]). In each group, sixteen
+ * independent lane sums of q * x (lane k takes columns k, k + 16, ... of the group) and the sum of
+ * the group's last columns (past its last whole sixteen) one by one; each is multiplied by the
+ * group's scale and added to the row's sixteen lanes and its tail sum, group by group; at the end
+ * the tail plus the lanes added in pairs. No horizontal sum per group (groups of 32 cost two vector
+ * steps, not a reduction), independent lanes: vector code under plain -O2. */
 TFMCRT_CLONES
 static float q8_row_dot(const int8_t *q, const float *scale, const float *x, size_t cols, size_t group)
 {
-    float s = 0;
+    float lane[16] = { 0 }, tail = 0;
     for (size_t c0 = 0, gi = 0; c0 < cols; c0 += group, gi++) {
         size_t end = cols - c0 < group ? cols : c0 + group, c = c0;
-        float acc[16] = { 0 };
+        float acc[16] = { 0 }, t = 0, sc = scale[gi];
         for (; c + 16 <= end; c += 16)
             for (int k = 0; k < 16; k++) acc[k] += (float)q[c + k] * x[c + k];
-        float t = 0;
         for (; c < end; c++) t += (float)q[c] * x[c];
-        for (int k = 0; k < 16; k += 2) t += acc[k] + acc[k + 1];
-        s += scale[gi] * t;
+        for (int k = 0; k < 16; k++) lane[k] += sc * acc[k];
+        tail += sc * t;
     }
-    return s;
+    for (int k = 0; k < 16; k += 2) tail += lane[k] + lane[k + 1];
+    return tail;
 }
 
 typedef struct Q8Job {

@@ -241,6 +241,10 @@ def main(argv):
               g.stderr[-800:])
         calls = text.count("tfmcrt_linear_q8_ex(ex")
         check(calls == 14, "shared x 2: the int8 kernel called for both applications (%d calls)" % calls)
+        table = [ln.split() for ln in g.stderr.splitlines() if ln.strip().startswith("memplan")]
+        cbytes = weight_bytes(text)
+        check(table and int(table[-1][4]) == cbytes, "--report: weight B %s is the C's weight arrays' %d bytes"
+              % (table[-1][4] if table else "?", cbytes))
         rep = [ln for ln in logged if re.search(r"scales [-0-9.e]+\.\.[-0-9.e]+, \|w - q\*s\| max [0-9.e-]+ mean", ln)]
         check(len(rep) == 7, "--report: per matrix the scale range and the max and mean error", "\n".join(logged[:2]))
         # RASP: refused

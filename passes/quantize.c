@@ -57,7 +57,11 @@ bool pass_quantize(PassContext *pc, Graph *g)
 {
     if (pc->opts->quantize_bits != 8) {
         SrcLoc none = { 0, 0, 0, 0 };
-        diag_error(pc->diags, NULL, none, "only --quantize=int8 is implemented (asked for %d bits)", pc->opts->quantize_bits);
+        if (pc->opts->quantize_bits == 0)
+            diag_error(pc->diags, NULL, none, "the quantize pass needs --quantize=int8 or int8:group=G");
+        else
+            diag_error(pc->diags, NULL, none, "only --quantize=int8 is implemented (asked for %d bits)",
+                       pc->opts->quantize_bits);
         return false;
     }
     if (!g->declared) {

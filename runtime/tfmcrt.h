@@ -110,10 +110,9 @@ TFMCRT_API void tfmcrt_linear_packed_ex(const TfmcrtExec *ex, float *out, const 
 
 /* out[n][rows] = in[n][cols] . W^T (+ b) with W in int8 (weight-only quantisation, docs/quantize.md):
  * W[r][c] = q[r * cols + c] * scale[r * groups + c / group], groups = ceil(cols / group), the last
- * group of a row shorter when group does not divide cols (group = cols: one scale per row). Each
- * group's products q * x are summed in float in a fixed order (sixteen lanes and a tail), scaled
- * by its scale and added to the row's lanes in group order; threads take ranges of rows (never a
- * part of a sum), so the results are bit-identical for every thread count. */
+ * group of a row shorter when group does not divide cols (group = cols: one scale per row). The
+ * sum of (q * scale) * x, in sixteen lanes and a tail in a fixed order; threads take ranges of rows
+ * (never a part of a sum), so the results are bit-identical for every thread count. */
 TFMCRT_API void tfmcrt_linear_q8_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, const int8_t *q,
                                     const float *scale, const float *b, size_t rows, size_t cols, size_t group);
 

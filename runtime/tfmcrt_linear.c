@@ -474,24 +474,22 @@ void tfmcrt_linear_csr_acc_ex(const TfmcrtExec *ex, float *out, const float *acc
 
 /* ------------------------------------------------------------ int8 weights */
 
-/* One int8 row of W times x (the scales of its groups in scale[]). In each group, sixteen
- * independent lane sums of q * x (lane k takes columns k, k + 16, ... of the group) and the sum of
- * the group's last columns (past its last whole sixteen) one by one; each is multiplied by the
- * group's scale and added to the row's sixteen lanes and its tail sum, group by group; at the end
- * the tail plus the lanes added in pairs. No horizontal sum per group (groups of 32 cost two vector
- * steps, not a reduction), independent lanes: vector code under plain -O2. */
+/* One int8 row of W times x (the scales of its groups in scale[]): the sum of (q * scale) * x, each
+ * weight dequantised by its group's scale as it is read, in sixteen independent lanes (lane k takes
+ * columns k, k + 16, ... of each group) and a tail (each group's columns past its last whole
+ * sixteen, one by one), then the lanes added in pairs onto the tail. The lanes live across groups
+ * (no sum per group to reduce or store), so groups of 32 cost little more than one scale per row;
+ * independent lanes: vector code under plain -O2. */
 TFMCRT_CLONES
 static float q8_row_dot(const int8_t *q, const float *scale, const float *x, size_t cols, size_t group)
 {
     float lane[16] = { 0 }, tail = 0;
     for (size_t c0 = 0, gi = 0; c0 < cols; c0 += group, gi++) {
         size_t end = cols - c0 < group ? cols : c0 + group, c = c0;
-        float acc[16] = { 0 }, t = 0, sc = scale[gi];
+        float sc = scale[gi];
         for (; c + 16 <= end; c += 16)
-            for (int k = 0; k < 16; k++) acc[k] += (float)q[c + k] * x[c + k];
-        for (; c < end; c++) t += (float)q[c] * x[c];
-        for (int k = 0; k < 16; k++) lane[k] += sc * acc[k];
-        tail += sc * t;
+            for (int k = 0; k < 16; k++) lane[k] += (float)q[c + k] * sc * x[c + k];
+        for (; c < end; c++) tail += (float)q[c] * sc * x[c];
     }
     for (int k = 0; k < 16; k += 2) tail += lane[k] + lane[k + 1];
     return tail;

@@ -1,8 +1,7 @@
 /* test_quant.c: the int8 linear kernel (tfmcrt_linear_q8_ex) against a reference computed here from
  * float weights by the documented rule (docs/quantize.md): per row, or per group of G inputs of a
  * row (the last group shorter when G does not divide the row), scale = max |w| / 127 and q = w /
- * scale rounded half away from zero; out = b + sum over groups of scale * sum(q * x), the reference
- * summed in double. Shapes where G divides the row and where it does not, G = 1, G = cols and G
+ * scale rounded half away from zero; out = b + sum of q * scale * x, the reference summed in double. Shapes where G divides the row and where it does not, G = 1, G = cols and G
  * past cols; 1 to 5 positions; 2 and 3 threads bit-identical to one. */
 #include <math.h>
 #include <stdlib.h>

@@ -14,7 +14,8 @@ A declared model with random weights (dim 80, so group 32 leaves a tail group of
     identical to interp (`skipped` when this build has no LLVM), the generated portable C (gcc and
     clang `-std=c99 -Wall -Wextra -Werror -pedantic`, byte strings, hexadecimal, --weights=separate;
     1 and 2 threads) identical to interp, the SIMD backend's file (one thread: it has no pool) within
-    1e-5 x max|logit|;
+    1e-5 x max|logit|, and so is the SIMD file for NEON under qemu-aarch64 (skipped without
+    aarch64-linux-gnu-gcc or qemu-aarch64);
   - size: the weight arrays of the int8 C at least 3x smaller in bytes than the float C's;
   - identity: `block shared x 2` quantises and writes its 7 matrices once, used by 14 calls;
   - a RASP program is refused with a message naming the reason.
@@ -44,6 +45,8 @@ MODEL = """model qm {
   unembed separate;
 }
 """
+# other targets of the SIMD file, where the tools exist (check_simd.py's): NEON under qemu-aarch64
+CROSS_CC, QEMU_ARM = "aarch64-linux-gnu-gcc", "qemu-aarch64"
 SEQ = [3, 17, 5, 29, 0, 11, 38, 2, 21, 8, 13, 34, 7, 19, 26, 1, 30, 9, 15, 24]
 LOGIT_TOL = 0.05   # max |int8 - float| logit error, as a fraction of max |float logit|
 ARGMAX_AGREE = 0.9  # positions whose argmax is unchanged
@@ -227,6 +230,21 @@ def main(argv):
                     if way != "simd":
                         check(outs[0].returncode == 0 and outs[1].stdout == outs[0].stdout,
                               "%s %s (%s): 2 threads bit-identical to 1" % (mode, way, cc))
+            # the SIMD file for NEON, cross-compiled and run under qemu-aarch64
+            if shutil.which(CROSS_CC) and shutil.which(QEMU_ARM):
+                d = os.path.join(tmp, "neon-%d" % group)
+                os.makedirs(d)
+                c, exe = os.path.join(d, "qm.c"), os.path.join(d, "qm")
+                g = run([tfmc, model, "-o", c, "--main", "--backend=simd", "--target=neon"] + q)
+                bld = run([CROSS_CC] + FLAGS + ["-O2", "-static", c, "-o", exe, "-lm"]) if g.returncode == 0 else g
+                out = run([QEMU_ARM, exe, "--logits"], prefixes) if bld.returncode == 0 else bld
+                nl = logits_lines(out.stdout) if out.returncode == 0 else []
+                d_max = max((abs(x - y) for u, v in zip(nl, ql) for x, y in zip(u, v)), default=float("inf"))
+                check(len(nl) == len(ql) and d_max <= 1e-5 * big,
+                      "%s neon (qemu-aarch64): within 1e-5 x max|logit| of interp (%.3g)" % (mode, d_max),
+                      g.stderr + bld.stderr + out.stderr)
+            else:
+                print("skipped %s neon: %s or %s not found" % (mode, CROSS_CC, QEMU_ARM))
         # a shared block: its matrices quantised and written once
         shared = os.path.join(tmp, "shared.tfm")
         with open(shared, "w") as f:

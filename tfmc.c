@@ -178,6 +178,8 @@ static const char usage_compile[] =
     "                   default: the machine's memory\n"
     "  --prune=threshold:T | sparsity:S | structured:S   magnitude pruning (lossy)\n"
     "  --low-rank=rank:R | energy:E | error:T            low-rank factorisation\n"
+    "  --quantize=int8 | int8:group=G   declared models: the blocks' weights in int8, a scale per\n"
+    "                   output row or per G inputs (lossy; docs/quantize.md)\n"
     "Build the C: cc OUT.c $(tfmc config --cflags --libs) -o prog  (--backend=simd: cc -O2 OUT.c -lm -o prog)\n";
 
 static const char usage_config[] =
@@ -219,7 +221,7 @@ static int usage_error(const char *fmt, const char *arg)
 }
 
 /* The optimisation options shared by compile, run and verify. */
-static TfmcOptions pass_opts = { 1, NULL, NULL, NULL, 0, 0, false, 0, 0, 0, 0 };
+static TfmcOptions pass_opts = { 1, NULL, NULL, NULL, 0, 0, false, 0, 0, 0, 0, 0, 0 };
 
 /* BYTES with an optional K, M, G or T (powers of 1024); false when malformed or 0. */
 static bool parse_bytes(const char *v, size_t *out)
@@ -279,6 +281,21 @@ static int pass_option(const char *a)
         else return -1;
         return 1;
     }
+    if (!strncmp(a, "--quantize=", 11)) {
+        const char *v = a + 11;
+        if (strncmp(v, "int8", 4) || (v[4] && v[4] != ':')) return -1;
+        pass_opts.quantize_bits = 8;
+        pass_opts.quantize_group = 0;
+        if (v[4] == ':') {
+            char *end;
+            if (strncmp(v + 5, "group=", 6)) return -1;
+            errno = 0;
+            long gsz = strtol(v + 11, &end, 10);
+            if (end == v + 11 || *end || errno || gsz < 1 || gsz > 1 << 24) return -1;
+            pass_opts.quantize_group = (int)gsz;
+        }
+        return 1;
+    }
     if (!strncmp(a, "--no-", 5) && a[5]) {
         size_t len = strlen(disabled);
         snprintf(disabled + len, sizeof disabled - len, "%s%s", len ? "," : "", a + 5);
@@ -291,7 +308,7 @@ static int pass_option(const char *a)
 static int bad_pass_option(const char *a)
 {
     fprintf(stderr, "tfmc: malformed option `%s` (--prune=threshold:T|sparsity:S|structured:S, "
-                    "--low-rank=rank:R|energy:E|error:T, --max-memory=BYTES[K|M|G])\n", a);
+                    "--low-rank=rank:R|energy:E|error:T, --quantize=int8[:group=G], --max-memory=BYTES[K|M|G])\n", a);
     return EXIT_USAGE;
 }
 

@@ -14,12 +14,14 @@
  * parameter:
  *   e const TfmcrtExec *   o float * (written)   i const float * (read)   w const float * (weights)
  *   p const int *          z size_t              k int                    f float
- *   a const TfmcrtAttention *                    x const TfmcrtFfn *                             */
+ *   a const TfmcrtAttention *                    x const TfmcrtFfn *
+ *   q const int8_t * (int8 weights)                                                              */
 #define KERNELS(X)                                                     \
     X(EMBED, tfmcrt_embed, "opzzwwz")                                \
     X(EMBED_CSR, tfmcrt_embed_csr, "opzzzppwppw")                    \
     X(LINEAR, tfmcrt_linear_ex, "eoizwwzz")                          \
     X(LINEAR_CSR, tfmcrt_linear_csr_ex, "eoizppwwzz")                \
+    X(LINEAR_Q8, tfmcrt_linear_q8_ex, "eoizqwwzzz")                  \
     X(LINEAR_CSR_ACC, tfmcrt_linear_csr_acc_ex, "eoiizppwwzz")       \
     X(COPY, tfmcrt_copy, "oiz")                                      \
     X(SCALE, tfmcrt_scale, "ozf")                                    \
@@ -69,6 +71,8 @@ typedef enum KArgKind {
     KA_CONST,     /* a constant's values (dense data, or a compressed one's vals); NULL for -1 */
     KA_ROWPTR,    /* a compressed constant's row starts */
     KA_COLIDX,    /* and column indices */
+    KA_Q8,        /* an int8 constant's values */
+    KA_Q8_SCALE,  /* and its scales */
     KA_IDS,       /* the token ids of the call */
     KA_N,         /* the positions the call runs on (a head call: the rows asked for) */
     KA_POS0,      /* the position of the first */

@@ -126,6 +126,20 @@ static void lower_op(Lower *L, int i)
     }
     case G_LINEAR: {
         const GraphConst *w = graph_linear_w(g, o);
+        if (w->q8) {
+            begin(L, K_LINEAR_Q8, i);
+            exec(L);
+            tensor(L, o->out);
+            tensor(L, a);
+            n(L);
+            arg(L, (KArg){ .kind = KA_Q8, .index = o->consts[0] });
+            arg(L, (KArg){ .kind = KA_Q8_SCALE, .index = o->consts[0] });
+            cnst(L, o->consts[1]);
+            size(L, w->rows);
+            size(L, w->cols);
+            size(L, w->q8_group);
+            return;
+        }
         begin(L, w->vals ? (b >= 0 ? K_LINEAR_CSR_ACC : K_LINEAR_CSR) : K_LINEAR, i);
         exec(L);
         tensor(L, o->out);
@@ -388,7 +402,8 @@ static const char *accepts(KArgKind k)
     switch (k) {
     case KA_EXEC: return "e";
     case KA_TENSOR: case KA_CACHE: case KA_SCRATCH: return "oi";
-    case KA_CONST: return "w";
+    case KA_CONST: case KA_Q8_SCALE: return "w";
+    case KA_Q8: return "q";
     case KA_ROWPTR: case KA_COLIDX: case KA_IDS: return "p";
     case KA_N: case KA_POS0: case KA_COUNT: case KA_SIZE: return "z";
     case KA_INT: case KA_ENUM: return "k";
@@ -415,6 +430,9 @@ bool kprogram_check(const KProgram *k, char *err, size_t cap)
             bool ok = strchr(accepts(x->kind), sig[j]) != NULL;
             if ((x->kind == KA_TENSOR || x->kind == KA_CACHE) && (x->index < 0 || x->index >= g->ntensors)) ok = false;
             if (x->kind == KA_CONST && (x->index < -1 || x->index >= g->nconsts)) ok = false;
+            if ((x->kind == KA_Q8 || x->kind == KA_Q8_SCALE) &&
+                (x->index < 0 || x->index >= g->nconsts || !g->consts[x->index].q8))
+                ok = false;
             if ((x->kind == KA_ROWPTR || x->kind == KA_COLIDX) &&
                 (x->index < 0 || x->index >= g->nconsts || !g->consts[x->index].vals))
                 ok = false;
@@ -448,6 +466,8 @@ void kprogram_print(const KProgram *k, FILE *out)
             case KA_CONST: fprintf(out, x->index < 0 ? "NULL" : "@%s", x->index < 0 ? "" : g->consts[x->index].name); break;
             case KA_ROWPTR: fprintf(out, "@%s.rowptr", g->consts[x->index].name); break;
             case KA_COLIDX: fprintf(out, "@%s.colidx", g->consts[x->index].name); break;
+            case KA_Q8: fprintf(out, "@%s.q8", g->consts[x->index].name); break;
+            case KA_Q8_SCALE: fprintf(out, "@%s.scale", g->consts[x->index].name); break;
             case KA_IDS: fputs("ids", out); break;
             case KA_N: fputs(c->head ? "hn" : "n", out); break;
             case KA_POS0: fputs("pos0", out); break;

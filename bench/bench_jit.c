@@ -236,7 +236,7 @@ static void bench_rasp(const char *dir)
     printf("\nRASP examples at -O2: JIT compile + first call (tfmc_run; target 20 ms); then NAME_forward at max_len,\n"
            "JIT'd against the generated -O2 C (cc -shared, dlopen), both via libffi, microseconds per call, best of 200\n");
     printf("%-18s %9s %9s %9s %7s\n", "program", "jit ms", "jit us", "C us", "C/jit");
-    TfmcOptions o = { 2, NULL, NULL, NULL, 0, 0, false, 0, 0, 0, 0 };
+    TfmcOptions o = { 2, NULL, NULL, NULL, 0, 0, false, 0, 0, 0, 0, 0, 0 };
     for (int i = 0; i < count; i++) {
         char path[1024], *src;
         snprintf(path, sizeof path, "%.800s/%.127s", dir, names[i]);

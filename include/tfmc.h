@@ -150,6 +150,8 @@ typedef struct TfmcOptions {
     double lowrank_error;     /* or the relative error allowed */
     size_t max_memory;        /* bytes a compiled model may take (weights, arena, KV caches); 0: the
                                  machine's memory. More is a compile error stating each part. */
+    int quantize_bits;        /* weight-only quantisation of declared models: 8 (int8) or 0 (off) */
+    int quantize_group;       /* inputs per scale (int8:group=G); 0: one scale per output row */
 } TfmcOptions;
 
 /* Options for the programs compiled after this call (unknown pass names are reported then). */

@@ -93,7 +93,7 @@ int graph_add_const(Arena *a, Graph *g, const float *data, int rows, int cols, c
     if (!data) return -1;
     for (int i = 0; i < g->nconsts; i++)
         if (g->consts[i].data == data && g->consts[i].rows == rows && g->consts[i].cols == cols) return i;
-    GraphConst c = { name, rows, cols, data, NULL, NULL, NULL, 0 };
+    GraphConst c = { name, rows, cols, data, NULL, NULL, NULL, 0, NULL, NULL, 0 };
     VEC_PUSH(a, g->consts, g->nconsts, g->cap_consts, c);
     return g->nconsts - 1;
 }
@@ -101,7 +101,15 @@ int graph_add_const(Arena *a, Graph *g, const float *data, int rows, int cols, c
 int graph_add_sparse_const(Arena *a, Graph *g, int rows, int cols, const int *rowptr, const int *colidx,
                            const float *vals, int nnz, const char *name)
 {
-    GraphConst c = { name, rows, cols, NULL, rowptr, colidx, vals, nnz };
+    GraphConst c = { name, rows, cols, NULL, rowptr, colidx, vals, nnz, NULL, NULL, 0 };
+    VEC_PUSH(a, g->consts, g->nconsts, g->cap_consts, c);
+    return g->nconsts - 1;
+}
+
+int graph_add_q8_const(Arena *a, Graph *g, int rows, int cols, const int8_t *q8, const float *scale, int group,
+                       const char *name)
+{
+    GraphConst c = { name, rows, cols, NULL, NULL, NULL, NULL, 0, q8, scale, group };
     VEC_PUSH(a, g->consts, g->nconsts, g->cap_consts, c);
     return g->nconsts - 1;
 }
@@ -393,6 +401,7 @@ void graph_print(const Graph *g, FILE *out)
             if (c->cols) fprintf(out, " %s=@%s[%d][%d]", role, c->name, c->rows, c->cols);
             else fprintf(out, " %s=@%s[%d]", role, c->name, c->rows);
             if (c->vals) fprintf(out, " (%d non-zeros)", c->nnz);
+            if (c->q8) fprintf(out, " (int8, group %d)", c->q8_group);
         }
         unsigned A = info->attrs;
         if (A & GA_ACT) fprintf(out, " act=%s", act_name(o->act));

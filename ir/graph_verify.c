@@ -53,7 +53,9 @@ static bool matrix_ok(Verify *v, const GraphConst *c, int rows, int cols, const 
     if (!c) return fail(v, "no %s", what);
     if (c->rows != rows || c->cols != cols)
         return fail(v, "%s `%s` is [%d][%d], the op needs [%d][%d]", what, c->name, c->rows, c->cols, rows, cols);
-    if (!c->data && !c->vals) return fail(v, "%s `%s` holds no values", what, c->name);
+    if (!c->data && !c->vals && !c->q8) return fail(v, "%s `%s` holds no values", what, c->name);
+    if (c->q8 && (!c->q8_scale || c->q8_group < 1 || c->q8_group > c->cols))
+        return fail(v, "int8 `%s` without scales or with group %d of %d columns", c->name, c->q8_group, c->cols);
     if (c->vals && (!c->rowptr || !c->colidx || c->rowptr[0] != 0 || c->rowptr[c->rows] != c->nnz))
         return fail(v, "compressed rows of `%s` that do not hold its %d non-zeros", c->name, c->nnz);
     return true;

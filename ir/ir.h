@@ -267,6 +267,11 @@ typedef struct GraphConst {
     const int *rowptr, *colidx; /* compressed rows: row r's non-zeros are vals[rowptr[r]..rowptr[r+1]) */
     const float *vals;
     int nnz;
+    /* int8 (the quantize pass, docs/quantize.md): data and vals NULL; w[r][c] ~ q8[r * cols + c] *
+     * q8_scale[r * groups + c / q8_group], groups = ceil(cols / q8_group) (the last one may be short) */
+    const int8_t *q8;
+    const float *q8_scale;
+    int q8_group;
 } GraphConst;
 
 typedef struct GraphNorm {
@@ -367,6 +372,11 @@ int graph_add_const(Arena *a, Graph *g, const float *data, int rows, int cols, c
 /* A compressed-rows constant. */
 int graph_add_sparse_const(Arena *a, Graph *g, int rows, int cols, const int *rowptr, const int *colidx,
                            const float *vals, int nnz, const char *name);
+/* An int8 constant [rows][cols]: values q8, one scale per group of `group` inputs of each row. */
+int graph_add_q8_const(Arena *a, Graph *g, int rows, int cols, const int8_t *q8, const float *scale, int group,
+                       const char *name);
+/* The groups of a row of an int8 constant: ceil(cols / group). */
+static inline int graph_q8_groups(const GraphConst *c) { return (c->cols + c->q8_group - 1) / c->q8_group; }
 /* out = in W^T + b as a new tensor named name; W, b become constants (wname, bname). */
 int graph_add_linear(Arena *a, Graph *g, int in, const float *w, const float *b, int rows, int cols, const char *name);
 int graph_add_linear_named(Arena *a, Graph *g, int in, const float *w, const float *b, int rows, int cols,

@@ -24,6 +24,8 @@ static TfmcStatus set_options(TfmcContext *ctx, const TfmcOptions *o)
     p->lowrank_rank = o->lowrank_rank;
     p->lowrank_energy = o->lowrank_energy;
     p->lowrank_error = o->lowrank_error;
+    p->quantize_bits = o->quantize_bits;
+    p->quantize_group = o->quantize_group;
     ctx->max_memory = o->max_memory;
     return TFMC_OK;
 }

@@ -11,6 +11,7 @@ const PassInfo pass_table[] = {
     { "fuse-attention", 1, NULL, pass_fuse_attention, "scores + softmax + mix into one kernel, no [n][n] tensors" },
     { "fuse-qkv", 2, NULL, pass_fuse_qkv, "Q, K and V projections as one matrix multiplication" },
     { "lowrank", 99, NULL, pass_lowrank, "low-rank factorisation by truncated SVD (opt-in)" },
+    { "quantize", 99, NULL, pass_quantize, "weight-only int8 weights of the blocks' linear ops (opt-in)" },
     { "sparse", 1, NULL, pass_sparse, "compressed rows for very sparse weight matrices" },
     { "memplan", 1, NULL, pass_memplan, "one arena, tensors placed by liveness" },
 };
@@ -34,6 +35,7 @@ bool pass_enabled(const PassInfo *p, const PassOptions *o)
     if (o->disabled && listed(o->disabled, p->name)) return false;
     if (o->only) return listed(o->only, p->name);
     if (!strcmp(p->name, "magnitude")) return o->prune_threshold > 0 || o->prune_sparsity > 0;
+    if (!strcmp(p->name, "quantize")) return o->quantize_bits > 0;
     if (!strcmp(p->name, "lowrank")) return o->lowrank_rank > 0 || o->lowrank_energy > 0 || o->lowrank_error > 0;
     return o->level >= p->level;
 }
@@ -49,7 +51,7 @@ static bool check_list(const char *list, const char *what, DiagList *diags)
         if (!found) {
             SrcLoc none = { 0, 0, 0, 0 };
             diag_error(diags, NULL, none, "%s names no pass `%.*s`; the passes are prune, fold, magnitude, "
-                                          "fuse-attention, fuse-qkv, lowrank, sparse, memplan", what, (int)len, p);
+                                          "fuse-attention, fuse-qkv, lowrank, quantize, sparse, memplan", what, (int)len, p);
             return false;
         }
         p = end ? end + 1 : NULL;
@@ -83,6 +85,10 @@ static long weight_bytes(const Graph *g)
     for (int c = 0; c < g->nconsts; c++) {
         const GraphConst *k = &g->consts[c];
         if (!graph_const_used(g, c)) continue;
+        if (k->q8) { /* int8 values and their float scales */
+            bytes += (long)k->rows * k->cols + 4L * k->rows * graph_q8_groups(k);
+            continue;
+        }
         bytes += 4 * (k->vals ? 2L * k->nnz + k->rows + 1 : (long)k->rows * (k->cols ? k->cols : 1)); /* floats and ints */
     }
     return bytes;

@@ -19,6 +19,9 @@ typedef struct PassOptions {
     int lowrank_rank;          /* a fixed rank, or */
     double lowrank_energy;     /* the smallest rank keeping this fraction of sum(s^2), or */
     double lowrank_error;      /* the smallest rank whose relative Frobenius error is below it */
+    /* weight-only quantisation (opt-in) */
+    int quantize_bits;         /* 8: int8 (0: off) */
+    int quantize_group;        /* inputs per scale; 0: one scale per row */
 } PassOptions;
 
 typedef struct PassContext {
@@ -58,6 +61,7 @@ bool pass_magnitude(PassContext *pc, Model *m);
 bool pass_fuse_attention(PassContext *pc, Graph *g);
 bool pass_fuse_qkv(PassContext *pc, Graph *g);
 bool pass_lowrank(PassContext *pc, Graph *g);
+bool pass_quantize(PassContext *pc, Graph *g);
 bool pass_sparse(PassContext *pc, Graph *g);
 bool pass_memplan(PassContext *pc, Graph *g);
 

@@ -17,7 +17,7 @@ static int compress(Arena *a, Graph *g, int c, int *memo)
     if (memo[c] != -2) return memo[c];
     const GraphConst *k = &g->consts[c];
     memo[c] = -1;
-    if (k->vals || !k->cols) return -1;
+    if (k->vals || !k->data || !k->cols) return -1; /* compressed already, int8, or a vector */
     int rows = k->rows, cols = k->cols;
     const float *w = k->data;
     size_t dense = (size_t)rows * (size_t)cols, nnz = 0, limit = dense / 10 * 4 + dense % 10 * 4 / 10;

@@ -108,6 +108,14 @@ TFMCRT_API void tfmcrt_pack(float *dst, const float *w, size_t rows, size_t cols
 TFMCRT_API void tfmcrt_linear_packed_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n,
                                         const float *packed, const float *b, size_t rows, size_t cols);
 
+/* out[n][rows] = in[n][cols] . W^T (+ b) with W in int8 (weight-only quantisation, docs/quantize.md):
+ * W[r][c] = q[r * cols + c] * scale[r * groups + c / group], groups = ceil(cols / group), the last
+ * group of a row shorter when group does not divide cols (group = cols: one scale per row). The
+ * sum of (q * scale) * x, in sixteen lanes and a tail in a fixed order; threads take ranges of rows
+ * (never a part of a sum), so the results are bit-identical for every thread count. */
+TFMCRT_API void tfmcrt_linear_q8_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, const int8_t *q,
+                                    const float *scale, const float *b, size_t rows, size_t cols, size_t group);
+
 /* out[n][rows] = in[n][cols] . W^T (+ b) with W in compressed rows: the non-zeros of row r are
  * vals[rowptr[r] .. rowptr[r + 1]) at columns colidx[...]. For very sparse weights. */
 TFMCRT_API void tfmcrt_linear_csr(float *out, const float *in, size_t n, const int *rowptr, const int *colidx,

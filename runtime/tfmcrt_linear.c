@@ -471,3 +471,58 @@ void tfmcrt_linear_csr_acc_ex(const TfmcrtExec *ex, float *out, const float *acc
 {
     csr_ex(ex, out, acc, in, n, rowptr, colidx, vals, b, rows, cols);
 }
+
+/* ------------------------------------------------------------ int8 weights */
+
+/* One int8 row of W times x (the scales of its groups in scale[]): the sum of (q * scale) * x, each
+ * weight dequantised by its group's scale as it is read, in sixteen independent lanes (lane k takes
+ * columns k, k + 16, ... of each group) and a tail (each group's columns past its last whole
+ * sixteen, one by one), then the lanes added in pairs onto the tail. The lanes live across groups
+ * (no sum per group to reduce or store), so groups of 32 cost little more than one scale per row;
+ * independent lanes: vector code under plain -O2. */
+TFMCRT_CLONES
+static float q8_row_dot(const int8_t *q, const float *scale, const float *x, size_t cols, size_t group)
+{
+    float lane[16] = { 0 }, tail = 0;
+    for (size_t c0 = 0, gi = 0; c0 < cols; c0 += group, gi++) {
+        size_t end = cols - c0 < group ? cols : c0 + group, c = c0;
+        float sc = scale[gi];
+        for (; c + 16 <= end; c += 16)
+            for (int k = 0; k < 16; k++) lane[k] += (float)q[c + k] * sc * x[c + k];
+        for (; c < end; c++) tail += (float)q[c] * sc * x[c];
+    }
+    for (int k = 0; k < 16; k += 2) tail += lane[k] + lane[k + 1];
+    return tail;
+}
+
+typedef struct Q8Job {
+    float *out;
+    const float *in, *scale, *b;
+    const int8_t *q;
+    size_t n, rows, cols, group, groups, tasks;
+} Q8Job;
+
+/* Rows t * rows / tasks .. (t + 1) * rows / tasks: a row of W at a time, for every position (the
+ * row stays in L1 while they use it). */
+static void q8_task(void *arg, size_t t)
+{
+    const Q8Job *j = arg;
+    size_t r0 = t * j->rows / j->tasks, r1 = (t + 1) * j->rows / j->tasks;
+    for (size_t r = r0; r < r1; r++) {
+        const int8_t *q = j->q + r * j->cols;
+        const float *sc = j->scale + r * j->groups;
+        float bias = j->b ? j->b[r] : 0.0f;
+        for (size_t i = 0; i < j->n; i++)
+            j->out[i * j->rows + r] = q8_row_dot(q, sc, j->in + i * j->cols, j->cols, j->group) + bias;
+    }
+}
+
+void tfmcrt_linear_q8_ex(const TfmcrtExec *ex, float *out, const float *in, size_t n, const int8_t *q,
+                         const float *scale, const float *b, size_t rows, size_t cols, size_t group)
+{
+    if (rows == 0 || n == 0) return;
+    if (group == 0 || group > cols) group = cols ? cols : 1;
+    Q8Job j = { out, in, scale, b, q, n, rows, cols, group, cols ? (cols + group - 1) / group : 0, 1 };
+    j.tasks = tfmcrt_tasks(ex, rows, cols * n);
+    tfmcrt_parallel_for(ex, j.tasks, q8_task, &j);
+}

@@ -73,6 +73,9 @@ static float *F(const Frame *f, int j)
 
 static const float *W(const Frame *f, int j) { return const_data(f->ip->k->g, f->c->args[j].index); }
 
+static const int8_t *Q(const Frame *f, int j) { return f->ip->k->g->consts[f->c->args[j].index].q8; }
+static const float *S(const Frame *f, int j) { return f->ip->k->g->consts[f->c->args[j].index].q8_scale; }
+
 static const int *P(const Frame *f, int j)
 {
     const KArg *x = &f->c->args[j];
@@ -107,6 +110,9 @@ static void call(const Frame *f)
                          W(f, 10));
         break;
     case K_LINEAR: tfmcrt_linear_ex(ex, F(f, 1), F(f, 2), Z(f, 3), W(f, 4), W(f, 5), Z(f, 6), Z(f, 7)); break;
+    case K_LINEAR_Q8:
+        tfmcrt_linear_q8_ex(ex, F(f, 1), F(f, 2), Z(f, 3), Q(f, 4), S(f, 5), W(f, 6), Z(f, 7), Z(f, 8), Z(f, 9));
+        break;
     case K_LINEAR_CSR:
         tfmcrt_linear_csr_ex(ex, F(f, 1), F(f, 2), Z(f, 3), P(f, 4), P(f, 5), W(f, 6), W(f, 7), Z(f, 8), Z(f, 9));
         break;

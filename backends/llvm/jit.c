@@ -245,6 +245,8 @@ static LLVMValueRef arg_value(Builder *B, const KCall *k, const KArg *x, char s)
     case KA_CONST: return address(B, const_data(g, x->index));
     case KA_ROWPTR: return address(B, g->consts[x->index].rowptr);
     case KA_COLIDX: return address(B, g->consts[x->index].colidx);
+    case KA_Q8: return address(B, g->consts[x->index].q8);
+    case KA_Q8_SCALE: return address(B, g->consts[x->index].q8_scale);
     case KA_IDS: return B->ids;
     case KA_N: return n;
     case KA_POS0: return B->pos0;

@@ -338,7 +338,7 @@ int main(void)
     bool ok = register_lexer_parser_tests() && register_syntax_errors_tests() && register_sema_tests() &&
               register_diagnostics_tests() && register_interp_tests() && register_values_tests() &&
               register_api_tests() && register_runtime_tests() && register_pool_tests() && register_faults_tests() &&
-              register_packed_tests() && register_cpu_tests() && register_tokenizer_tests();
+              register_packed_tests() && register_quant_tests() && register_cpu_tests() && register_tokenizer_tests();
     if (!ok) {
         CU_cleanup_registry();
         return 1;

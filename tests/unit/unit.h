@@ -34,6 +34,7 @@ bool register_runtime_tests(void);
 bool register_pool_tests(void);
 bool register_faults_tests(void);
 bool register_packed_tests(void);
+bool register_quant_tests(void);
 bool register_cpu_tests(void);
 bool register_tokenizer_tests(void);
 

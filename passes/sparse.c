@@ -20,7 +20,7 @@ static int compress(Arena *a, Graph *g, int c, int *memo)
     if (k->vals || !k->data || !k->cols) return -1; /* compressed already, int8, or a vector */
     int rows = k->rows, cols = k->cols;
     const float *w = k->data;
-    size_t dense = (size_t)rows * (size_t)cols, nnz = 0, limit = dense / 10 * 4 + dense % 10 * 4 / 10;
+    size_t dense = (size_t)rows * (size_t)cols, nnz = 0, limit = 4 * dense / 10; /* the most the rule allows */
     /* counted a row at a time, stopping as soon as the rule fails: a dense matrix of a checkpoint
      * is read only until 40% of it is found non-zero, not to the end */
     for (size_t r = 0; r < (size_t)rows && nnz <= limit; r++) {
